@@ -1,0 +1,322 @@
+"""The `.qtts` project file: JSON with an integer schema_version and ordered migrations.
+
+Loading validates everything before building a Project, so a damaged or foreign file raises one
+ProjectError naming the problem and the field, and never yields a half-loaded project. Saving is
+atomic and keeps the previous version as `<name>.qtts.bak`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from studio.core.atomic import atomic_write_text
+
+SCHEMA_VERSION = 1
+PROJECT_SUFFIX = ".qtts"
+BACKUP_SUFFIX = ".bak"
+FORMAT_NAME = "qwen-tts-studio-project"
+
+# Ordered migrations: MIGRATIONS[v] turns a version-v document into a version-(v+1) document.
+# Each takes and returns a plain dict, so it can be tested on its own; none exist yet because
+# version 1 is the first released format.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+class ProjectError(ValueError):
+    """A project file that cannot be loaded, with the field at fault when there is one."""
+
+    def __init__(self, reason: str, *, field: str | None = None, source: str | None = None) -> None:
+        self.reason = reason
+        self.field = field
+        self.source = source
+        where = f"field '{field}': " if field else ""
+        prefix = f"{source}: " if source else ""
+        super().__init__(f"{prefix}{where}{reason}")
+
+
+@dataclass
+class GenerationParams:
+    """Sampling parameters passed to qwen-tts (its own defaults, see QWEN3_TTS_FACTS.md)."""
+
+    temperature: float = 0.9
+    top_k: int = 50
+    top_p: float = 1.0
+    repetition_penalty: float = 1.05
+    # None: cap from the text length (runaway output is a known Qwen3-TTS failure).
+    max_new_tokens: int | None = None
+
+
+@dataclass
+class RenderSettings:
+    model: str | None = None  # checkpoint folder or hub id
+    language: str = "auto"
+    seed: int = 0
+    voice: str | None = None  # cast name used before the first [voice: ...] tag
+    output_dir: str | None = None  # None: beside the project file
+    generation: GenerationParams = field(default_factory=GenerationParams)
+
+
+@dataclass
+class CastEntry:
+    profile: str  # a voice profile id in the voice library, or a path to a profile file
+
+
+@dataclass
+class LineState:
+    locked: bool = False
+    take: int = 0
+
+    def is_default(self) -> bool:
+        return not self.locked and self.take == 0
+
+
+@dataclass
+class Project:
+    script: str = ""
+    cast: dict[str, CastEntry] = field(default_factory=dict)
+    render: RenderSettings = field(default_factory=RenderSettings)
+    lines: dict[int, LineState] = field(default_factory=dict)  # 1-based script line -> state
+
+
+# --- reading ---------------------------------------------------------------------------------------
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+class _Reader:
+    """Typed access to a JSON object that names the dotted field path in every error."""
+
+    def __init__(self, obj: Any, path: str) -> None:
+        if not isinstance(obj, dict):
+            raise ProjectError(f"expected an object, got {_type_name(obj)}", field=path or None)
+        self.obj = obj
+        self.path = path
+        self.seen: set[str] = set()
+
+    def _name(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def _get(self, key: str, default: Any, required: bool) -> Any:
+        self.seen.add(key)
+        if key not in self.obj:
+            if required:
+                raise ProjectError("is missing", field=self._name(key))
+            return default
+        return self.obj[key]
+
+    def string(self, key: str, default: Any = None, *, required: bool = False, nullable: bool = False) -> Any:
+        value = self._get(key, default, required)
+        if value is None and (nullable or key not in self.obj):
+            return value
+        if not isinstance(value, str):
+            raise ProjectError(f"expected a string, got {_type_name(value)}", field=self._name(key))
+        return value
+
+    def integer(self, key: str, default: Any = None, *, nullable: bool = False, minimum: int | None = None) -> Any:
+        value = self._get(key, default, False)
+        if value is None and (nullable or key not in self.obj):
+            return value
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ProjectError(f"expected an integer, got {_type_name(value)}", field=self._name(key))
+        if minimum is not None and value < minimum:
+            raise ProjectError(f"must be at least {minimum}, got {value}", field=self._name(key))
+        return value
+
+    def number(self, key: str, default: float, *, low: float, high: float) -> float:
+        value = self._get(key, default, False)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ProjectError(f"expected a number, got {_type_name(value)}", field=self._name(key))
+        if not low <= value <= high:
+            raise ProjectError(f"must be between {low:g} and {high:g}, got {value:g}", field=self._name(key))
+        return float(value)
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self._get(key, default, False)
+        if not isinstance(value, bool):
+            raise ProjectError(f"expected true or false, got {_type_name(value)}", field=self._name(key))
+        return value
+
+    def child(self, key: str) -> _Reader:
+        self.seen.add(key)
+        return _Reader(self.obj.get(key, {}), self._name(key))
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.obj) - self.seen)
+        if unknown:
+            raise ProjectError("unknown field", field=self._name(unknown[0]))
+
+
+def _read_generation(reader: _Reader) -> GenerationParams:
+    params = GenerationParams(
+        temperature=reader.number("temperature", 0.9, low=0.0, high=5.0),
+        top_k=reader.integer("top_k", 50, minimum=0),
+        top_p=reader.number("top_p", 1.0, low=0.0, high=1.0),
+        repetition_penalty=reader.number("repetition_penalty", 1.05, low=0.5, high=5.0),
+        max_new_tokens=reader.integer("max_new_tokens", None, nullable=True, minimum=1),
+    )
+    reader.finish()
+    return params
+
+
+def project_from_json(doc: Any) -> Project:
+    """Validate a decoded project document (any supported schema_version) and build a Project."""
+    top = _Reader(doc, "")
+    version = top.integer("schema_version", None)
+    if version is None:
+        raise ProjectError("is missing: this is not a Qwen3-TTS Studio project", field="schema_version")
+    if version < 1:
+        raise ProjectError(f"unsupported version {version}", field="schema_version")
+    if version > SCHEMA_VERSION:
+        raise ProjectError(
+            f"version {version} was written by a newer Qwen3-TTS Studio (this one reads up to {SCHEMA_VERSION})",
+            field="schema_version",
+        )
+    doc = dict(doc)
+    for from_version in range(version, SCHEMA_VERSION):
+        doc = MIGRATIONS[from_version](doc)
+        doc["schema_version"] = from_version + 1
+    top = _Reader(doc, "")
+    top.integer("schema_version")
+    fmt = top.string("format", FORMAT_NAME)
+    if fmt != FORMAT_NAME:
+        raise ProjectError(f"expected {FORMAT_NAME!r}, got {fmt!r}", field="format")
+    script = top.string("script", "")
+
+    cast_reader = top.child("cast")
+    cast: dict[str, CastEntry] = {}
+    for name in list(cast_reader.obj):
+        if not name.strip():
+            raise ProjectError("a cast name must not be empty", field="cast")
+        entry = cast_reader.child(name)
+        profile = entry.string("profile", required=True)
+        if not profile.strip():
+            raise ProjectError("must not be empty", field=f"cast.{name}.profile")
+        entry.finish()
+        cast[name] = CastEntry(profile=profile)
+    cast_reader.finish()
+
+    render_reader = top.child("render")
+    render = RenderSettings(
+        model=render_reader.string("model", None, nullable=True),
+        language=render_reader.string("language", "auto"),
+        seed=render_reader.integer("seed", 0, minimum=0),
+        voice=render_reader.string("voice", None, nullable=True),
+        output_dir=render_reader.string("output_dir", None, nullable=True),
+        generation=_read_generation(render_reader.child("generation")),
+    )
+    render_reader.finish()
+    if render.voice is not None and cast and render.voice not in cast:
+        raise ProjectError(f"{render.voice!r} is not a name in the cast", field="render.voice")
+
+    lines_value = top._get("lines", [], False)
+    if not isinstance(lines_value, list):
+        raise ProjectError(f"expected a list, got {_type_name(lines_value)}", field="lines")
+    line_count = script.count("\n") + 1
+    lines: dict[int, LineState] = {}
+    for index, raw in enumerate(lines_value):
+        entry = _Reader(raw, f"lines[{index}]")
+        line_no = entry.integer("line", None, minimum=1)
+        if line_no is None:
+            raise ProjectError("is missing", field=f"lines[{index}].line")
+        if line_no > line_count:
+            raise ProjectError(
+                f"line {line_no} is past the end of the script ({line_count} lines)", field=f"lines[{index}].line"
+            )
+        if line_no in lines:
+            raise ProjectError(f"line {line_no} appears twice", field=f"lines[{index}].line")
+        lines[line_no] = LineState(locked=entry.boolean("locked", False), take=entry.integer("take", 0, minimum=0))
+        entry.finish()
+    top.finish()
+    return Project(script=script, cast=cast, render=render, lines=lines)
+
+
+def project_to_json(project: Project) -> dict[str, Any]:
+    gen = project.render.generation
+    # A state for a line past the end of the script describes nothing; writing it would make a file
+    # that load_project rightly rejects, so the writer keeps only states that still have a line.
+    line_count = project.script.count("\n") + 1
+    return {
+        "format": FORMAT_NAME,
+        "schema_version": SCHEMA_VERSION,
+        "script": project.script,
+        "cast": {name: {"profile": entry.profile} for name, entry in project.cast.items()},
+        "render": {
+            "model": project.render.model,
+            "language": project.render.language,
+            "seed": project.render.seed,
+            "voice": project.render.voice,
+            "output_dir": project.render.output_dir,
+            "generation": {
+                "temperature": gen.temperature,
+                "top_k": gen.top_k,
+                "top_p": gen.top_p,
+                "repetition_penalty": gen.repetition_penalty,
+                "max_new_tokens": gen.max_new_tokens,
+            },
+        },
+        "lines": [
+            {"line": line_no, "locked": state.locked, "take": state.take}
+            for line_no, state in sorted(project.lines.items())
+            if not state.is_default() and line_no <= line_count
+        ],
+    }
+
+
+def load_project(path: Path) -> Project:
+    """Read and validate a project file. Every failure is a ProjectError whose message names the file."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ProjectError("no such file", source=str(path)) from None
+    except IsADirectoryError:
+        raise ProjectError("is a folder, not a project file", source=str(path)) from None
+    except OSError as exc:
+        raise ProjectError(f"cannot be read ({exc.strerror})", source=str(path)) from None
+    if not data.strip():
+        raise ProjectError("the file is empty", source=str(path))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProjectError(f"not UTF-8 text (bad byte at offset {exc.start})", source=str(path)) from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProjectError(
+            f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); the file may be truncated",
+            source=str(path),
+        ) from None
+    try:
+        return project_from_json(doc)
+    except ProjectError as exc:
+        raise ProjectError(exc.reason, field=exc.field, source=str(path)) from None
+
+
+def dumps_project(project: Project) -> str:
+    return json.dumps(project_to_json(project), indent=2, ensure_ascii=False) + "\n"
+
+
+def save_project(project: Project, path: Path) -> None:
+    """Save atomically; the version that was on disk is kept as `<name>.bak`."""
+    atomic_write_text(Path(path), dumps_project(project), backup_suffix=BACKUP_SUFFIX)

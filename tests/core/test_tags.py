@@ -1,0 +1,351 @@
+"""The script tag grammar: one test per rule and per error case of the foundation issue."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from studio.core.tags import (
+    PauseItem,
+    ScriptError,
+    SpeechItem,
+    decode_script_bytes,
+    parse_script,
+    parse_script_tolerant,
+)
+
+
+def as_json(text: str) -> list[dict]:
+    return [item.to_json() for item in parse_script(text)]
+
+
+def speech(line, text, emotion=None, directives=None, voice=None):
+    return {
+        "kind": "speech",
+        "line": line,
+        "text": text,
+        "emotion": emotion,
+        "directives": directives or {},
+        "voice": voice,
+    }
+
+
+def pause(line, seconds):
+    return {"kind": "pause", "line": line, "seconds": seconds}
+
+
+def error_of(text: str) -> ScriptError:
+    with pytest.raises(ScriptError) as info:
+        parse_script(text)
+    return info.value
+
+
+# --- plain text, lines, whitespace ----------------------------------------------------------------
+
+
+def test_plain_line_is_one_speech_segment():
+    assert as_json("Hello world.") == [speech(1, "Hello world.")]
+
+
+def test_empty_script_has_no_items():
+    assert as_json("") == []
+    assert as_json("\n\n   \n") == []
+
+
+def test_each_line_is_its_own_segment_and_line_numbers_count_blank_lines():
+    assert as_json("One.\n\nThree.") == [speech(1, "One."), speech(3, "Three.")]
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\r", "\n"])
+def test_crlf_and_cr_are_normalised(newline):
+    assert as_json(f"One.{newline}Two.{newline}[x]Three.") == [
+        speech(1, "One."),
+        speech(2, "Two."),
+        speech(3, "Three.", "x"),
+    ]
+
+
+def test_whitespace_runs_collapse_and_ends_are_trimmed():
+    assert as_json("  Hello \t  big   world.  ") == [speech(1, "Hello big world.")]
+
+
+def test_escaped_brackets_are_literal_text():
+    assert as_json(r"An \[aside\] here.") == [speech(1, "An [aside] here.")]
+
+
+def test_backslash_before_other_characters_is_kept():
+    assert as_json(r"a\b \n") == [speech(1, r"a\b \n")]
+
+
+def test_escaped_brackets_inside_a_tag_are_literal():
+    assert as_json(r"[style: odd \[x\]]Hi") == [speech(1, "Hi", directives={"style": "odd [x]"})]
+
+
+# --- emotion tags ---------------------------------------------------------------------------------
+
+
+def test_emotion_tag_is_kept_as_written_but_trimmed():
+    assert as_json("[  Whispering ] Come closer.") == [speech(1, "Come closer.", "Whispering")]
+
+
+def test_emotion_persists_across_lines_until_changed():
+    assert as_json("[Angry]One.\nTwo.\n[Soft]Three.") == [
+        speech(1, "One.", "Angry"),
+        speech(2, "Two.", "Angry"),
+        speech(3, "Three.", "Soft"),
+    ]
+
+
+@pytest.mark.parametrize("tag", ["[neutral]", "[Neutral]", "[ NEUTRAL ]", "[emotion: neutral]"])
+def test_neutral_resets_emotion(tag):
+    assert as_json(f"[Sad]One. {tag} Two.") == [speech(1, "One.", "Sad"), speech(1, "Two.", None)]
+
+
+@pytest.mark.parametrize("key", ["emotion", "Emotion", "mood", " MOOD "])
+def test_emotion_and_mood_directives_set_the_emotion(key):
+    assert as_json(f"[{key}:  Very happy ]Yes!") == [speech(1, "Yes!", "Very happy")]
+
+
+def test_every_tag_cuts_even_when_state_is_unchanged():
+    assert as_json("[Happy]One [Happy] two") == [speech(1, "One", "Happy"), speech(1, "two", "Happy")]
+
+
+def test_tag_at_end_of_line_changes_state_for_the_next_line():
+    assert as_json("One [Sad]\nTwo") == [speech(1, "One"), speech(2, "Two", "Sad")]
+
+
+def test_speech_item_column_points_at_first_character():
+    (first, second) = parse_script("  Hi [x]  there")
+    assert (first.column, second.column) == (3, 11)
+
+
+# --- directives and voice -------------------------------------------------------------------------
+
+
+def test_directive_key_lowercased_value_trimmed_and_kept():
+    assert as_json("[ Language :  German ]Hallo.") == [speech(1, "Hallo.", directives={"language": "German"})]
+
+
+def test_directives_persist_and_accumulate_and_overwrite():
+    assert as_json("[speed: slow]A\n[pitch: low]B\n[speed: fast]C") == [
+        speech(1, "A", directives={"speed": "slow"}),
+        speech(2, "B", directives={"speed": "slow", "pitch": "low"}),
+        speech(3, "C", directives={"speed": "fast", "pitch": "low"}),
+    ]
+
+
+def test_directive_value_may_contain_colons():
+    assert as_json("[note: a: b]x") == [speech(1, "x", directives={"note": "a: b"})]
+
+
+def test_voice_switches_and_persists():
+    assert as_json("[voice: Narrator]Once.\nUpon.\n[Voice:  Wolf ]Grr.") == [
+        speech(1, "Once.", voice="Narrator"),
+        speech(2, "Upon.", voice="Narrator"),
+        speech(3, "Grr.", voice="Wolf"),
+    ]
+
+
+def test_items_do_not_share_directive_dicts():
+    items = parse_script("[a: 1]x [b: 2]y")
+    assert items[0].directives == {"a": "1"}
+    assert items[1].directives == {"a": "1", "b": "2"}
+
+
+# --- pauses ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tag", "seconds"),
+    [
+        ("[pause]", 0.8),
+        ("[PAUSE]", 0.8),
+        ("[ Pause ]", 0.8),
+        ("[pause 1.5s]", 1.5),
+        ("[pause 1.5]", 1.5),
+        ("[pause: 1.5]", 1.5),
+        ("[Pause: 2s]", 2.0),
+        ("[pause 500ms]", 0.5),
+        ("[pause 500 ms]", 0.5),
+        ("[pause .25]", 0.25),
+        ("[pause 10]", 10.0),
+        ("[pause 3 seconds]", 3.0),
+    ],
+)
+def test_pause_lengths(tag, seconds):
+    assert as_json(f"A {tag} B") == [speech(1, "A"), pause(1, seconds), speech(1, "B")]
+
+
+def test_pause_does_not_change_delivery_state():
+    assert as_json("[Sad]A [pause] B") == [speech(1, "A", "Sad"), pause(1, 0.8), speech(1, "B", "Sad")]
+
+
+def test_pause_only_line_has_its_line_number():
+    assert as_json("A\n[pause 2s]\nB") == [speech(1, "A"), pause(2, 2.0), speech(3, "B")]
+
+
+def test_words_starting_with_pause_are_emotions():
+    assert as_json("[Paused]A") == [speech(1, "A", "Paused")]
+
+
+@pytest.mark.parametrize(
+    ("tag", "reason"),
+    [
+        ("[pause abc]", "not a number"),
+        ("[pause 1.5x]", "not a number"),
+        ("[pause: soon]", "not a number"),
+        ("[pause 0]", "more than 0"),
+        ("[pause -1]", "more than 0"),
+        ("[pause 0ms]", "more than 0"),
+        ("[pause 10.5s]", "longer than 10"),
+        ("[pause 20000ms]", "longer than 10"),
+        ("[pause nan]", "not a number"),
+        ("[pause inf]", "not a number"),
+    ],
+)
+def test_bad_pause_lengths_are_errors_at_the_tag(tag, reason):
+    err = error_of(f"Hello.\nSay {tag} now")
+    assert (err.line, err.column) == (2, 5)
+    assert reason in err.reason
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+
+def test_unclosed_bracket_reports_its_position():
+    err = error_of("fine\nab [Whisper")
+    assert (err.line, err.column) == (2, 4)
+    assert "unclosed" in err.reason
+
+
+def test_stray_closing_bracket():
+    err = error_of("ab ] c")
+    assert (err.line, err.column) == (1, 4)
+    assert "stray" in err.reason
+
+
+def test_bracket_inside_tag_reports_the_inner_bracket():
+    err = error_of("x [a [b]]")
+    assert (err.line, err.column) == (1, 6)
+    assert "inside a tag" in err.reason
+
+
+@pytest.mark.parametrize("tag", ["[]", "[   ]", "[\t]"])
+def test_empty_tag(tag):
+    err = error_of(f"ab {tag}")
+    assert (err.line, err.column) == (1, 4)
+    assert "empty tag" in err.reason
+
+
+@pytest.mark.parametrize(("tag", "reason"), [("[: x]", "no key"), ("[voice:]", "no value"), ("[ : ]", "no key")])
+def test_empty_key_or_value(tag, reason):
+    err = error_of(tag)
+    assert (err.line, err.column) == (1, 1)
+    assert reason in err.reason
+
+
+def test_tag_cannot_span_lines():
+    err = error_of("[Whis\nper]")
+    assert (err.line, err.column) == (1, 1)
+
+
+def test_error_message_format():
+    err = error_of("\n\n  ]")
+    assert str(err).startswith("line 3, column 3: ")
+
+
+def test_columns_count_characters_not_bytes():
+    err = error_of("héllo ]")
+    assert err.column == 7
+
+
+# --- decoding and the tolerant parse ---------------------------------------------------------------
+
+
+def test_decode_rejects_bad_utf8_with_byte_offset_and_position():
+    with pytest.raises(ScriptError) as info:
+        decode_script_bytes(b"ok\r\nab\xffcd")
+    assert "byte offset 6" in info.value.reason
+    assert (info.value.line, info.value.column) == (2, 3)
+
+
+def test_decode_drops_a_utf8_bom():
+    assert decode_script_bytes(b"\xef\xbb\xbfHi") == "Hi"
+
+
+def test_tolerant_parse_collects_every_broken_line_and_keeps_state():
+    result = parse_script_tolerant("[Sad]A\nB [x\nC ]\n[Happy D")
+    assert [(e.line, e.column) for e in result.errors] == [(2, 3), (3, 3), (4, 1)]
+    assert [(i.line, i.text, i.emotion) for i in result.items] == [(1, "A", "Sad")]
+
+
+def test_tolerant_parse_reports_tag_spans():
+    result = parse_script_tolerant("a [Sad] b\n[pause 1s]")
+    assert [(t.line, t.column, t.end_column, t.content) for t in result.tags] == [
+        (1, 3, 7, "Sad"),
+        (2, 1, 10, "pause 1s"),
+    ]
+
+
+def test_item_types():
+    items = parse_script("a [pause] b")
+    assert isinstance(items[0], SpeechItem) and isinstance(items[1], PauseItem)
+
+
+# --- property tests -------------------------------------------------------------------------------
+
+_script_alphabet = st.sampled_from(list("ab [](){}:\\\n\r\t .-0123456789smpauseNEUTRALvoice") + ["é", "\u2028", "\x00"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=_script_alphabet, max_size=80))
+def test_parser_raises_only_its_own_error(text):
+    try:
+        items = parse_script(text)
+    except ScriptError as exc:
+        assert exc.line >= 1 and exc.column >= 1
+        return
+    for item in items:
+        assert item.line >= 1
+        if isinstance(item, SpeechItem):
+            assert item.text and item.text == item.text.strip() and "  " not in item.text
+        else:
+            assert 0 < item.seconds <= 10
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=120))
+def test_parser_raises_only_its_own_error_on_any_text(text):
+    try:
+        parse_script(text)
+    except ScriptError:
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=64))
+def test_decoder_raises_only_its_own_error(data):
+    try:
+        decode_script_bytes(data)
+    except ScriptError as exc:
+        assert "byte offset" in exc.reason
+
+
+_plain_word = st.text(alphabet="abcdefgh", min_size=1, max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["Sad", "Happy", None]), _plain_word), min_size=1, max_size=8))
+def test_generated_tagged_scripts_round_trip(parts):
+    # A script built from (emotion tag, word) pairs parses back to those words with the right state.
+    text = " ".join((f"[{emotion}] " if emotion else "") + word for emotion, word in parts)
+    expected, emotion_now, pending = [], None, ""
+    for emotion, word in parts:
+        if emotion:
+            if pending:
+                expected.append((pending.strip(), emotion_now))
+            pending, emotion_now = "", emotion
+        pending += " " + word
+    expected.append((pending.strip(), emotion_now))
+    assert [(i.text, i.emotion) for i in parse_script(text)] == expected
