@@ -132,9 +132,12 @@ def main(argv: list[str] | None = None) -> int:
         if any(a in ("-h", "--help", "--version") for a in argv):
             parser.parse_args(argv)  # prints help or version and exits 0
         args = gui.parse_args(argv)
-        from studio.ui.app import run_gui
+        from studio.ui.app import NoDisplayError, run_gui
 
-        return run_gui(project=Path(args.project) if args.project else None)
+        try:
+            return run_gui(project=Path(args.project) if args.project else None)
+        except NoDisplayError as exc:
+            raise CliError(f"qwen-tts-studio: {exc}") from None
     except CliError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_USAGE
