@@ -90,6 +90,159 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _default_cache_dir() -> Path:
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("qwen-tts-studio", appauthor=False)) / "renders"
+
+
+def _voice_from_args(args: argparse.Namespace):
+    from studio.core.voice import VoiceError, VoiceSpec
+
+    try:
+        if args.voice_design is not None:
+            return VoiceSpec.design(args.voice_design)
+        if args.speaker is not None:
+            return VoiceSpec.preset(args.speaker)
+        if args.voice_clone is not None:
+            clip = Path(args.voice_clone)
+            if not clip.is_file():
+                raise CliError(f"{clip}: no such reference clip (--voice-clone)")
+            return VoiceSpec.clone(clip, args.ref_text, x_vector_only=args.x_vector_only)
+    except VoiceError as exc:
+        raise CliError(f"qwen-tts-studio render: {exc}") from None
+    return None
+
+
+def _voices_for(project, cli_voice, segments, source: Path) -> dict:
+    """Cast name -> VoiceSpec for every voice the segments use; the command-line voice is the default."""
+    voices = {name: entry.voice for name, entry in project.cast.items() if entry.voice is not None}
+    default = cli_voice or voices.get(project.render.voice)
+    voices[None] = default
+    if project.render.voice is not None:
+        voices[project.render.voice] = default
+    for segment in segments:
+        if segment.kind != "speech" or voices.get(segment.voice) is not None:
+            continue
+        if segment.voice is None:
+            raise CliError(
+                "qwen-tts-studio render: no voice: pass --voice-design TEXT, --speaker NAME or --voice-clone WAV"
+            )
+        entry = project.cast.get(segment.voice)
+        reason = (
+            "is not in the project's cast"
+            if entry is None
+            else f"refers to voice library profile {entry.profile!r}; embed the voice in the project to render it here"
+        )
+        raise CliError(f"{source}: line {segment.line}: voice {segment.voice!r} {reason}")
+    return voices
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    import threading
+
+    from studio.core.cache import RenderCache
+    from studio.core.project import GenerationParams
+    from studio.engine.job import InputError, export_results, plan_project, read_input
+    from studio.engine.loader import EngineError, load_model
+    from studio.engine.render import FAILED, RenderCallbacks, RenderOptions, render_segments
+    from studio.engine.synth import Synthesizer
+
+    source = Path(args.input)
+    try:
+        project = read_input(source)
+        if args.language is not None:
+            project.render.language = args.language
+        if args.seed is not None:
+            project.render.seed = args.seed
+        segments = plan_project(project, source=str(source))
+    except InputError as exc:
+        raise CliError(str(exc)) from None
+    model_source = args.model or project.render.model
+    if not model_source:
+        raise CliError("qwen-tts-studio render: no model: pass --model DIR_OR_ID (or set one in the project)")
+    voices = _voices_for(project, _voice_from_args(args), segments, source)
+    try:
+        loaded = load_model(
+            model_source,
+            device=args.device,
+            cpu_threads=args.threads,
+            progress=lambda message: print(message, file=sys.stderr),
+        )
+        synth = Synthesizer(loaded)
+        # Check the voice against the model before rendering anything (wrong model type, unknown
+        # speaker or language): one clear line instead of every segment failing the same way.
+        from studio.engine.synth import SynthRequest
+
+        for segment in segments:
+            if segment.kind == "speech":
+                voice = voices[segment.voice]
+                synth.check_request(SynthRequest(text=segment.text, voice=voice, language=segment.language))
+    except EngineError as exc:
+        raise CliError(str(exc)) from None
+    print(f"model: {loaded.info.summary()}", file=sys.stderr)
+
+    total = len(segments)
+
+    def on_finished(result) -> None:
+        seg = result.segment
+        n = seg.index + 1
+        seconds = result.n_samples / synth.sample_rate
+        if seg.kind == "pause":
+            print(f"[{n}/{total}] line {seg.line}: pause {seg.seconds:g} s", flush=True)
+        elif result.state == FAILED:
+            print(f"[{n}/{total}] line {seg.line}: FAILED: {result.error}", flush=True)
+        else:
+            how = "cached" if result.cached else f"rendered in {result.seconds_to_render:.1f} s"
+            notes = "" if result.emotion_applied else " (emotion not applied by this model)"
+            notes += f" (warning: {result.warning})" if result.warning else ""
+            print(f"[{n}/{total}] line {seg.line}: {seconds:.2f} s, {how}: {seg.text[:60]!r}{notes}", flush=True)
+
+    gen = project.render.generation
+    generation = GenerationParams(
+        temperature=gen.temperature,
+        top_k=gen.top_k,
+        top_p=gen.top_p,
+        repetition_penalty=gen.repetition_penalty,
+        max_new_tokens=args.max_new_tokens if args.max_new_tokens is not None else gen.max_new_tokens,
+    )
+    cache = RenderCache(Path(args.cache) if args.cache else _default_cache_dir())
+    results = render_segments(
+        segments,
+        synth=synth,
+        voices=voices,
+        cache=cache,
+        options=RenderOptions(generation=generation),
+        cancel=threading.Event(),
+        callbacks=RenderCallbacks(segment_finished=on_finished),
+    )
+    failed = [r for r in results if r.state == FAILED]
+    if failed:
+        print(f"{len(failed)} of {total} segments failed; nothing was exported (fixed segments re-render, "
+              "the rest come from the cache)", file=sys.stderr)
+        return 1
+    from studio.audio.export import ExportError
+
+    name = source.stem or "render"
+    try:
+        exported = export_results(
+            results,
+            sample_rate=synth.sample_rate,
+            folder=Path(args.out),
+            name=name,
+            model=loaded.info,
+            audio_format=args.format,
+            stems=args.stems,
+        )
+    except ExportError as exc:
+        raise CliError(str(exc)) from None
+    print(f"wrote {exported.audio} ({exported.document['duration']:.2f} s)")
+    print(f"wrote {exported.srt}")
+    print(f"wrote {exported.vtt}")
+    print(f"wrote {exported.manifest}")
+    return EXIT_OK
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = _ArgumentParser(
         prog="qwen-tts-studio",
@@ -108,10 +261,32 @@ def _build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", prog="qwen-tts-studio check", help="validate a .qtts project file")
     check.add_argument("project", help="the .qtts file")
     check.set_defaults(handler=_cmd_check)
+
+    render = commands.add_parser(
+        "render", prog="qwen-tts-studio render", help="render a project or script to WAV, SRT, VTT and a manifest"
+    )
+    render.add_argument("input", help="a .qtts project or a plain script file")
+    render.add_argument("--model", help="checkpoint folder or hub id (default: the project's model)")
+    render.add_argument("--out", required=True, help="output folder (created if missing)")
+    voice = render.add_mutually_exclusive_group()
+    voice.add_argument("--voice-design", metavar="TEXT", help="describe the voice (VoiceDesign models)")
+    voice.add_argument("--speaker", metavar="NAME", help="a preset or fine-tuned speaker (CustomVoice models)")
+    voice.add_argument("--voice-clone", metavar="WAV", help="clone the voice of a reference clip (Base models)")
+    render.add_argument("--ref-text", metavar="TEXT", help="transcript of the --voice-clone clip")
+    render.add_argument("--x-vector-only", action="store_true", help="clone from the speaker embedding alone")
+    render.add_argument("--language", help="language for segments without a [language: ...] tag (default: auto)")
+    render.add_argument("--seed", type=int, help="project seed (default: the project's, or 0)")
+    render.add_argument("--cache", metavar="DIR", help="render cache folder (default: the user cache folder)")
+    render.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    render.add_argument("--threads", type=int, help="CPU threads when rendering on the CPU (default: all cores)")
+    render.add_argument("--max-new-tokens", type=int, help="codec-frame cap per segment (default: from the text)")
+    render.add_argument("--format", choices=("wav", "flac"), default="wav", help="audio format (default: wav)")
+    render.add_argument("--stems", action="store_true", help="also write one file per speech segment")
+    render.set_defaults(handler=_cmd_render)
     return parser
 
 
-SUBCOMMANDS = ("parse", "check")
+SUBCOMMANDS = ("parse", "check", "render")
 
 
 def _names_subcommand(argv: list[str]) -> bool:

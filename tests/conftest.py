@@ -18,3 +18,27 @@ def _private_settings(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory):
+    """One tiny random-weight checkpoint of each model type, built once per test run."""
+    from studio.engine.tiny import TINY_TYPES, build_tiny_checkpoint
+
+    root = tmp_path_factory.mktemp("tiny-checkpoints")
+    return {kind: build_tiny_checkpoint(root / kind, model_type=kind, seed=0) for kind in TINY_TYPES}
+
+
+@pytest.fixture(scope="session")
+def loaded_models(tiny_checkpoints):
+    """Loaded tiny models by type (CPU, two threads), loaded on first use and shared by the session."""
+    from studio.engine.loader import load_model
+
+    cache = {}
+
+    def get(kind: str):
+        if kind not in cache:
+            cache[kind] = load_model(str(tiny_checkpoints[kind]), device="cpu", cpu_threads=2)
+        return cache[kind]
+
+    return get

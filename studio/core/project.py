@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.core.atomic import atomic_write_text
+from studio.core.voice import VOICE_KINDS, VoiceError, VoiceSpec
 
 SCHEMA_VERSION = 1
 PROJECT_SUFFIX = ".qtts"
@@ -63,7 +64,13 @@ class RenderSettings:
 
 @dataclass
 class CastEntry:
-    profile: str  # a voice profile id in the voice library, or a path to a profile file
+    """A cast member's voice: a reference into the voice library, or the voice embedded in the project.
+
+    Exactly one of the two is set. Embedding makes a project render on another machine unchanged.
+    """
+
+    profile: str | None = None  # a voice profile id in the voice library, or a path to a profile file
+    voice: VoiceSpec | None = None
 
 
 @dataclass
@@ -179,6 +186,41 @@ def _read_generation(reader: _Reader) -> GenerationParams:
     return params
 
 
+def _read_voice(reader: _Reader, path: str) -> VoiceSpec:
+    kind = reader.string("kind", required=True)
+    if kind not in VOICE_KINDS:
+        raise ProjectError(f"expected one of {', '.join(VOICE_KINDS)}, got {kind!r}", field=f"{path}.kind")
+    try:
+        voice = VoiceSpec(
+            kind=kind,
+            description=reader.string("description", None, nullable=True),
+            speaker=reader.string("speaker", None, nullable=True),
+            ref_audio=reader.string("ref_audio", None, nullable=True),
+            ref_text=reader.string("ref_text", None, nullable=True),
+            x_vector_only=reader.boolean("x_vector_only", False),
+        )
+    except VoiceError as exc:
+        raise ProjectError(str(exc), field=path) from None
+    reader.finish()
+    return voice
+
+
+def voice_to_json(voice: VoiceSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": voice.kind}
+    for key in ("description", "speaker", "ref_audio", "ref_text"):
+        if getattr(voice, key) is not None:
+            out[key] = getattr(voice, key)
+    if voice.x_vector_only:
+        out["x_vector_only"] = True
+    return out
+
+
+def _cast_entry_to_json(entry: CastEntry) -> dict[str, Any]:
+    if entry.voice is not None:
+        return {"voice": voice_to_json(entry.voice)}
+    return {"profile": entry.profile}
+
+
 def project_from_json(doc: Any) -> Project:
     """Validate a decoded project document (any supported schema_version) and build a Project."""
     top = _Reader(doc, "")
@@ -209,11 +251,14 @@ def project_from_json(doc: Any) -> Project:
         if not name.strip():
             raise ProjectError("a cast name must not be empty", field="cast")
         entry = cast_reader.child(name)
-        profile = entry.string("profile", required=True)
-        if not profile.strip():
+        profile = entry.string("profile", None, nullable=True)
+        voice = _read_voice(entry.child("voice"), f"cast.{name}.voice") if "voice" in entry.obj else None
+        if profile is not None and not profile.strip():
             raise ProjectError("must not be empty", field=f"cast.{name}.profile")
+        if (profile is None) == (voice is None):
+            raise ProjectError("needs exactly one of 'profile' or 'voice'", field=f"cast.{name}")
         entry.finish()
-        cast[name] = CastEntry(profile=profile)
+        cast[name] = CastEntry(profile=profile, voice=voice)
     cast_reader.finish()
 
     render_reader = top.child("render")
@@ -260,7 +305,7 @@ def project_to_json(project: Project) -> dict[str, Any]:
         "format": FORMAT_NAME,
         "schema_version": SCHEMA_VERSION,
         "script": project.script,
-        "cast": {name: {"profile": entry.profile} for name, entry in project.cast.items()},
+        "cast": {name: _cast_entry_to_json(entry) for name, entry in project.cast.items()},
         "render": {
             "model": project.render.model,
             "language": project.render.language,

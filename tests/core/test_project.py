@@ -22,12 +22,18 @@ from studio.core.project import (
     project_to_json,
     save_project,
 )
+from studio.core.voice import VoiceSpec
 
 
 def sample_project() -> Project:
     project = Project(
         script="[voice: Narrator]Once upon a time.\n[Whispering]Quiet now.\n[pause 1s]",
-        cast={"Narrator": CastEntry(profile="narrator-deep"), "Wolf": CastEntry(profile="/voices/wolf.qvoice")},
+        cast={
+            "Narrator": CastEntry(profile="narrator-deep"),
+            "Wolf": CastEntry(profile="/voices/wolf.qvoice"),
+            "Ann": CastEntry(voice=VoiceSpec.design("A bright young voice")),
+            "Bob": CastEntry(voice=VoiceSpec.clone("/clips/bob.wav", None, x_vector_only=True)),
+        },
         render=RenderSettings(model="Qwen/Qwen3-TTS-12Hz-1.7B-VoiceDesign", language="english", seed=42,
                               voice="Narrator"),
         lines={2: LineState(locked=True, take=3)},
@@ -193,7 +199,13 @@ def test_wrong_schema_version(tmp_path, version, reason):
         (lambda d: d.update(script=5), "script", "expected a string, got an integer"),
         (lambda d: d.update(cast=[]), "cast", "expected an object, got a list"),
         (lambda d: d["cast"].update(Wolf="wolf"), "cast.Wolf", "expected an object, got a string"),
-        (lambda d: d["cast"]["Wolf"].pop("profile"), "cast.Wolf.profile", "is missing"),
+        (lambda d: d["cast"]["Wolf"].pop("profile"), "cast.Wolf", "exactly one of 'profile' or 'voice'"),
+        (lambda d: d["cast"]["Wolf"].update(voice={"kind": "design", "description": "x"}), "cast.Wolf",
+         "exactly one of"),
+        (lambda d: d["cast"]["Ann"].update(voice={"kind": "robot"}), "cast.Ann.voice.kind", "expected one of"),
+        (lambda d: d["cast"]["Ann"].update(voice={"kind": "design"}), "cast.Ann.voice", "needs a description"),
+        (lambda d: d["cast"]["Ann"].update(voice={"kind": "clone", "ref_audio": "a.wav"}), "cast.Ann.voice",
+         "transcript"),
         (lambda d: d["cast"]["Wolf"].update(profile=" "), "cast.Wolf.profile", "must not be empty"),
         (lambda d: d["render"].update(seed="7"), "render.seed", "expected an integer, got a string"),
         (lambda d: d["render"].update(seed=-1), "render.seed", "must be at least 0"),

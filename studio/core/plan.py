@@ -1,0 +1,150 @@
+"""From parsed script items to the segments a render produces, with seeds and length expectations.
+
+Everything here is deterministic: the same project always plans the same segments with the same
+seeds, which is what makes renders reproducible and the render cache effective.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from studio.core.tags import PauseItem, ScriptItem
+
+CODEC_FRAMES_PER_SECOND = 12.5
+
+# Speaking rates used to predict a segment's length from its text. Qwen3-TTS speaks English at
+# roughly 14 to 16 characters per second and Chinese/Japanese at 4 to 6 characters per second; the
+# predictions only have to be good to a factor of two, since they guard against runaway or
+# truncated output (a known Qwen3-TTS failure), not against natural variation.
+_CHARS_PER_SECOND_ALPHABETIC = 15.0
+_CHARS_PER_SECOND_IDEOGRAPHIC = 5.0
+# Below this many seconds a prediction is too noisy to flag anything.
+_MIN_EXPECTED_SECONDS = 1.0
+_RUNAWAY_FACTOR = 3.0
+_TRUNCATED_FACTOR = 1 / 3
+# max_new_tokens: room for a slow delivery ([Slow], [pause]-like hesitations) without letting a
+# missing end-of-speech token run for minutes.
+_CAP_FACTOR = 3.0
+_CAP_MIN_FRAMES = 40
+_CAP_MAX_FRAMES = 2048
+
+
+@dataclass(frozen=True)
+class PlannedSegment:
+    index: int
+    kind: str  # "speech" | "pause"
+    line: int
+    text: str = ""
+    emotion: str | None = None
+    directives: Mapping[str, str] = field(default_factory=dict)
+    voice: str | None = None  # cast name; None: the project's default voice
+    language: str = "auto"
+    seed: int = 0
+    take: int = 0
+    locked: bool = False
+    seconds: float = 0.0  # pauses only
+
+
+def _is_ideographic(ch: str) -> bool:
+    name = unicodedata.name(ch, "")
+    return name.startswith(("CJK", "HIRAGANA", "KATAKANA", "HANGUL"))
+
+
+def expected_seconds(text: str) -> float:
+    """A rough prediction of how long speaking `text` takes."""
+    ideographic = sum(1 for ch in text if _is_ideographic(ch))
+    other = sum(1 for ch in text if not ch.isspace()) - ideographic
+    return ideographic / _CHARS_PER_SECOND_IDEOGRAPHIC + other / _CHARS_PER_SECOND_ALPHABETIC
+
+
+def max_new_tokens_for(text: str) -> int:
+    """The codec-frame cap for a segment: generous for its text, never unbounded."""
+    frames = math.ceil(expected_seconds(text) * _CAP_FACTOR * CODEC_FRAMES_PER_SECOND)
+    return max(_CAP_MIN_FRAMES, min(_CAP_MAX_FRAMES, frames))
+
+
+def length_warning(text: str, seconds: float, *, hit_token_cap: bool = False) -> str | None:
+    """A warning when audio is far longer or shorter than its text predicts, else None."""
+    if hit_token_cap:
+        return "generation stopped at the frame cap without an end of speech: the audio may be runaway or cut"
+    expected = max(expected_seconds(text), _MIN_EXPECTED_SECONDS)
+    if seconds > expected * _RUNAWAY_FACTOR:
+        return f"{seconds:.1f} s of audio for text expected to take about {expected:.1f} s: possibly runaway output"
+    if seconds < expected * _TRUNCATED_FACTOR:
+        return f"{seconds:.1f} s of audio for text expected to take about {expected:.1f} s: possibly truncated"
+    return None
+
+
+def canonical_json(value) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def segment_seed(project_seed: int, *, text: str, emotion, directives, voice, language: str, take: int) -> int:
+    """A seed from the project seed and the segment's content.
+
+    Depending on content rather than position means inserting a line above does not re-roll every
+    segment below it, and the same text in the same delivery renders the same way wherever it sits.
+    """
+    payload = canonical_json(
+        {
+            "seed": project_seed,
+            "text": text,
+            "emotion": emotion,
+            "directives": dict(directives),
+            "voice": voice,
+            "language": language,
+            "take": take,
+        }
+    )
+    return int.from_bytes(hashlib.sha256(payload.encode("utf-8")).digest()[:4], "big") & 0x7FFFFFFF
+
+
+def plan_segments(
+    items: Sequence[ScriptItem],
+    *,
+    language: str = "auto",
+    seed: int = 0,
+    default_voice: str | None = None,
+    takes: Mapping[int, int] | None = None,
+    locked_lines: frozenset[int] | set[int] = frozenset(),
+) -> list[PlannedSegment]:
+    """Turn parsed items into planned segments. `takes` maps a line to its chosen take."""
+    takes = takes or {}
+    out: list[PlannedSegment] = []
+    for index, item in enumerate(items):
+        take = takes.get(item.line, 0)
+        locked = item.line in locked_lines
+        if isinstance(item, PauseItem):
+            out.append(PlannedSegment(index, "pause", item.line, seconds=item.seconds, take=take, locked=locked))
+            continue
+        effective_language = item.directives.get("language", language).strip().lower() or "auto"
+        voice = item.voice if item.voice is not None else default_voice
+        out.append(
+            PlannedSegment(
+                index=index,
+                kind="speech",
+                line=item.line,
+                text=item.text,
+                emotion=item.emotion,
+                directives=dict(item.directives),
+                voice=voice,
+                language=effective_language,
+                seed=segment_seed(
+                    seed,
+                    text=item.text,
+                    emotion=item.emotion,
+                    directives=item.directives,
+                    voice=voice,
+                    language=effective_language,
+                    take=take,
+                ),
+                take=take,
+                locked=locked,
+            )
+        )
+    return out

@@ -1,0 +1,255 @@
+"""Checkpoint folder or hub id -> a loaded Qwen3-TTS model, its device, dtype and what it can do.
+
+Every failure a user can cause (a missing folder, a hub id with no network, a folder that is not a
+Qwen3-TTS checkpoint) is an EngineError with a one-line message. Loading reads safetensors only and
+never runs code from the checkpoint (no trust_remote_code): the model classes come from qwen-tts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import re
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# Files without which `Qwen3TTSModel.from_pretrained` cannot work; checked first so the user gets
+# "missing speech_tokenizer/config.json" rather than a transformers traceback.
+REQUIRED_FILES = (
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "speech_tokenizer/config.json",
+    "speech_tokenizer/model.safetensors",
+    "speech_tokenizer/preprocessor_config.json",
+)
+_TOKENIZER_FILES = ("tokenizer.json", "vocab.json")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_MODEL_TYPES = ("voice_design", "custom_voice", "base")
+
+
+class EngineError(RuntimeError):
+    """A user-facing engine failure; str() is one line."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    source: str  # what the user asked for: a folder or a hub id
+    folder: str  # the resolved local folder
+    model_type: str  # voice_design | custom_voice | base
+    size: str  # "1b7" or "0b6", as qwen-tts names it
+    languages: tuple[str, ...]
+    speakers: tuple[str, ...]
+    sample_rate: int
+    device: str
+    dtype: str
+    attention: str
+    parameters: int
+    revision: str  # content fingerprint; part of every render cache key
+
+    @property
+    def instruct_honoured(self) -> bool:
+        # qwen-tts drops instruct for 0.6B CustomVoice, and Base has no instruct parameter at all.
+        if self.model_type == "base":
+            return False
+        if self.model_type == "custom_voice" and self.size == "0b6":
+            return False
+        return True
+
+    def summary(self) -> str:
+        millions = self.parameters / 1e6
+        return f"{self.model_type} {self.size} ({millions:.0f} M parameters) on {self.device}, {self.dtype}"
+
+
+@dataclass
+class LoadedModel:
+    tts: Any  # qwen_tts.Qwen3TTSModel
+    info: ModelInfo
+
+
+def pick_device(requested: str = "auto") -> str:
+    import torch
+
+    if requested != "auto":
+        if requested.startswith("cuda") and not torch.cuda.is_available():
+            raise EngineError(f"device {requested!r} was requested but CUDA is not available")
+        if requested == "mps" and not torch.backends.mps.is_available():
+            raise EngineError("device 'mps' was requested but MPS is not available")
+        return requested
+    if torch.cuda.is_available():
+        return "cuda"
+    if torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def pick_dtype(device: str):
+    import torch
+
+    # bf16 halves memory and doubles matmul speed on CUDA; CPUs and MPS are safer and often faster
+    # in float32 for this model's small per-step matrices.
+    return torch.bfloat16 if device.startswith("cuda") else torch.float32
+
+
+def pick_attention() -> str:
+    if importlib.util.find_spec("flash_attn") is not None:
+        return "flash_attention_2"
+    return "sdpa"
+
+
+def set_cpu_threads(threads: int | None) -> None:
+    """Threads torch uses on the CPU; None means all cores."""
+    import torch
+
+    torch.set_num_threads(max(1, threads or os.cpu_count() or 1))
+
+
+def _looks_like_hub_id(source: str) -> bool:
+    return bool(_HUB_ID.match(source)) and not source.startswith((".", "/", "~"))
+
+
+def resolve_folder(source: str, *, progress: Callable[[str], None] | None = None) -> Path:
+    """A local folder for `source`: the folder itself, or the hub snapshot (downloaded if needed)."""
+    path = Path(source).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise EngineError(f"{source}: is a file, not a checkpoint folder")
+        return path
+    if not _looks_like_hub_id(source):
+        raise EngineError(f"{source}: no such model folder")
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(source, local_files_only=True))
+    except Exception:  # noqa: BLE001 - not cached: fall through to a download
+        pass
+    if progress:
+        progress(f"downloading {source} from the hub")
+    try:
+        return Path(snapshot_download(source))
+    except Exception as exc:  # noqa: BLE001 - any hub/network failure becomes one clear line
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise EngineError(
+            f"{source}: not downloaded yet and the hub cannot be reached ({reason[:160]}); "
+            "download it with the model manager or pass a local checkpoint folder"
+        ) from None
+
+
+def validate_checkpoint(folder: Path) -> dict[str, Any]:
+    """Check `folder` holds a Qwen3-TTS checkpoint; return its config."""
+    missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
+    if not any((folder / name).is_file() for name in _TOKENIZER_FILES):
+        missing.append("tokenizer.json or vocab.json")
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        raise EngineError(f"{folder}: not a Qwen3-TTS checkpoint (no config.json)")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EngineError(f"{config_path}: unreadable ({exc})") from None
+    if not isinstance(config, dict) or config.get("model_type") != "qwen3_tts":
+        found = config.get("model_type") if isinstance(config, dict) else None
+        raise EngineError(f"{folder}: not a Qwen3-TTS checkpoint (config.json model_type is {found!r})")
+    if missing:
+        raise EngineError(f"{folder}: incomplete Qwen3-TTS checkpoint, missing {', '.join(missing)}")
+    if config.get("tts_model_type") not in _MODEL_TYPES:
+        raise EngineError(f"{folder}: unknown tts_model_type {config.get('tts_model_type')!r}")
+    return config
+
+
+def _file_sha256(path: Path, memo: dict[str, str]) -> str:
+    stat = path.stat()
+    memo_key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    if memo_key not in memo:
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        memo[memo_key] = digest.hexdigest()
+    return memo[memo_key]
+
+
+def checkpoint_fingerprint(folder: Path, memo_file: Path | None = None) -> str:
+    """A hash of the checkpoint's content: configs, tokenizer files and weights.
+
+    Hashing multi-GB weights takes seconds, so weight hashes are memoised by path, size and mtime.
+    """
+    memo: dict[str, str] = {}
+    if memo_file is not None and memo_file.is_file():
+        try:
+            memo = json.loads(memo_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            memo = {}
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        digest.update(str(path.relative_to(folder)).encode("utf-8"))
+        digest.update(_file_sha256(path, memo).encode("ascii"))
+    if memo_file is not None:
+        from studio.core.atomic import atomic_write_text
+
+        memo_file.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(memo_file, json.dumps(memo))
+    return digest.hexdigest()
+
+
+def load_model(
+    source: str,
+    *,
+    device: str = "auto",
+    cpu_threads: int | None = None,
+    fingerprint_memo: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> LoadedModel:
+    """Load a checkpoint for generation. Raises EngineError with a one-line message on failure."""
+    folder = resolve_folder(source, progress=progress)
+    validate_checkpoint(folder)
+    device = pick_device(device)
+    dtype = pick_dtype(device)
+    attention = pick_attention()
+    if device == "cpu":
+        set_cpu_threads(cpu_threads)
+    if progress:
+        progress(f"loading {folder.name} on {device}")
+    import torch
+
+    from studio.engine.qwen_import import import_qwen_tts
+
+    Qwen3TTSModel = import_qwen_tts().Qwen3TTSModel  # noqa: N806
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tts = Qwen3TTSModel.from_pretrained(
+                str(folder), dtype=dtype, attn_implementation=attention, use_safetensors=True
+            )
+        tts.model.to(device)
+        tts.model.eval()
+        tts.device = torch.device(device)
+    except Exception as exc:  # noqa: BLE001 - transformers raises many types; the user needs one line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise EngineError(f"{folder}: the checkpoint failed to load ({type(exc).__name__}: {first[:200]})") from None
+    model = tts.model
+    info = ModelInfo(
+        source=source,
+        folder=str(folder),
+        model_type=str(model.tts_model_type),
+        size=str(model.tts_model_size),
+        languages=tuple(sorted(str(x).lower() for x in (tts.get_supported_languages() or ()))),
+        speakers=tuple(sorted(str(x).lower() for x in (tts.get_supported_speakers() or ()))),
+        sample_rate=int(model.speech_tokenizer.get_output_sample_rate()),
+        device=device,
+        dtype=str(dtype).replace("torch.", ""),
+        attention=attention,
+        parameters=sum(p.numel() for p in model.parameters()),
+        revision=checkpoint_fingerprint(folder, fingerprint_memo),
+    )
+    log.info("loaded %s (%s)", source, info.summary())
+    return LoadedModel(tts=tts, info=info)

@@ -1,0 +1,229 @@
+"""Render planned segments: cache lookups, generation, failures, pauses. No threads, no Qt.
+
+`render_segments` is what both the command line and the GUI's render worker call. It reports through
+plain callbacks and stops between chunks when `cancel` is set, so it runs the same synchronously in a
+test, in a subprocess or on a QThread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+
+import numpy as np
+
+from studio.core.cache import RenderCache, cache_key
+from studio.core.plan import PlannedSegment, length_warning
+from studio.core.project import GenerationParams
+from studio.core.voice import VoiceError, VoiceSpec
+from studio.engine.loader import EngineError, ModelInfo
+from studio.engine.synth import AudioChunk, Cancelled, Synthesizer, SynthReport, SynthRequest
+
+# Segment states, as the timeline shows them.
+STALE, QUEUED, RENDERING, DONE, FAILED, LOCKED = "stale", "queued", "rendering", "done", "failed", "locked"
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "none"
+
+
+# Package versions that can change generated audio; part of every cache key.
+AUDIO_PACKAGE_VERSIONS = {name: _version(name) for name in ("qwen-tts", "transformers", "torch")}
+
+
+@dataclass
+class SegmentResult:
+    segment: PlannedSegment
+    state: str
+    samples: np.ndarray | None = None
+    cached: bool = False
+    error: str | None = None
+    warning: str | None = None
+    emotion_applied: bool = True
+    instruct: str = ""
+    key: str = ""
+    seconds_to_render: float = 0.0
+
+    @property
+    def n_samples(self) -> int:
+        return 0 if self.samples is None else len(self.samples)
+
+
+@dataclass
+class RenderCallbacks:
+    """Optional hooks; each gets the segment index first so stale results can be told apart."""
+
+    segment_started: Callable[[int], None] | None = None
+    chunk_ready: Callable[[int, AudioChunk], None] | None = None
+    segment_finished: Callable[[SegmentResult], None] | None = None
+
+
+@dataclass
+class RenderOptions:
+    generation: GenerationParams = field(default_factory=GenerationParams)
+    use_cache: bool = True
+
+
+def segment_key(segment: PlannedSegment, voice: VoiceSpec, info: ModelInfo, generation: GenerationParams) -> str:
+    return cache_key(
+        {
+            "text": segment.text,
+            "emotion": segment.emotion,
+            "directives": dict(segment.directives),
+            "voice": voice.fingerprint(),
+            "model": {"source": info.source, "revision": info.revision, "dtype": info.dtype,
+                      "device": info.device.split(":")[0]},
+            "language": segment.language,
+            "seed": segment.seed,
+            "take": segment.take,
+            "generation": {
+                "temperature": generation.temperature,
+                "top_k": generation.top_k,
+                "top_p": generation.top_p,
+                "repetition_penalty": generation.repetition_penalty,
+                "max_new_tokens": generation.max_new_tokens,
+            },
+            "packages": AUDIO_PACKAGE_VERSIONS,
+        }
+    )
+
+
+def pause_samples(seconds: float, sample_rate: int) -> np.ndarray:
+    return np.zeros(round(seconds * sample_rate), dtype=np.float32)
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+def _empty_device_cache() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _generate(
+    synth: Synthesizer,
+    request: SynthRequest,
+    index: int,
+    cancel: threading.Event | None,
+    callbacks: RenderCallbacks,
+) -> tuple[np.ndarray, SynthReport]:
+    """All chunks of one request, joined; retried once after an out-of-memory error."""
+    for attempt in (1, 2):
+        report = SynthReport()
+        pieces: list[np.ndarray] = []
+        try:
+            for chunk in synth.stream(request, cancel=cancel, report=report):
+                pieces.append(chunk.samples)
+                if callbacks.chunk_ready:
+                    callbacks.chunk_ready(index, chunk)
+            return (np.concatenate(pieces) if pieces else np.zeros(0, np.float32)), report
+        except Cancelled:
+            raise
+        except Exception as exc:
+            if attempt == 1 and _is_out_of_memory(exc) and not pieces:
+                _empty_device_cache()
+                continue
+            raise
+    raise AssertionError("unreachable")
+
+
+def render_segments(
+    segments: Sequence[PlannedSegment],
+    *,
+    synth: Synthesizer,
+    voices: Mapping[str | None, VoiceSpec],
+    cache: RenderCache | None,
+    options: RenderOptions | None = None,
+    cancel: threading.Event | None = None,
+    callbacks: RenderCallbacks | None = None,
+) -> list[SegmentResult]:
+    """Render every segment in order. A failing segment is marked failed; the others still render.
+
+    Raises Cancelled when `cancel` is set; segments finished before that were already reported.
+    """
+    options = options or RenderOptions()
+    callbacks = callbacks or RenderCallbacks()
+    rate = synth.sample_rate
+    results: list[SegmentResult] = []
+    for segment in segments:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+        if callbacks.segment_started:
+            callbacks.segment_started(segment.index)
+        result = _render_one(segment, synth, voices, cache, options, cancel, callbacks, rate)
+        results.append(result)
+        if callbacks.segment_finished:
+            callbacks.segment_finished(result)
+    return results
+
+
+def _render_one(segment, synth, voices, cache, options, cancel, callbacks, rate) -> SegmentResult:
+    if segment.kind == "pause":
+        samples = pause_samples(segment.seconds, rate)
+        if callbacks.chunk_ready:
+            callbacks.chunk_ready(segment.index, AudioChunk(samples, rate, 0, True))
+        return SegmentResult(segment, DONE, samples=samples)
+    voice = voices.get(segment.voice)
+    if voice is None:
+        name = "the default voice" if segment.voice is None else f"voice {segment.voice!r}"
+        return SegmentResult(segment, FAILED, error=f"line {segment.line}: {name} is not set up in the cast")
+    started = time.perf_counter()
+    try:
+        key = segment_key(segment, voice, synth.loaded.info, options.generation)
+        hit = cache.get(key) if (cache is not None and options.use_cache) else None
+        if hit is not None and hit.sample_rate == rate:
+            if callbacks.chunk_ready:
+                callbacks.chunk_ready(segment.index, AudioChunk(hit.samples, rate, 0, True))
+            return SegmentResult(
+                segment,
+                DONE,
+                samples=hit.samples,
+                cached=True,
+                warning=hit.meta.get("warning"),
+                emotion_applied=bool(hit.meta.get("emotion_applied", True)),
+                instruct=str(hit.meta.get("instruct", "")),
+                key=key,
+            )
+        request = SynthRequest(
+            text=segment.text,
+            voice=voice,
+            language=segment.language,
+            emotion=segment.emotion,
+            directives=segment.directives,
+            seed=segment.seed,
+            generation=options.generation,
+        )
+        samples, report = _generate(synth, request, segment.index, cancel, callbacks)
+    except Cancelled:
+        raise
+    except (EngineError, VoiceError) as exc:
+        return SegmentResult(segment, FAILED, error=str(exc))
+    except Exception as exc:  # noqa: BLE001 - one segment's failure must not end the render
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return SegmentResult(segment, FAILED, error=f"{type(exc).__name__}: {message}"[:300])
+    warning = length_warning(segment.text, len(samples) / rate, hit_token_cap=report.hit_token_cap)
+    meta = {"warning": warning, "emotion_applied": report.emotion_applied, "instruct": report.instruct,
+            "seed": segment.seed}
+    if cache is not None:
+        cache.put(key, samples, rate, meta)
+    return SegmentResult(
+        segment,
+        DONE,
+        samples=samples,
+        warning=warning,
+        emotion_applied=report.emotion_applied,
+        instruct=report.instruct,
+        key=key,
+        seconds_to_render=time.perf_counter() - started,
+    )

@@ -1,0 +1,184 @@
+"""One synthesis request -> an iterator of audio chunks (the streaming-first engine interface).
+
+Callers consume `Synthesizer.stream(request)` chunk by chunk and never assume how many chunks a
+segment has. Today qwen-tts generates a whole segment at once, so a segment arrives as one chunk;
+intra-segment streaming will yield more, earlier chunks through this same interface.
+
+Nothing here knows about threads: cancellation is a `threading.Event` checked between chunks.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from studio.core.instruct import build_instruct
+from studio.core.plan import CODEC_FRAMES_PER_SECOND, max_new_tokens_for
+from studio.core.project import GenerationParams
+from studio.core.voice import VoiceError, VoiceSpec
+from studio.engine.loader import EngineError, LoadedModel
+
+_MODEL_TYPE_NAMES = {"voice_design": "VoiceDesign", "custom_voice": "CustomVoice", "base": "Base"}
+_VOICE_KIND_NAMES = {"design": "designed", "preset": "preset", "clone": "cloned"}
+
+
+class Cancelled(Exception):
+    """The request was cancelled between chunks."""
+
+
+@dataclass(frozen=True)
+class SynthRequest:
+    text: str
+    voice: VoiceSpec
+    language: str = "auto"
+    emotion: str | None = None
+    directives: Mapping[str, str] = field(default_factory=dict)
+    seed: int = 0
+    generation: GenerationParams = field(default_factory=GenerationParams)
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    samples: np.ndarray  # float32 mono in [-1, 1]
+    sample_rate: int
+    index: int  # 0-based within the segment
+    final: bool
+
+
+@dataclass
+class SynthReport:
+    """What happened to a request, filled in while its chunks are produced."""
+
+    instruct: str = ""
+    emotion_applied: bool = True
+    max_new_tokens: int = 0
+    frames: int = 0
+
+    @property
+    def hit_token_cap(self) -> bool:
+        # The decoded audio of a generation cut at max_new_tokens holds max_new_tokens - 1 frames
+        # (measured on qwen-tts 0.1.1), so reaching that many frames means there was no end of speech.
+        return self.max_new_tokens > 0 and self.frames >= self.max_new_tokens - 1
+
+
+def _seed_everything(seed: int) -> None:
+    import torch
+
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+class Synthesizer:
+    """Generates audio for requests with one loaded model. Not thread-safe: one caller at a time."""
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        self.loaded = loaded
+        self._clone_prompts: dict[str, list] = {}
+
+    @property
+    def sample_rate(self) -> int:
+        return self.loaded.info.sample_rate
+
+    def check_request(self, request: SynthRequest) -> None:
+        """Raise EngineError if this model cannot serve `request` (voice kind, speaker, language)."""
+        info = self.loaded.info
+        if request.voice.model_type != info.model_type:
+            wanted = _MODEL_TYPE_NAMES[request.voice.model_type]
+            found = _MODEL_TYPE_NAMES.get(info.model_type, info.model_type)
+            raise EngineError(
+                f"a {_VOICE_KIND_NAMES[request.voice.kind]} voice needs a {wanted} checkpoint, "
+                f"but {info.source} is a {found} model"
+            )
+        if request.voice.kind == "preset" and request.voice.speaker.lower() not in info.speakers:
+            raise EngineError(
+                f"speaker {request.voice.speaker!r} is not in {info.source} (it has: {', '.join(info.speakers)})"
+            )
+        language = request.language.lower()
+        if language != "auto" and info.languages and language not in info.languages:
+            raise EngineError(
+                f"language {request.language!r} is not supported by {info.source} "
+                f"(supported: {', '.join(info.languages)})"
+            )
+        if not request.text.strip():
+            raise EngineError("nothing to say: the segment text is empty")
+
+    def _generation_kwargs(self, request: SynthRequest, report: SynthReport) -> dict:
+        gen = request.generation
+        report.max_new_tokens = gen.max_new_tokens or max_new_tokens_for(request.text)
+        return {
+            "temperature": gen.temperature,
+            "top_k": gen.top_k,
+            "top_p": gen.top_p,
+            "repetition_penalty": gen.repetition_penalty,
+            "max_new_tokens": report.max_new_tokens,
+            # A temperature of 0 means "no sampling"; qwen-tts would divide by it otherwise.
+            "do_sample": gen.temperature > 0,
+            "subtalker_dosample": gen.temperature > 0,
+        }
+
+    def clone_prompt(self, voice: VoiceSpec) -> list:
+        """The voice-clone prompt (speaker embedding and reference codes), computed once per voice."""
+        key = voice.fingerprint()
+        if key not in self._clone_prompts:
+            import soundfile
+
+            try:
+                audio, rate = soundfile.read(voice.ref_audio, dtype="float32", always_2d=True)
+            except (OSError, RuntimeError) as exc:
+                raise VoiceError(f"{voice.ref_audio}: cannot read the reference clip ({exc})") from None
+            mono = audio.mean(axis=1)
+            self._clone_prompts[key] = self.loaded.tts.create_voice_clone_prompt(
+                ref_audio=(mono, int(rate)),
+                ref_text=voice.ref_text if not voice.x_vector_only else None,
+                x_vector_only_mode=voice.x_vector_only,
+            )
+        return self._clone_prompts[key]
+
+    def stream(
+        self,
+        request: SynthRequest,
+        *,
+        cancel: threading.Event | None = None,
+        report: SynthReport | None = None,
+    ) -> Iterator[AudioChunk]:
+        """Yield the request's audio chunk by chunk. Raises Cancelled if `cancel` is set between chunks."""
+        self.check_request(request)
+        report = report if report is not None else SynthReport()
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+        tts = self.loaded.tts
+        voice = request.voice
+        kwargs = self._generation_kwargs(request, report)
+        language = request.language.lower()
+        if voice.kind == "clone":
+            report.instruct = ""
+            report.emotion_applied = request.emotion is None
+            prompt = self.clone_prompt(voice)
+            _seed_everything(request.seed)
+            wavs, rate = tts.generate_voice_clone(
+                text=request.text, language=language, voice_clone_prompt=prompt, **kwargs
+            )
+        else:
+            identity = voice.description if voice.kind == "design" else None
+            instruct = build_instruct(identity=identity, emotion=request.emotion, directives=request.directives)
+            report.instruct = instruct
+            report.emotion_applied = request.emotion is None or self.loaded.info.instruct_honoured
+            _seed_everything(request.seed)
+            if voice.kind == "design":
+                wavs, rate = tts.generate_voice_design(
+                    text=request.text, instruct=instruct, language=language, **kwargs
+                )
+            else:
+                wavs, rate = tts.generate_custom_voice(
+                    text=request.text, speaker=voice.speaker, language=language, instruct=instruct, **kwargs
+                )
+        samples = np.asarray(wavs[0], dtype=np.float32).reshape(-1)
+        samples_per_frame = int(rate / CODEC_FRAMES_PER_SECOND)
+        report.frames = round(len(samples) / samples_per_frame)
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+        yield AudioChunk(samples=samples, sample_rate=int(rate), index=0, final=True)

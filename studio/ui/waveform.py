@@ -1,0 +1,127 @@
+"""The waveform view: rendered audio as it arrives, segment regions, a playhead, click to seek."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
+
+from studio.audio.buffers import GrowingAudio
+from studio.core.peaks import PeakPyramid
+
+pg.setConfigOptions(antialias=False, background="w", foreground="#444")
+
+_WAVE_PEN = pg.mkPen("#2f6db5", width=1)
+_PLAYHEAD_PEN = pg.mkPen("#d62728", width=2)
+_SPEECH_BRUSH = QColor(47, 109, 181, 28)
+_PAUSE_BRUSH = QColor(128, 128, 128, 22)
+_SELECTED_BRUSH = QColor(255, 190, 60, 70)
+
+
+class WaveformView(pg.PlotWidget):
+    """Draws a GrowingAudio through a min/max pyramid; only the visible range is ever drawn."""
+
+    seek_requested = Signal(int)  # a sample position the user clicked
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.audio = GrowingAudio(24000)
+        self.pyramid = PeakPyramid()
+        self.setMouseEnabled(x=True, y=False)
+        self.setMenuEnabled(False)
+        self.hideButtons()
+        self.setYRange(-1.0, 1.0, padding=0.02)
+        self.getPlotItem().hideAxis("left")
+        self.getPlotItem().setLabel("bottom", "time", units="s")
+        self.setMinimumHeight(110)
+        self._curve = pg.PlotCurveItem(pen=_WAVE_PEN, connect="pairs")
+        self.addItem(self._curve)
+        self.playhead = pg.InfiniteLine(pos=0, angle=90, pen=_PLAYHEAD_PEN, movable=False)
+        self.playhead.setZValue(10)
+        self.addItem(self.playhead)
+        self._regions: list[tuple[pg.LinearRegionItem, pg.TextItem, int, bool]] = []
+        self._selected: int | None = None
+        self.getViewBox().sigXRangeChanged.connect(self._redraw)
+        self.scene().sigMouseClicked.connect(self._on_scene_clicked)
+        self._follow_end = True
+
+    # --- data ----------------------------------------------------------------------------------------
+
+    def reset(self, sample_rate: int) -> None:
+        self.audio = GrowingAudio(sample_rate)
+        self.pyramid = PeakPyramid()
+        for region, label, _line, _pause in self._regions:
+            self.removeItem(region)
+            self.removeItem(label)
+        self._regions.clear()
+        self._selected = None
+        self._follow_end = True
+        self.set_playhead(0)
+        self._curve.setData([], [])
+
+    def append(self, samples: np.ndarray) -> tuple[int, int]:
+        """Append rendered samples; returns the sample range they occupy."""
+        old = len(self.audio)
+        start, end = self.audio.append(samples)
+        self.pyramid.update(self.audio.view(), old)
+        if self._follow_end:
+            self.setXRange(0, max(self.audio.seconds, 1.0), padding=0.01)
+        self._redraw()
+        return start, end
+
+    def add_segment(self, start: int, end: int, label: str, *, line: int, pause: bool = False) -> None:
+        rate = self.audio.sample_rate
+        region = pg.LinearRegionItem(
+            values=(start / rate, end / rate), movable=False, brush=_PAUSE_BRUSH if pause else _SPEECH_BRUSH
+        )
+        for edge in region.lines:
+            edge.setPen(pg.mkPen(QColor(0, 0, 0, 40)))
+        region.setZValue(-10)
+        text = pg.TextItem(label, color="#555", anchor=(0, 0))
+        text.setPos(start / rate, 1.0)
+        self.addItem(region)
+        self.addItem(text)
+        self._regions.append((region, text, line, pause))
+
+    def select_line(self, line: int | None) -> None:
+        """Highlight the regions of one script line (the clip being played or selected)."""
+        self._selected = line
+        for region, _text, region_line, pause in self._regions:
+            brush = _SELECTED_BRUSH if region_line == line else (_PAUSE_BRUSH if pause else _SPEECH_BRUSH)
+            region.setBrush(brush)
+            region.update()
+
+    def set_playhead(self, sample: int) -> None:
+        self.playhead.setPos(sample / self.audio.sample_rate)
+
+    # --- drawing --------------------------------------------------------------------------------------
+
+    def _redraw(self, *_args) -> None:
+        if not len(self.audio):
+            return
+        rate = self.audio.sample_rate
+        (x0, x1), _ = self.getViewBox().viewRange()
+        columns = max(200, int(self.width()))
+        x, mins, maxs = self.pyramid.envelope(self.audio.view(), int(x0 * rate), int(x1 * rate) + 1, columns)
+        if not len(x):
+            self._curve.setData([], [])
+            return
+        # Each column is one vertical segment from min to max: "pairs" draws every second gap.
+        xs = np.repeat(x / rate, 2)
+        ys = np.empty(2 * len(mins), dtype=np.float32)
+        ys[0::2] = mins
+        ys[1::2] = maxs
+        self._curve.setData(xs, ys)
+
+    def _on_scene_clicked(self, event) -> None:
+        if event.button() != Qt.MouseButton.LeftButton:
+            return
+        point = self.getViewBox().mapSceneToView(event.scenePos())
+        sample = int(max(0.0, point.x()) * self.audio.sample_rate)
+        self.seek_requested.emit(min(sample, len(self.audio)))
+
+    def wheelEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        # A user who zooms takes over the view; stop following the end of the render.
+        self._follow_end = False
+        super().wheelEvent(event)
