@@ -17,7 +17,7 @@ from studio.core.tags import parse_script
 from studio.core.voice import VoiceSpec
 from studio.engine.loader import EngineError, load_model
 from studio.engine.render import DONE, FAILED, RenderCallbacks, RenderOptions, render_segments
-from studio.engine.synth import Cancelled, SynthReport, SynthRequest, Synthesizer
+from studio.engine.synth import Cancelled, Synthesizer, SynthReport, SynthRequest
 
 SHORT = GenerationParams(max_new_tokens=12)
 DESIGN = VoiceSpec.design("A calm, low narrator")

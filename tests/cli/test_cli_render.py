@@ -1,0 +1,134 @@
+"""`python -m studio render` on each tiny checkpoint type, as a subprocess, through the real engine."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from studio.core.project import CastEntry, Project, RenderSettings, save_project
+from studio.core.voice import VoiceSpec
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = "[Whispering]Come closer. [pause 0.5s] Closer.\n[Angry]Get out!\n"
+
+
+def render(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "studio", "render", *args, "--threads", "2", "--max-new-tokens", "12"],
+        capture_output=True, text=True, cwd=REPO, timeout=300,
+    )
+
+
+@pytest.fixture
+def clip(tmp_path):
+    t = np.arange(36000) / 24000
+    path = tmp_path / "ref.wav"
+    soundfile.write(path, (0.2 * np.sin(2 * np.pi * 150 * t)).astype(np.float32), 24000)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["voice_design", "custom_voice", "base"])
+def test_render_each_model_type(tiny_checkpoints, tmp_path, clip, kind):
+    script = tmp_path / "scene.txt"
+    script.write_text(SCRIPT)
+    voice = {
+        "voice_design": ["--voice-design", "A calm, low narrator"],
+        "custom_voice": ["--speaker", "serena"],
+        "base": ["--voice-clone", str(clip), "--ref-text", "A reference clip."],
+    }[kind]
+    out = tmp_path / "out"
+    result = render(str(script), "--model", str(tiny_checkpoints[kind]), "--out", str(out),
+                    "--cache", str(tmp_path / "cache"), *voice)
+    assert result.returncode == 0, result.stderr
+    progress = [line for line in result.stdout.splitlines() if line.startswith("[")]
+    assert len(progress) == 4 and progress[1] == "[2/4] line 1: pause 0.5 s"
+    manifest_path = next(out.glob("scene_*.json"))
+    manifest = json.loads(manifest_path.read_text())
+    audio, rate = soundfile.read(manifest["wav"], dtype="float32")
+    assert rate == 24000 and len(audio) / rate == pytest.approx(manifest["duration"], abs=1 / rate)
+    segments = manifest["segments"]
+    assert [s["kind"] for s in segments] == ["speech", "pause", "speech", "speech"]
+    assert segments[0]["start"] == 0 and segments[-1]["end"] == manifest["duration"]
+    for before, after in zip(segments, segments[1:], strict=False):
+        assert before["end"] == after["start"]
+    assert segments[1]["end"] - segments[1]["start"] == pytest.approx(0.5, abs=1e-9)
+    assert not audio[round(segments[1]["start"] * rate):round(segments[1]["end"] * rate)].any()
+    assert [s["emotion"] for s in segments if s["kind"] == "speech"] == ["Whispering", "Whispering", "Angry"]
+    srt = Path(manifest["srt"]).read_text()
+    assert srt.count("-->") == 3
+    applied = [s["emotion_applied"] for s in segments if s["kind"] == "speech"]
+    assert applied == ([False] * 3 if kind == "base" else [True] * 3)
+
+
+@pytest.mark.slow
+def test_second_render_is_all_cached_and_same_seed_same_audio(tiny_checkpoints, tmp_path):
+    script = tmp_path / "scene.txt"
+    script.write_text(SCRIPT)
+    args = [str(script), "--model", str(tiny_checkpoints["voice_design"]), "--out", str(tmp_path / "out"),
+            "--voice-design", "A narrator", "--seed", "9"]
+    first = render(*args, "--cache", str(tmp_path / "c1"))
+    second = render(*args, "--cache", str(tmp_path / "c1"))
+    fresh = render(*args, "--cache", str(tmp_path / "c2"))
+    assert first.returncode == second.returncode == fresh.returncode == 0, first.stderr + second.stderr
+    assert "cached" not in first.stdout
+    assert sum("cached" in line for line in second.stdout.splitlines()) == 3
+    wavs = sorted((tmp_path / "out").glob("scene_*.wav"))
+    assert len(wavs) == 3  # three renders, three files: nothing overwritten
+    audio = [soundfile.read(w, dtype="int16")[0] for w in wavs]
+    np.testing.assert_array_equal(audio[0], audio[1])
+    np.testing.assert_array_equal(audio[0], audio[2])
+
+
+@pytest.mark.slow
+def test_project_with_embedded_cast_voices(tiny_checkpoints, tmp_path):
+    project = tmp_path / "play.qtts"
+    save_project(
+        Project(
+            script="Narration.\n[voice: Wolf][Angry]Grr.",
+            cast={"Narrator": CastEntry(voice=VoiceSpec.design("Old storyteller")),
+                  "Wolf": CastEntry(voice=VoiceSpec.design("A big bad wolf"))},
+            render=RenderSettings(model=str(tiny_checkpoints["voice_design"]), voice="Narrator", seed=1),
+        ),
+        project,
+    )
+    result = render(str(project), "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "c"))
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads(next((tmp_path / "out").glob("play_*.json")).read_text())
+    assert [s["voice"] for s in manifest["segments"]] == ["Narrator", "Wolf"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--voice-design", "x"], "no model"),
+        (["--model", "/nonexistent/model", "--voice-design", "x"], "/nonexistent/model: no such model folder"),
+        (["--model", "{voice_design}"], "no voice"),
+        (["--model", "{base}", "--voice-design", "x"], "needs a VoiceDesign checkpoint"),
+        (["--model", "{voice_design}", "--voice-clone", "/missing.wav", "--ref-text", "t"], "no such reference clip"),
+        (["--model", "{voice_design}", "--voice-design", "x", "--language", "klingon"], "language 'klingon'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tiny_checkpoints, tmp_path, args, message):
+    script = tmp_path / "s.txt"
+    script.write_text("Hello.")
+    args = [a.format(**{k: str(v) for k, v in tiny_checkpoints.items()}) for a in args]
+    result = render(str(script), "--out", str(tmp_path / "out"), *args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_script_error_is_reported_with_line_and_column(tmp_path):
+    script = tmp_path / "s.txt"
+    script.write_text("ok\n[pause 12s]")
+    result = render(str(script), "--out", str(tmp_path / "o"), "--model", "x", "--voice-design", "v")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"{script}: line 2, column 1: pause length '12s' is longer than 10 seconds"
