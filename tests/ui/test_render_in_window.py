@@ -1,0 +1,142 @@
+"""Rendering from the window through the real QThread worker and the real engine on a tiny checkpoint."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile
+
+from studio.audio.playback import PlaybackUnavailable
+from studio.core.plan import plan_segments
+from studio.core.project import CastEntry, GenerationParams
+from studio.core.tags import parse_script
+from studio.core.voice import VoiceSpec
+from studio.engine.render import DONE
+from studio.ui import main_window as main_window_module
+from studio.ui.main_window import MainWindow
+from studio.ui.render_worker import RenderController
+
+SCRIPT = "[Whispering]Come closer. [pause 0.3s] Closer.\n[Angry]Get out!\n[neutral]Fine."
+
+
+@pytest.fixture
+def window(qtbot, tiny_checkpoints, tmp_path, monkeypatch):
+    # Tests run without a sound card; the window must treat that as "playback unavailable".
+    def no_device():
+        raise PlaybackUnavailable("no audio output device found; rendering and export still work")
+
+    monkeypatch.setattr(main_window_module, "default_output_device", no_device)
+    w = MainWindow()
+    w.show()
+    w.project.render.model = str(tiny_checkpoints["voice_design"])
+    w.project.render.output_dir = str(tmp_path / "renders")
+    w.project.render.generation = GenerationParams(max_new_tokens=12)
+    w.project.cast["Narrator"] = CastEntry(voice=VoiceSpec.design("A calm, low narrator"))
+    w.project.render.voice = "Narrator"
+    w.machine.device = "cpu"
+    w.machine.cpu_threads = 2
+    w.editor.setPlainText(SCRIPT)
+    yield w
+    w.shutdown()
+    assert not w.renderer.thread.isRunning()
+    w.editor.document().setModified(False)
+    w.close()
+    w.deleteLater()
+    qtbot.wait(10)
+
+
+def render_and_wait(qtbot, window):
+    """Start a render and wait until the window (not just the worker) has handled its end."""
+    previous = window.last_outcome
+    assert window.render_all()
+    qtbot.waitUntil(lambda: window.last_outcome is not previous, timeout=120_000)
+    return window.last_outcome
+
+
+def test_render_all_streams_into_the_waveform_and_exports(qtbot, window):
+    order = []
+    worker = window.renderer.worker
+    worker.chunk_rendered.connect(lambda job, index, chunk: order.append(("chunk", index, len(chunk.samples))))
+    worker.job_finished.connect(lambda job, outcome: order.append(("finished", job, None)))
+    assert window.render_all()
+    assert window.stop_render_action.isEnabled() and not window.render_action.isEnabled()
+    qtbot.waitUntil(lambda: window.last_outcome is not None, timeout=120_000)
+    outcome = window.last_outcome
+    assert not outcome.cancelled and outcome.error is None
+    assert [r.state for r in outcome.results] == [DONE] * 5
+    # Chunks arrived (and were drawn) while the job was still running.
+    assert [kind for kind, *_ in order].index("finished") == len(order) - 1
+    assert sum(1 for kind, *_ in order if kind == "chunk") == 5
+    assert window.last_export is not None and window.render_action.isEnabled()
+
+    # The waveform holds exactly the rendered samples, in order.
+    rendered = np.concatenate([r.samples for r in outcome.results])
+    np.testing.assert_array_equal(np.asarray(window.waveform.audio.view()), rendered)
+    assert len(window.waveform.pyramid) == len(rendered)
+    # And the export is those samples (16-bit) with its subtitles.
+    audio, rate = soundfile.read(window.last_export.audio, dtype="float32")
+    assert rate == 24000 and len(audio) == len(rendered)
+    assert np.abs(audio - np.clip(rendered, -1, 1)).max() < 1e-4
+    assert window.last_export.srt.read_text().count("-->") == 4
+    assert "saved" in window.statusBar().currentMessage()
+    assert "voice_design" in window.model_label.text()
+
+
+def test_second_render_comes_from_the_cache(qtbot, window):
+    render_and_wait(qtbot, window)
+    second = render_and_wait(qtbot, window)
+    speech = [r for r in second.results if r.segment.kind == "speech"]
+    assert speech and all(r.cached for r in speech)
+
+
+def test_playback_is_disabled_with_a_reason_when_there_is_no_device(window):
+    assert window.output_device is None
+    assert not window.play_action.isEnabled()
+    window.toggle_playback()
+    assert "no audio output device" in window.statusBar().currentMessage()
+
+
+def test_results_of_a_replaced_job_are_dropped(qtbot, window):
+    window._job = None
+    window._on_worker_chunk_rendered(12345, 0, object())
+    assert len(window.waveform.audio) == 0
+
+
+def test_script_errors_block_the_render_and_show_the_line(qtbot, window, monkeypatch):
+    shown = []
+    monkeypatch.setattr(main_window_module.QMessageBox, "warning", lambda parent, title, text: shown.append(text))
+    window.editor.setPlainText("fine\nbad [tag")
+    assert not window.render_all()
+    assert "line 2, column 5" in shown[0]
+    assert window.editor.textCursor().blockNumber() == 1
+
+
+def test_closing_during_a_render_stops_the_thread(qtbot, window):
+    with qtbot.waitSignal(window.renderer.worker.segment_started, timeout=120_000):
+        window.render_all()
+    window.shutdown()
+    assert not window.renderer.thread.isRunning()
+
+
+def test_controller_cancel_between_segments(qtbot, tiny_checkpoints):
+    controller = RenderController()
+    segments = plan_segments(parse_script("One.\nTwo.\nThree.\nFour."))
+    started = []
+    controller.worker.segment_started.connect(lambda job, index: started.append(index))
+    controller.worker.segment_finished.connect(lambda job, index, result: job_holder[0].cancel.set())
+    job_holder = []
+    with qtbot.waitSignal(controller.worker.job_finished, timeout=120_000) as finished:
+        job_holder.append(
+            controller.submit(
+                model=str(tiny_checkpoints["voice_design"]),
+                segments=segments,
+                voices={None: VoiceSpec.design("x")},
+                cache_dir=None,
+                device="cpu",
+                cpu_threads=2,
+                generation=GenerationParams(max_new_tokens=8),
+            )
+        )
+    outcome = finished.args[1]
+    assert outcome.cancelled and len(outcome.results) == 1 and started == [0]
+    assert controller.shutdown()
