@@ -233,6 +233,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
             model=loaded.info,
             audio_format=args.format,
             stems=args.stems,
+            loudness_lufs=args.loudness,
         )
     except ExportError as exc:
         raise CliError(str(exc)) from None
@@ -282,6 +283,9 @@ def _build_parser() -> argparse.ArgumentParser:
     render.add_argument("--max-new-tokens", type=int, help="codec-frame cap per segment (default: from the text)")
     render.add_argument("--format", choices=("wav", "flac"), default="wav", help="audio format (default: wav)")
     render.add_argument("--stems", action="store_true", help="also write one file per speech segment")
+    render.add_argument(
+        "--loudness", type=float, metavar="LUFS", help="normalise the export to this loudness, e.g. -16 or -23"
+    )
     render.set_defaults(handler=_cmd_render)
     return parser
 

@@ -92,6 +92,32 @@ def _write_tmp(folder: Path, writer) -> Path:
     return Path(name)
 
 
+def _loudness_gain(audio: np.ndarray, sample_rate: int, target_lufs: float) -> tuple[float, dict]:
+    """The gain that brings `audio` to `target_lufs` (ITU-R BS.1770 via pyloudnorm), limited so no
+    sample clips; returns (gain, a record of what was measured and reached)."""
+    import pyloudnorm
+
+    meter = pyloudnorm.Meter(sample_rate)
+    # The meter needs at least one 400 ms gating block.
+    if len(audio) < int(0.4 * sample_rate):
+        return 1.0, {"target_lufs": target_lufs, "applied": False, "reason": "shorter than 0.4 s"}
+    measured = float(meter.integrated_loudness(audio.astype(np.float64)))
+    if not np.isfinite(measured):
+        return 1.0, {"target_lufs": target_lufs, "applied": False, "reason": "silent"}
+    gain = 10 ** ((target_lufs - measured) / 20)
+    peak = float(np.abs(audio).max())
+    limited = peak * gain > 0.999
+    if limited:
+        gain = 0.999 / peak
+    return gain, {
+        "target_lufs": target_lufs,
+        "measured_lufs": round(measured, 2),
+        "reached_lufs": round(measured + 20 * np.log10(gain), 2),
+        "peak_limited": limited,
+        "applied": True,
+    }
+
+
 def export_render(
     segments: Sequence[ExportSegment],
     *,
@@ -101,9 +127,14 @@ def export_render(
     when: datetime | None = None,
     audio_format: str = "wav",
     stems: bool = False,
+    loudness_lufs: float | None = None,
     extra: dict | None = None,
 ) -> ExportResult:
-    """Write `<name>_<YYYYmmdd_HHMMSS>.<wav|flac>`, `.srt`, `.vtt` and `.json` into `folder`."""
+    """Write `<name>_<YYYYmmdd_HHMMSS>.<wav|flac>`, `.srt`, `.vtt` and `.json` into `folder`.
+
+    With `loudness_lufs`, the whole program (and its stems, by the same gain) is normalised to that
+    integrated loudness, never above a peak of -0.01 dBFS.
+    """
     if audio_format not in AUDIO_FORMATS:
         raise ExportError(f"unknown audio format {audio_format!r} (expected wav or flac)")
     folder = Path(folder)
@@ -117,6 +148,10 @@ def export_render(
     base = f"{name}_{when:%Y%m%d_%H%M%S}"
 
     audio = np.concatenate([s.samples for s in segments]) if segments else np.zeros(0, np.float32)
+    gain, loudness = 1.0, None
+    if loudness_lufs is not None:
+        gain, loudness = _loudness_gain(audio, sample_rate, loudness_lufs)
+        audio = audio * np.float32(gain)
     timed = lay_out((s.kind, s.line, s.text, len(s.samples)) for s in segments)
     fmt, subtype = AUDIO_FORMATS[audio_format]
     try:
@@ -147,7 +182,7 @@ def export_render(
             if s.kind != "speech":
                 continue
             path = stem_folder / f"{s.index + 1:04d}_line{s.line}{audio_suffix}"
-            soundfile.write(path, np.clip(s.samples, -1, 1), sample_rate, format=fmt, subtype=subtype)
+            soundfile.write(path, np.clip(s.samples * gain, -1, 1), sample_rate, format=fmt, subtype=subtype)
             stem_paths.append(path)
 
     document = {
@@ -180,6 +215,8 @@ def export_render(
     }
     if audio_format == "wav":
         document["wav"] = document["audio"]
+    if loudness is not None:
+        document["loudness"] = loudness
     if stem_paths:
         document["stems"] = [str(p) for p in stem_paths]
     manifest_tmp = _write_tmp(

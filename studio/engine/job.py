@@ -72,6 +72,7 @@ def export_results(
     model: ModelInfo,
     audio_format: str = "wav",
     stems: bool = False,
+    loudness_lufs: float | None = None,
     when: datetime | None = None,
 ) -> ExportResult:
     """Export a complete render (every segment done) as timestamped audio, subtitles and manifest."""
@@ -105,5 +106,6 @@ def export_results(
         when=when,
         audio_format=audio_format,
         stems=stems,
+        loudness_lufs=loudness_lufs,
         extra=extra,
     )

@@ -8,9 +8,10 @@ from pathlib import Path
 
 from platformdirs import user_cache_dir, user_music_dir
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QBrush, QCloseEvent, QColor, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
+    QHeaderView,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -74,9 +75,12 @@ class MainWindow(QMainWindow):
 
         self.editor = ScriptEditor()
         self.segments = QTreeWidget()
-        self.segments.setHeaderLabels(["Line", "Emotion", "Voice", "Directives", "Text"])
+        self.segments.setHeaderLabels(["Line", "Emotion", "Voice", "Directives", "Text", "State"])
         self.segments.setRootIsDecorated(False)
         self.segments.setAlternatingRowColors(True)
+        header = self.segments.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
         self.segments.itemActivated.connect(self._on_segments_item_activated)
 
         top = QSplitter(Qt.Orientation.Horizontal)
@@ -111,6 +115,8 @@ class MainWindow(QMainWindow):
         self._job: RenderJob | None = None
         self._shut_down = False
         self._job_segments: dict[int, PlannedSegment] = {}
+        # Plan index -> (state, message, (line, text)) of the last render, shown in the segment list.
+        self._segment_states: dict[int, tuple[str, str, tuple[int, str]]] = {}
         self._segment_start: dict[int, int] = {}
         self._progress: _RenderProgress | None = None
         self._model_info = None
@@ -211,16 +217,17 @@ class MainWindow(QMainWindow):
         result = parse_script_tolerant(self.editor.toPlainText())
         self.segments.clear()
         rows = []
-        for item in result.items:
+        for index, item in enumerate(result.items):
             if isinstance(item, PauseItem):
                 row = QTreeWidgetItem([str(item.line), "", "", "", f"(pause {item.seconds:g} s)"])
             else:
                 directives = ", ".join(f"{key}: {value}" for key, value in item.directives.items())
                 row = QTreeWidgetItem([str(item.line), item.emotion or "", item.voice or "", directives, item.text])
             row.setData(0, Qt.ItemDataRole.UserRole, (item.line, item.column))
+            self._show_state(row, self._state_of(index, item))
             rows.append(row)
         self.segments.addTopLevelItems(rows)
-        for column in range(4):
+        for column in (0, 1, 2, 3, 5):
             self.segments.resizeColumnToContents(column)
         if result.errors:
             first = result.errors[0]
@@ -229,6 +236,31 @@ class MainWindow(QMainWindow):
         else:
             speech = sum(1 for item in result.items if not isinstance(item, PauseItem))
             self.statusBar().showMessage(f"{speech} speech segments, {len(result.items) - speech} pauses")
+
+    def _state_of(self, index: int, item) -> tuple[str, str]:
+        """The render state of parsed item `index`: what the last render did with it, or stale."""
+        known = self._segment_states.get(index)
+        text = getattr(item, "text", "")
+        if known is None or known[2] != (item.line, text):
+            return ("stale", "not rendered since the last edit")
+        return known[0], known[1]
+
+    def _show_state(self, row: QTreeWidgetItem, state: tuple[str, str]) -> None:
+        name, message = state
+        row.setText(5, name)
+        row.setToolTip(5, message)
+        colour = {"failed": "#d62728", "rendering": "#c0761a", "done": "#2a7d2a", "cached": "#2a7d2a"}.get(name)
+        if colour:
+            row.setForeground(5, QBrush(QColor(colour)))
+
+    def _set_segment_state(self, index: int, state: str, message: str = "") -> None:
+        segment = self._job_segments.get(index)
+        if segment is None:
+            return
+        self._segment_states[index] = (state, message, (segment.line, segment.text))
+        row = self.segments.topLevelItem(index)
+        if row is not None and row.data(0, Qt.ItemDataRole.UserRole)[0] == segment.line:
+            self._show_state(row, (state, message))
 
     def _on_segments_item_activated(self, row: QTreeWidgetItem, _column: int) -> None:
         line, column = row.data(0, Qt.ItemDataRole.UserRole)
@@ -309,6 +341,9 @@ class MainWindow(QMainWindow):
         self._segment_start.clear()
         self._segment_lines.clear()
         self._job_segments = {s.index: s for s in segments}
+        self._segment_states.clear()
+        for s in segments:
+            self._set_segment_state(s.index, "locked" if s.locked else "queued")
         self._progress = _RenderProgress(segments)
         self._job_started = time.monotonic()
         self.progress_bar.setRange(0, max(1, len(segments)))
@@ -347,6 +382,7 @@ class MainWindow(QMainWindow):
         if not self._is_current(job_id):
             return
         segment = self._job_segments[index]
+        self._set_segment_state(index, "rendering")
         self.statusBar().showMessage(
             f"Rendering segment {index + 1} of {len(self._job_segments)} (line {segment.line})…{self._eta_text()}"
         )
@@ -377,6 +413,12 @@ class MainWindow(QMainWindow):
                     label += " (not applied)"
             self.waveform.add_segment(start, end, label, line=segment.line, pause=segment.kind == "pause")
             self._segment_lines.append((start, end, segment.line))
+        if result.state == FAILED:
+            self._set_segment_state(index, "failed", result.error or "")
+        else:
+            notes = [] if result.emotion_applied else ["the emotion is not applied by this voice's model"]
+            notes += [result.warning] if result.warning else []
+            self._set_segment_state(index, "cached" if result.cached else "done", "; ".join(notes))
         self._progress.finished(index, result.seconds_to_render, result.cached)
         self.progress_bar.setValue(self._progress.done)
 

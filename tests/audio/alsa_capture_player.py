@@ -18,7 +18,7 @@ from studio.audio.playback import Player, default_output_device
 from studio.core.project import GenerationParams
 from studio.core.voice import VoiceSpec
 from studio.engine.loader import load_model
-from studio.engine.synth import SynthRequest, Synthesizer
+from studio.engine.synth import Synthesizer, SynthRequest
 
 
 def main() -> int:

@@ -72,3 +72,20 @@ def test_unwritable_folder_is_one_line(tmp_path):
     blocker.write_text("x")
     with pytest.raises(ExportError, match="cannot create the output folder"):
         export_render(segments(), sample_rate=RATE, folder=blocker / "sub", name="s", when=WHEN)
+
+
+def test_loudness_normalisation_reaches_the_target(tmp_path):
+    import pyloudnorm
+
+    result = export_render(segments(), sample_rate=RATE, folder=tmp_path, name="s", when=WHEN, loudness_lufs=-20.0)
+    audio, rate = soundfile.read(result.audio, dtype="float64")
+    reached = pyloudnorm.Meter(rate).integrated_loudness(audio)
+    assert abs(reached - (-20.0)) < 0.1
+    assert result.document["loudness"]["applied"] and not result.document["loudness"]["peak_limited"]
+
+
+def test_loudness_gain_never_clips(tmp_path):
+    result = export_render(segments(), sample_rate=RATE, folder=tmp_path, name="s", when=WHEN, loudness_lufs=0.0)
+    audio, _ = soundfile.read(result.audio, dtype="float64")
+    assert np.abs(audio).max() <= 0.999 + 1e-4
+    assert result.document["loudness"]["peak_limited"]

@@ -232,3 +232,36 @@ def test_callbacks_report_chunks_in_order_and_cancel_stops_between_segments(load
     with pytest.raises(Cancelled):
         run(loaded_models("voice_design"), plan("One.\nTwo."), None, cancel=cancel, callbacks=callbacks)
     assert events == [("started", 0), ("chunk", 0), ("finished", 0)]
+
+
+def test_out_of_memory_is_retried_once_after_emptying_the_cache(loaded_models, monkeypatch):
+    import torch
+
+    synth = Synthesizer(loaded_models("voice_design"))
+    real_stream = synth.stream
+    calls = []
+
+    def stream_failing_first(request, **kwargs):
+        # Failure injection around the real engine: the first attempt runs out of memory.
+        calls.append(1)
+        if len(calls) == 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        yield from real_stream(request, **kwargs)
+
+    monkeypatch.setattr(synth, "stream", stream_failing_first)
+    results = render_segments(plan("One."), synth=synth, voices={None: DESIGN}, cache=None,
+                              options=RenderOptions(generation=SHORT))
+    assert results[0].state == DONE and len(calls) == 2
+
+    calls.clear()
+
+    def always_oom(request, **kwargs):
+        calls.append(1)
+        raise torch.OutOfMemoryError("CUDA out of memory.")
+        yield  # pragma: no cover - makes this a generator like the real one
+
+    monkeypatch.setattr(synth, "stream", always_oom)
+    results = render_segments(plan("One.\nTwo."), synth=synth, voices={None: DESIGN}, cache=None,
+                              options=RenderOptions(generation=SHORT))
+    assert [r.state for r in results] == [FAILED, FAILED] and len(calls) == 4
+    assert "OutOfMemoryError: CUDA out of memory." in results[0].error

@@ -132,3 +132,36 @@ def test_open_project_file_from_disk_shows_its_segments(qtbot, make_window, tmp_
     window = make_window()
     assert window.open_project(path)
     assert segment_rows(window) == [["1", "", "Ann", "pace: slow", "Hi."], ["2", "", "Ann", "pace: slow", "Bye."]]
+
+
+def test_render_settings_dialog_writes_the_project(qtbot, tmp_path):
+    from studio.ui.render_settings import MachineSettings, RenderSettingsDialog
+
+    project = Project()
+    machine = MachineSettings()
+    dialog = RenderSettingsDialog(project, machine)
+    qtbot.addWidget(dialog)
+    dialog.model_edit.setText("/models/vd")
+    dialog.description_edit.setPlainText("A bright young voice")
+    dialog.language_combo.setCurrentText("German")
+    dialog.seed_spin.setValue(42)
+    dialog.device_combo.setCurrentText("cpu")
+    dialog.accept()
+    assert dialog.result() == dialog.DialogCode.Accepted
+    assert project.render.model == "/models/vd" and project.render.language == "german" and project.render.seed == 42
+    assert project.cast[project.render.voice].voice.description == "A bright young voice"
+    assert machine.device == "cpu"
+
+
+def test_render_settings_dialog_refuses_an_incomplete_voice(qtbot, monkeypatch):
+    from studio.ui.render_settings import MachineSettings, RenderSettingsDialog
+
+    warnings = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: warnings.append(text))
+    project = Project()
+    dialog = RenderSettingsDialog(project, MachineSettings())
+    qtbot.addWidget(dialog)
+    dialog.kind_combo.setCurrentIndex(2)  # cloned, with no clip
+    dialog.accept()
+    assert dialog.result() != dialog.DialogCode.Accepted
+    assert "reference clip" in warnings[0] and project.cast == {}

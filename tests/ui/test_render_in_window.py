@@ -80,6 +80,13 @@ def test_render_all_streams_into_the_waveform_and_exports(qtbot, window):
     assert window.last_export.srt.read_text().count("-->") == 4
     assert "saved" in window.statusBar().currentMessage()
     assert "voice_design" in window.model_label.text()
+    states = [window.segments.topLevelItem(i).text(5) for i in range(window.segments.topLevelItemCount())]
+    assert states == ["done"] * 5
+    # Editing a line makes its segment stale; the others keep their state.
+    window.editor.setPlainText(SCRIPT.replace("Get out!", "Get out now!"))
+    window.refresh_segments()
+    states = [window.segments.topLevelItem(i).text(5) for i in range(window.segments.topLevelItemCount())]
+    assert states == ["done", "done", "done", "stale", "done"]
 
 
 def test_second_render_comes_from_the_cache(qtbot, window):
@@ -87,6 +94,7 @@ def test_second_render_comes_from_the_cache(qtbot, window):
     second = render_and_wait(qtbot, window)
     speech = [r for r in second.results if r.segment.kind == "speech"]
     assert speech and all(r.cached for r in speech)
+    assert window.segments.topLevelItem(0).text(5) == "cached"
 
 
 def test_playback_is_disabled_with_a_reason_when_there_is_no_device(window):
