@@ -248,7 +248,10 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = _ArgumentParser(
         prog="qwen-tts-studio",
         usage="%(prog)s [PROJECT]  |  %(prog)s COMMAND ...",
-        description="Qwen3-TTS Studio. With no COMMAND, opens the editor (with PROJECT if given).",
+        description=(
+            "Qwen3-TTS Studio. With no COMMAND, opens the editor (with PROJECT if given); "
+            "--screenshot PNG saves a picture of the window and exits."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"qwen-tts-studio {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_ArgumentParser)
@@ -308,14 +311,19 @@ def main(argv: list[str] | None = None) -> int:
             return args.handler(args)
         gui = _ArgumentParser(prog="qwen-tts-studio", add_help=False)
         gui.add_argument("project", nargs="?")
+        gui.add_argument("--screenshot", metavar="PNG")
         if any(a in ("-h", "--help", "--version") for a in argv):
             parser.parse_args(argv)  # prints help or version and exits 0
         args = gui.parse_args(argv)
-        from studio.ui.app import NoDisplayError, run_gui
+        from studio.ui.app import NoDisplayError, StartupError, run_gui, take_screenshot
 
+        project = Path(args.project) if args.project else None
         try:
-            return run_gui(project=Path(args.project) if args.project else None)
-        except NoDisplayError as exc:
+            if args.screenshot:
+                take_screenshot(project, Path(args.screenshot))
+                return EXIT_OK
+            return run_gui(project=project)
+        except (NoDisplayError, StartupError) as exc:
             raise CliError(f"qwen-tts-studio: {exc}") from None
     except CliError as exc:
         print(str(exc), file=sys.stderr)

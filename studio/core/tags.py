@@ -292,3 +292,41 @@ def parse_pause_length(text: str, line_no: int, column: int) -> float:
             line_no, column, f"pause length {text.strip()!r} is longer than {MAX_PAUSE_SECONDS:g} seconds"
         )
     return seconds
+
+
+@dataclass
+class LineAnalysis:
+    """One script line as the timeline shows it: the state it starts with and what it contains."""
+
+    line: int  # 1-based
+    state_before: DeliveryState
+    items: list[ScriptItem]
+    tags: list[TagSpan]
+    error: ScriptError | None
+
+
+def analyse_lines(text: str) -> list[LineAnalysis]:
+    """Per-line parse with the delivery state carried across lines (a broken line changes nothing)."""
+    state = DeliveryState()
+    out: list[LineAnalysis] = []
+    for line_no, line in enumerate(normalise_newlines(text).split("\n"), start=1):
+        before = state.copy()
+        try:
+            items, tags, state = parse_line(line, line_no, state)
+            out.append(LineAnalysis(line_no, before, items, tags, None))
+        except ScriptError as exc:
+            out.append(LineAnalysis(line_no, before, [], [], exc))
+    return out
+
+
+def tag_kind(content: str) -> str:
+    """'pause', 'voice', 'emotion' or 'directive' for a tag's content (assumed valid)."""
+    stripped = content.strip()
+    if ":" in stripped:
+        key = stripped.partition(":")[0].strip().lower()
+        if key == _PAUSE_KEY:
+            return "pause"
+        if key == _VOICE_KEY:
+            return "voice"
+        return "emotion" if key in _EMOTION_KEYS else "directive"
+    return "pause" if _PAUSE_TAG.fullmatch(stripped) else "emotion"

@@ -13,6 +13,10 @@ class NoDisplayError(RuntimeError):
     """Raised instead of letting Qt abort the process when there is no screen to open a window on."""
 
 
+class StartupError(RuntimeError):
+    """A failure of a non-interactive start (--screenshot); str() is one line."""
+
+
 def check_display() -> None:
     # Qt's xcb plugin aborts the whole process (with a core dump) when it cannot reach a display;
     # a plain message is kinder. Other platforms always have a screen when a user runs the app.
@@ -25,19 +29,68 @@ def check_display() -> None:
         )
 
 
-def run_gui(project: Path | None = None) -> int:
-    check_display()
+def _application():
     from PySide6.QtWidgets import QApplication
-
-    from studio.ui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("QwenTTSStudio")
     app.setApplicationName("Qwen3-TTS Studio")
     app.setApplicationVersion(__version__)
-    window = MainWindow()
-    window.show()
+    return app
+
+
+def take_screenshot(project: Path | None, png: Path) -> None:
+    """Open the window (offscreen when there is no display), load `project`, lay out, save a PNG."""
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("QT_QPA_PLATFORM") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from studio.core.project import ProjectError, load_project
+
+    loaded = None
     if project is not None:
+        # Checked before any window exists, so a bad project is one line and exit 2, never a dialog.
+        try:
+            loaded = load_project(project)
+        except ProjectError as exc:
+            raise StartupError(str(exc)) from None
+    app = _application()
+    from studio.ui.main_window import MainWindow
+
+    window = MainWindow()
+    window.resize(1280, 820)
+    window.show()
+    if loaded is not None:
+        window._set_project(loaded, Path(project))
+    for _ in range(5):
+        app.processEvents()
+    window.refresh_views()
+    app.processEvents()
+    png = Path(png)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    if not window.grab().save(str(png)):
+        raise StartupError(f"{png}: cannot write the screenshot")
+    window.shutdown()
+    window.undo_stack.setClean()
+    window.close()
+
+
+def run_gui(project: Path | None = None) -> int:
+    check_display()
+    from PySide6.QtCore import QSettings
+
+    app = _application()
+    from studio.ui.main_window import MainWindow
+
+    window = MainWindow()
+    window.restore_layout()
+    window.show()
+    recovered = window.offer_recovery()
+    if project is None and not recovered:
+        last = QSettings().value("files/last_project")
+        if last and Path(str(last)).is_file():
+            project = Path(str(last))
+    if project is not None and not recovered:
         # A project that fails to load shows its reason in a message box; the editor stays usable.
         window.open_project(project)
     return app.exec()

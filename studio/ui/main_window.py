@@ -1,47 +1,67 @@
-"""The studio's main window: the script editor, the parsed segments beside it, and project files."""
+"""The studio's main window: timeline, script editor, emotion palette, waveform and transport.
+
+The ScriptModel is the document. The editor and the timeline are views of it; every edit is an undo
+command over a core operation, and the window's modified mark follows the undo stack's clean state.
+Rendering goes through the single RenderController thread; results come back as queued signals
+tagged with their job id.
+"""
 
 from __future__ import annotations
 
 import time
+import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from platformdirs import user_cache_dir, user_music_dir
-from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QBrush, QCloseEvent, QColor, QKeySequence
+from platformdirs import user_cache_dir, user_data_dir, user_music_dir
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
+    QDockWidget,
     QFileDialog,
-    QHeaderView,
     QLabel,
     QMainWindow,
     QMessageBox,
     QProgressBar,
+    QScrollArea,
     QSplitter,
     QToolBar,
-    QTreeWidget,
-    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
+from studio.audio.buffers import GrowingAudio
 from studio.audio.export import ExportError
 from studio.audio.playback import PlaybackUnavailable, Player, default_output_device
-from studio.core.plan import PlannedSegment
+from studio.core.plan import PlannedSegment, expected_seconds
 from studio.core.project import PROJECT_SUFFIX, Project, ProjectError, load_project, save_project
-from studio.core.tags import PauseItem, ScriptError, parse_script_tolerant
+from studio.core.recovery import discard_recovery, find_recoveries, recovery_path, write_recovery
+from studio.core.script import ScriptChange, ScriptModel
+from studio.core.tags import PauseItem, SpeechItem, analyse_lines, tag_kind
 from studio.engine.job import InputError, export_results, plan_project
-from studio.engine.render import DONE, FAILED
+from studio.engine.render import DONE, FAILED, SegmentResult
+from studio.ui.commands import InsertTagCommand, LineStateCommand, MoveLineCommand, RemoveTagCommand
+from studio.ui.palette import EmotionPalette
 from studio.ui.render_settings import MachineSettings, RenderSettingsDialog
 from studio.ui.render_worker import JobOutcome, RenderController, RenderJob
 from studio.ui.script_editor import ScriptEditor
+from studio.ui.timeline import Chip, ClipInfo, TimelineView
 from studio.ui.waveform import WaveformView
 
 APP_TITLE = "Qwen3-TTS Studio"
 _FILE_FILTER = f"Qwen3-TTS Studio projects (*{PROJECT_SUFFIX})"
-# Re-parsing on every keystroke is cheap for short scripts but not for a 5,000-line one; a short
+# Re-analysing on every keystroke is cheap for short scripts but not for a 5,000-line one; a short
 # idle delay keeps typing smooth either way.
-_REPARSE_DELAY_MS = 150
+_REFRESH_DELAY_MS = 120
 _PLAYHEAD_INTERVAL_MS = 33
+AUTOSAVE_INTERVAL_MS = 30_000
+_MAX_RECENT = 8
+_SAMPLE_RATE = 24000
+
+
+def recovery_folder() -> Path:
+    return Path(user_data_dir("qwen-tts-studio", appauthor=False)) / "recovery"
 
 
 class _RenderProgress:
@@ -67,42 +87,66 @@ class _RenderProgress:
         return sum(self._chars_left.values()) * self._seconds / self._chars_rendered
 
 
+@dataclass
+class _LineRender:
+    """The last render of one line (by line id), valid while the line's text is unchanged."""
+
+    text: str
+    # Keyed by the segment's position within its line, which survives edits to other lines.
+    results: dict[int, SegmentResult] = field(default_factory=dict)
+    states: dict[int, str] = field(default_factory=dict)  # queued/rendering/done/cached/failed/stale
+
+    def ordered(self) -> list[SegmentResult]:
+        return [self.results[i] for i in sorted(self.results)]
+
+
 class MainWindow(QMainWindow):
     def __init__(self) -> None:
         super().__init__()
+        self.setObjectName("MainWindow")
         self.project = Project()
         self.project_path: Path | None = None
+        self.undo_stack = QUndoStack(self)
+        self.model = ScriptModel("")
+        self._session = uuid.uuid4().hex[:8]
+        self._shut_down = False
 
         self.editor = ScriptEditor()
-        self.segments = QTreeWidget()
-        self.segments.setHeaderLabels(["Line", "Emotion", "Voice", "Directives", "Text", "State"])
-        self.segments.setRootIsDecorated(False)
-        self.segments.setAlternatingRowColors(True)
-        header = self.segments.header()
-        header.setStretchLastSection(False)
-        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
-        self.segments.itemActivated.connect(self._on_segments_item_activated)
-
-        top = QSplitter(Qt.Orientation.Horizontal)
-        top.addWidget(self.editor)
-        top.addWidget(self.segments)
-        top.setStretchFactor(0, 3)
-        top.setStretchFactor(1, 2)
+        self.timeline = TimelineView()
+        self.timeline_scroll = QScrollArea()
+        self.timeline_scroll.setWidget(self.timeline)
+        self.timeline_scroll.setWidgetResizable(False)
+        self.timeline_scroll.setMinimumHeight(150)
+        self.palette = EmotionPalette()
         self.waveform = WaveformView()
-        self.waveform.seek_requested.connect(self._on_waveform_seek_requested)
         self.transport = QToolBar("Transport")
+        self.transport.setObjectName("Transport")
+
         bottom = QWidget()
         bottom_layout = QVBoxLayout(bottom)
         bottom_layout.setContentsMargins(0, 0, 0, 0)
         bottom_layout.addWidget(self.transport)
         bottom_layout.addWidget(self.waveform)
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(top)
-        splitter.addWidget(bottom)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 1)
-        self.setCentralWidget(splitter)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setObjectName("MainSplitter")
+        self.splitter.addWidget(self.timeline_scroll)
+        self.splitter.addWidget(self.editor)
+        self.splitter.addWidget(bottom)
+        self.splitter.setStretchFactor(0, 4)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setStretchFactor(2, 2)
+        self.splitter.setSizes([460, 130, 180])
+        self.waveform.setMinimumHeight(120)
+        self.setCentralWidget(self.splitter)
+        dock = QDockWidget("Emotions", self)
+        dock.setObjectName("EmotionsDock")
+        dock.setWidget(self.palette)
+        self.palette.setMaximumWidth(190)
+        features = QDockWidget.DockWidgetFeature
+        dock.setFeatures(features.DockWidgetMovable | features.DockWidgetFloatable)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
 
+        # Rendering.
         self.machine = self._load_machine_settings()
         self.renderer = RenderController(self)
         worker = self.renderer.worker
@@ -113,170 +157,349 @@ class MainWindow(QMainWindow):
         worker.segment_finished.connect(self._on_worker_segment_finished)
         worker.job_finished.connect(self._on_worker_job_finished)
         self._job: RenderJob | None = None
-        self._shut_down = False
+        self._job_full = False
+        self._kept_segments = 0
         self._job_segments: dict[int, PlannedSegment] = {}
-        # Plan index -> (state, message, (line, text)) of the last render, shown in the segment list.
-        self._segment_states: dict[int, tuple[str, str, tuple[int, str]]] = {}
+        self._job_line_ids: dict[int, int] = {}  # segment index -> line id
+        self._job_ordinals: dict[int, int] = {}  # segment index -> position within its line
         self._segment_start: dict[int, int] = {}
         self._progress: _RenderProgress | None = None
+        self._job_started = 0.0
         self._model_info = None
+        self._line_renders: dict[int, _LineRender] = {}
+        self._take_counts: dict[int, int] = {}
+        self._warnings: dict[int, str] = {}  # line id -> warning text from its last render
         self.last_export = None
         self.last_outcome: JobOutcome | None = None
+
+        # Playback.
         self.player: Player | None = None
-        self._segment_lines: list[tuple[int, int, int]] = []  # (start, end, line) for the playhead
+        self._play_offset = 0.0  # where the audio in the waveform starts on the timeline (seconds)
+        self._segment_lines: list[tuple[int, int, int]] = []  # (start, end, line index) in the waveform
         try:
             self.output_device = default_output_device()
             self.playback_problem: str | None = None
         except PlaybackUnavailable as exc:
             self.output_device = None
             self.playback_problem = str(exc)
+
         self.progress_bar = QProgressBar()
         self.progress_bar.setMaximumWidth(260)
         self.progress_bar.setVisible(False)
         self.model_label = QLabel("no model loaded")
         self.statusBar().addPermanentWidget(self.progress_bar)
         self.statusBar().addPermanentWidget(self.model_label)
+
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(_REFRESH_DELAY_MS)
+        self._refresh_timer.timeout.connect(self.refresh_views)
         self._playhead_timer = QTimer(self)
         self._playhead_timer.setInterval(_PLAYHEAD_INTERVAL_MS)
         self._playhead_timer.timeout.connect(self._on_playhead_timer)
+        self.autosave_timer = QTimer(self)
+        self.autosave_timer.setInterval(AUTOSAVE_INTERVAL_MS)
+        self.autosave_timer.timeout.connect(self.autosave)
+        self.autosave_timer.start()
 
-        self._reparse_timer = QTimer(self)
-        self._reparse_timer.setSingleShot(True)
-        self._reparse_timer.setInterval(_REPARSE_DELAY_MS)
-        self._reparse_timer.timeout.connect(self.refresh_segments)
-        self.editor.textChanged.connect(self._reparse_timer.start)
-        self.editor.document().modificationChanged.connect(self.setWindowModified)
+        self.undo_stack.cleanChanged.connect(self._on_undo_stack_clean_changed)
+        self.timeline.line_selected.connect(self._on_timeline_line_selected)
+        self.timeline.seek_requested.connect(self._on_timeline_seek_requested)
+        self.timeline.tag_dropped.connect(self.apply_tag)
+        self.timeline.chip_remove_requested.connect(self.remove_tag)
+        self.timeline.line_moved.connect(self.move_line)
+        self.timeline.render_line_requested.connect(self.render_line)
+        self.timeline.new_take_requested.connect(self.new_take)
+        self.timeline.take_chosen.connect(self.choose_take)
+        self.timeline.play_line_requested.connect(self.play_line)
+        self.timeline.lock_toggled.connect(self.toggle_lock)
+        self.timeline.copy_line_requested.connect(self.copy_line)
+        self.palette.tag_activated.connect(lambda tag: self.apply_tag(self.current_line(), tag))
+        self.waveform.seek_requested.connect(self._on_waveform_seek_requested)
 
         self._build_menus()
-        self.resize(1100, 700)
+        self.resize(1280, 820)
+        self._bind_model(ScriptModel(""))
         self._update_title()
-        self.refresh_segments()
 
     # --- menus ------------------------------------------------------------------------------------
 
-    def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        for text, shortcut, slot in (
-            ("&New", QKeySequence.StandardKey.New, self.new_project),
-            ("&Open…", QKeySequence.StandardKey.Open, self.open_project_dialog),
-            ("&Save", QKeySequence.StandardKey.Save, self.save),
-            ("Save &As…", QKeySequence.StandardKey.SaveAs, self.save_as),
-            ("&Quit", QKeySequence.StandardKey.Quit, self.close),
-        ):
-            action = QAction(text, self)
-            action.setShortcut(shortcut)
-            action.triggered.connect(slot)
-            file_menu.addAction(action)
+    def _action(self, text: str, shortcut, slot, *, menu=None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            if isinstance(shortcut, list):
+                action.setShortcuts(shortcut)
+            else:
+                action.setShortcut(shortcut)
+        action.triggered.connect(slot)
+        if tip:
+            action.setStatusTip(tip)
+        if menu is not None:
+            menu.addAction(action)
+        return action
 
-        edit_menu = self.menuBar().addMenu("&Edit")
-        undo = QAction("&Undo", self)
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self._action("&New", QKeySequence.StandardKey.New, self.new_project, menu=file_menu)
+        self._action("&Open…", QKeySequence.StandardKey.Open, self.open_project_dialog, menu=file_menu)
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self._action("&Save", QKeySequence.StandardKey.Save, self.save, menu=file_menu)
+        self._action("Save &As…", QKeySequence.StandardKey.SaveAs, self.save_as, menu=file_menu)
+        file_menu.addSeparator()
+        self._action("&Quit", QKeySequence.StandardKey.Quit, self.close, menu=file_menu)
+
+        edit_menu = bar.addMenu("&Edit")
+        undo = self.undo_stack.createUndoAction(self, "&Undo")
         undo.setShortcut(QKeySequence.StandardKey.Undo)
-        undo.triggered.connect(self.editor.undo)
-        self.editor.undoAvailable.connect(undo.setEnabled)
-        undo.setEnabled(False)
-        redo = QAction("&Redo", self)
+        redo = self.undo_stack.createRedoAction(self, "&Redo")
         redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence.StandardKey.Redo])
-        redo.triggered.connect(self.editor.redo)
-        self.editor.redoAvailable.connect(redo.setEnabled)
-        redo.setEnabled(False)
         edit_menu.addAction(undo)
         edit_menu.addAction(redo)
+        edit_menu.addSeparator()
+        self._action("Copy Line as &Text", QKeySequence("Ctrl+Shift+C"),
+                     lambda: self.copy_line(self.current_line()), menu=edit_menu)
+        self._action("Move Line &Up", QKeySequence("Alt+Up"), lambda: self._move_current(-1), menu=edit_menu)
+        self._action("Move Line &Down", QKeySequence("Alt+Down"), lambda: self._move_current(1), menu=edit_menu)
+        self._action("Focus &Timeline", QKeySequence("Ctrl+1"), self.timeline.setFocus, menu=edit_menu)
+        self._action("Focus Script &Editor", QKeySequence("Ctrl+2"), self.editor.setFocus, menu=edit_menu)
 
-        render_menu = self.menuBar().addMenu("&Render")
-        self.render_action = QAction("&Render All", self)
-        self.render_action.setShortcut(QKeySequence("Ctrl+R"))
-        self.render_action.triggered.connect(self.render_all)
-        self.stop_render_action = QAction("&Stop Rendering", self)
-        self.stop_render_action.setShortcut(QKeySequence("Ctrl+."))
+        line_menu = bar.addMenu("&Line")
+        self.render_line_action = self._action(
+            "&Render Line", [QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")],
+            lambda: self.render_line(self.current_line()), menu=line_menu)
+        self._action("&New Take", QKeySequence("Ctrl+T"), lambda: self.new_take(self.current_line()),
+                     menu=line_menu)
+        self._action("&Play Line", QKeySequence("Ctrl+P"), lambda: self.play_line(self.current_line()),
+                     menu=line_menu)
+        self._action("&Lock / Unlock Line", QKeySequence("Ctrl+L"), lambda: self.toggle_lock(self.current_line()),
+                     menu=line_menu)
+
+        render_menu = bar.addMenu("&Render")
+        self.render_action = self._action("&Render All", QKeySequence("Ctrl+R"), self.render_all, menu=render_menu)
+        self.stop_render_action = self._action("&Stop Rendering", QKeySequence("Ctrl+."), self.stop_rendering,
+                                               menu=render_menu)
         self.stop_render_action.setEnabled(False)
-        self.stop_render_action.triggered.connect(self.stop_rendering)
-        settings_action = QAction("Render &Settings…", self)
-        settings_action.setShortcut(QKeySequence("Ctrl+,"))
-        settings_action.triggered.connect(self.edit_render_settings)
-        for action in (self.render_action, self.stop_render_action, settings_action):
-            render_menu.addAction(action)
+        self._action("Render &Settings…", QKeySequence("Ctrl+,"), self.edit_render_settings, menu=render_menu)
 
-        self.play_action = QAction("&Play", self)
-        self.play_action.setShortcut(QKeySequence("Ctrl+Space"))
-        self.play_action.triggered.connect(self.toggle_playback)
-        self.stop_play_action = QAction("S&top", self)
-        self.stop_play_action.triggered.connect(self.stop_playback)
-        playback_menu = self.menuBar().addMenu("&Playback")
-        playback_menu.addAction(self.play_action)
-        playback_menu.addAction(self.stop_play_action)
-        self.transport.addAction(self.render_action)
-        self.transport.addAction(self.stop_render_action)
+        playback_menu = bar.addMenu("&Playback")
+        self.play_action = self._action("&Play", QKeySequence("Space"), self.toggle_playback, menu=playback_menu)
+        self.stop_play_action = self._action("S&top", QKeySequence("Shift+Space"), self.stop_playback,
+                                             menu=playback_menu)
+        for action in (self.render_action, self.stop_render_action):
+            self.transport.addAction(action)
         self.transport.addSeparator()
         self.transport.addAction(self.play_action)
         self.transport.addAction(self.stop_play_action)
         self._update_transport()
 
-    # --- model <-> view ----------------------------------------------------------------------------
+    # --- the document ---------------------------------------------------------------------------------
 
-    def refresh_segments(self) -> None:
-        result = parse_script_tolerant(self.editor.toPlainText())
-        self.segments.clear()
-        rows = []
-        for index, item in enumerate(result.items):
-            if isinstance(item, PauseItem):
-                row = QTreeWidgetItem([str(item.line), "", "", "", f"(pause {item.seconds:g} s)"])
+    def _bind_model(self, model: ScriptModel) -> None:
+        self.model = model
+        self.editor.bind(model, self.undo_stack)
+        model.subscribe(self._on_model_changed)
+        self.undo_stack.clear()
+        self.undo_stack.setClean()
+        self.setWindowModified(False)
+        self.refresh_views()
+
+    def _on_undo_stack_clean_changed(self, clean: bool) -> None:
+        self.setWindowModified(not clean)
+
+    def _on_model_changed(self, change: ScriptChange) -> None:
+        self._refresh_timer.start()
+
+    def current_line(self) -> int:
+        if self.timeline.selected is not None and not self.editor.hasFocus():
+            return self.timeline.selected
+        return self.editor.textCursor().blockNumber()
+
+    def refresh_views(self) -> None:
+        """Rebuild the timeline's clips from the model and the render state."""
+        self._refresh_timer.stop()
+        analyses = analyse_lines(self.model.text)
+        clips = []
+        errors = []
+        for index, (line, analysis) in enumerate(zip(self.model.lines(), analyses, strict=True)):
+            clips.append(self._clip_for(index, line, analysis))
+            if analysis.error is not None:
+                errors.append(analysis.error)
+        self.timeline.set_clips(clips)
+        if not self.timeline.clips or self.timeline.selected is None:
+            self.timeline.select(0 if clips else None, emit=False)
+        self._fit_timeline()
+        if self._job is None:
+            if errors:
+                more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+                self.statusBar().showMessage(f"{errors[0]}{more}: fix it to render this line")
             else:
-                directives = ", ".join(f"{key}: {value}" for key, value in item.directives.items())
-                row = QTreeWidgetItem([str(item.line), item.emotion or "", item.voice or "", directives, item.text])
-            row.setData(0, Qt.ItemDataRole.UserRole, (item.line, item.column))
-            self._show_state(row, self._state_of(index, item))
-            rows.append(row)
-        self.segments.addTopLevelItems(rows)
-        for column in (0, 1, 2, 3, 5):
-            self.segments.resizeColumnToContents(column)
-        if result.errors:
-            first = result.errors[0]
-            more = f" (and {len(result.errors) - 1} more)" if len(result.errors) > 1 else ""
-            self.statusBar().showMessage(f"{first}{more}: fix it to render this line")
+                speech = sum(1 for a in analyses for i in a.items if isinstance(i, SpeechItem))
+                pauses = sum(1 for a in analyses for i in a.items if isinstance(i, PauseItem))
+                self.statusBar().showMessage(f"{len(clips)} lines, {speech} speech segments, {pauses} pauses")
+
+    def _clip_for(self, index: int, line, analysis) -> ClipInfo:
+        state_before = analysis.state_before
+        chips: list[Chip] = []
+        tags = []
+        speech = [i for i in analysis.items if isinstance(i, SpeechItem)]
+        first_text_column = speech[0].column if speech else None
+        emotion_set_before_text = False
+        for tag in analysis.tags:
+            kind = tag_kind(tag.content)
+            text = line.text[tag.column - 1 : tag.end_column]
+            tags.append((tag.column - 1, text))
+            if kind in ("emotion", "directive"):
+                label = tag.content.strip()
+                if kind == "emotion" and ":" in label:
+                    label = label.partition(":")[2].strip()
+                if kind == "emotion" and (first_text_column is None or tag.column < first_text_column):
+                    emotion_set_before_text = True
+                chips.append(Chip(label, column=tag.column - 1, tag_text=text))
+        # An emotion carried over from an earlier line is shown (outlined) while it still applies to
+        # this line's first words, which is what makes persistence visible on the timeline.
+        if state_before.emotion and speech and not emotion_set_before_text:
+            chips.insert(0, Chip(state_before.emotion, inherited=True))
+        voice = speech[0].voice if speech else state_before.voice
+        voice = voice or self.project.render.voice
+        render = self._line_renders.get(line.id)
+        current = render is not None and render.text == line.text
+        pieces: list[tuple[str, float]] = []
+        if current and render.results and len(render.results) == len(analysis.items):
+            pieces = [(r.segment.kind, r.n_samples / _SAMPLE_RATE) for r in render.ordered()]
+            estimated = False
         else:
-            speech = sum(1 for item in result.items if not isinstance(item, PauseItem))
-            self.statusBar().showMessage(f"{speech} speech segments, {len(result.items) - speech} pauses")
+            for item in analysis.items:
+                if isinstance(item, PauseItem):
+                    pieces.append(("pause", item.seconds))
+                else:
+                    pieces.append(("speech", max(0.6, expected_seconds(item.text))))
+            estimated = True
+        message = ""
+        if analysis.error is not None:
+            state, message = "error", str(analysis.error)
+        elif not analysis.items:
+            state = "empty"
+        elif line.state.locked:
+            state = "locked"
+        elif current and render.states:
+            # Pauses are silence, never "from the cache": they do not decide between done and cached.
+            states = {
+                state for ordinal, state in render.states.items()
+                if ordinal not in render.results or render.results[ordinal].segment.kind == "speech"
+            } or {"done"}
+            state = next((s for s in ("failed", "rendering", "queued", "stale") if s in states), None)
+            if state is None:
+                state = "cached" if states == {"cached"} else "done"
+            failures = [r.error for r in render.results.values() if r.state == FAILED and r.error]
+            message = "; ".join(failures)
+        else:
+            state = "stale"
+        warning = self._warnings.get(line.id) if current else None
+        if warning:
+            message = "; ".join(m for m in (message, warning) if m)
+        return ClipInfo(
+            index=index,
+            line_id=line.id,
+            text=" ".join(i.text for i in speech)
+            or " ".join(f"(pause {i.seconds:g} s)" for i in analysis.items if isinstance(i, PauseItem)),
+            voice=voice,
+            chips=chips,
+            pieces=pieces,
+            estimated=estimated,
+            state=state,
+            message=message,
+            warning=bool(warning),
+            locked=line.state.locked,
+            take=line.state.take,
+            takes=max(self._take_counts.get(line.id, 1), line.state.take + 1),
+            tags=tags,
+        )
 
-    def _state_of(self, index: int, item) -> tuple[str, str]:
-        """The render state of parsed item `index`: what the last render did with it, or stale."""
-        known = self._segment_states.get(index)
-        text = getattr(item, "text", "")
-        if known is None or known[2] != (item.line, text):
-            return ("stale", "not rendered since the last edit")
-        return known[0], known[1]
+    # --- editing ----------------------------------------------------------------------------------------
 
-    def _show_state(self, row: QTreeWidgetItem, state: tuple[str, str]) -> None:
-        name, message = state
-        row.setText(5, name)
-        row.setToolTip(5, message)
-        colour = {"failed": "#d62728", "rendering": "#c0761a", "done": "#2a7d2a", "cached": "#2a7d2a"}.get(name)
-        if colour:
-            row.setForeground(5, QBrush(QColor(colour)))
-
-    def _set_segment_state(self, index: int, state: str, message: str = "") -> None:
-        segment = self._job_segments.get(index)
-        if segment is None:
+    def apply_tag(self, line: int, tag: str) -> None:
+        """Insert a tag at the start of a line (a palette drop on a clip, or a palette shortcut)."""
+        if not (0 <= line < len(self.model)):
             return
-        self._segment_states[index] = (state, message, (segment.line, segment.text))
-        row = self.segments.topLevelItem(index)
-        if row is not None and row.data(0, Qt.ItemDataRole.UserRole)[0] == segment.line:
-            self._show_state(row, (state, message))
+        self.undo_stack.push(InsertTagCommand(self.model, line, 0, tag))
+        self.refresh_views()
 
-    def _on_segments_item_activated(self, row: QTreeWidgetItem, _column: int) -> None:
-        line, column = row.data(0, Qt.ItemDataRole.UserRole)
-        self.editor.move_cursor_to(line, column)
+    def remove_tag(self, line: int, column: int, tag_text: str) -> None:
+        self.undo_stack.push(RemoveTagCommand(self.model, line, column, tag_text))
+        self.refresh_views()
+
+    def move_line(self, source: int, target: int) -> None:
+        if 0 <= source < len(self.model) and 0 <= target < len(self.model) and source != target:
+            self.undo_stack.push(MoveLineCommand(self.model, source, target))
+            self.refresh_views()
+            self.timeline.select(target)
+
+    def _move_current(self, delta: int) -> None:
+        line = self.current_line()
+        self.move_line(line, line + delta)
+
+    def toggle_lock(self, line: int) -> None:
+        if 0 <= line < len(self.model):
+            state = self.model.line(line).state
+            self.undo_stack.push(LineStateCommand(self.model, self.model.line(line).id, locked=not state.locked))
+            self.refresh_views()
+
+    def choose_take(self, line: int, take: int) -> None:
+        if 0 <= line < len(self.model) and self.model.line(line).state.take != take:
+            self.undo_stack.push(LineStateCommand(self.model, self.model.line(line).id, take=take))
+            self.refresh_views()
+
+    def new_take(self, line: int) -> None:
+        """A new take gets a new seed; the old take stays in the cache and in the takes list."""
+        if not (0 <= line < len(self.model)):
+            return
+        script_line = self.model.line(line)
+        count = max(self._take_counts.get(script_line.id, 1), script_line.state.take + 1)
+        self._take_counts[script_line.id] = count + 1
+        self.choose_take(line, count)
+        self.render_line(line)
+
+    def copy_line(self, line: int) -> None:
+        if 0 <= line < len(self.model):
+            QGuiApplication.clipboard().setText(self.model.line(line).text)
+            self.statusBar().showMessage(f"Copied line {line + 1}", 3000)
+
+    def _on_timeline_line_selected(self, line: int) -> None:
+        if self.editor.textCursor().blockNumber() != line:
+            self.editor.move_cursor_to(line + 1, 1)
+            self.timeline.setFocus()
+
+    def _on_timeline_seek_requested(self, seconds: float) -> None:
+        if self.player is not None and self._play_offset == 0.0:
+            self.player.seek(int(seconds * _SAMPLE_RATE))
+            self.waveform.set_playhead(int(seconds * _SAMPLE_RATE))
 
     def _update_title(self) -> None:
         name = self.project_path.name if self.project_path else "Untitled"
         self.setWindowTitle(f"{name}[*] — {APP_TITLE}")
 
-    def _set_project(self, project: Project, path: Path | None) -> None:
+    def _set_project(self, project: Project, path: Path | None, *, modified: bool = False) -> None:
+        self._discard_own_recovery()
         self.project = project
         self.project_path = path
-        self.editor.setPlainText(project.script)
-        self.editor.document().setModified(False)
+        self._line_renders.clear()
+        self._take_counts.clear()
+        self._warnings.clear()
+        self._bind_model(ScriptModel(project.script, project.lines))
+        if modified:
+            # Recovered work differs from what is on disk: one undoable step that changes nothing
+            # would be odd, so mark the stack dirty by resetting its clean index instead.
+            self.undo_stack.resetClean()
+            self.setWindowModified(True)
         self._update_title()
-        self.refresh_segments()
+
+    def sync_project(self) -> Project:
+        """Copy the model into the project record (before saving, rendering or autosaving)."""
+        self.project.script = self.model.text
+        self.project.lines = self.model.line_states()
+        return self.project
 
     # --- rendering --------------------------------------------------------------------------------
 
@@ -294,7 +517,10 @@ class MainWindow(QMainWindow):
         settings = QSettings()
         settings.setValue("render/device", self.machine.device)
         settings.setValue("render/cpu_threads", self.machine.cpu_threads)
-        self.editor.document().setModified(True)
+        # Settings live outside the undo stack; a changed project must still ask to be saved.
+        self.undo_stack.resetClean()
+        self.setWindowModified(True)
+        self.refresh_views()
         return True
 
     def _voices(self) -> dict:
@@ -309,57 +535,105 @@ class MainWindow(QMainWindow):
             return self.project_path.parent
         return Path(user_music_dir()) / "Qwen3-TTS Studio"
 
-    def render_all(self) -> bool:
-        """Render the whole script; returns False (with the reason shown) when it cannot start."""
+    def _plan(self) -> list[PlannedSegment] | None:
+        """Plan the script, or explain why it cannot render (and return None)."""
         if self.renderer.busy:
             self.statusBar().showMessage("A render is already running", 4000)
-            return False
-        self.project.script = self.editor.toPlainText()
+            return None
+        self.sync_project()
         try:
             segments = plan_project(self.project, source="script")
         except InputError as exc:
-            first = parse_script_tolerant(self.project.script).errors
-            if first and isinstance(first[0], ScriptError):
-                self.editor.move_cursor_to(first[0].line, first[0].column)
+            errors = [a.error for a in analyse_lines(self.project.script) if a.error is not None]
+            if errors:
+                self.editor.move_cursor_to(errors[0].line, errors[0].column)
             QMessageBox.warning(self, "Cannot render", f"Fix the script first: {exc}")
-            return False
+            return None
         if not self.project.render.model or self._voices()[None] is None:
             if not self.edit_render_settings():
-                return False
-            segments = plan_project(self.project, source="script")
+                return None
+            segments = plan_project(self.sync_project(), source="script")
         voices = self._voices()
         missing = sorted({s.voice for s in segments if s.kind == "speech" and voices.get(s.voice) is None}, key=str)
         if missing:
             QMessageBox.warning(self, "Cannot render", f"Voice {missing[0]!r} is not set up in the project's cast.")
+            return None
+        return segments
+
+    def render_all(self) -> bool:
+        """Render the whole script and export it; returns False (with the reason shown) when it cannot start."""
+        segments = self._plan()
+        if segments is None:
             return False
-        self._start_job(segments, voices)
+        self._start_job(segments, full=True)
         return True
 
-    def _start_job(self, segments: list[PlannedSegment], voices: dict) -> None:
+    def render_line(self, line: int) -> bool:
+        """Render one line's segments (into the cache and the timeline; nothing is exported)."""
+        segments = self._plan()
+        if segments is None or not (0 <= line < len(self.model)):
+            return False
+        mine = [s for s in segments if s.line == line + 1]
+        if not mine:
+            self.statusBar().showMessage(f"Line {line + 1} has nothing to render", 4000)
+            return False
+        self._start_job(mine, full=False)
+        return True
+
+    def _start_job(self, segments: list[PlannedSegment], *, full: bool) -> None:
+        lines = self.model.lines()
+        self._job_full = full
+        self._job_segments = {s.index: s for s in segments}
+        self._job_line_ids = {s.index: lines[s.line - 1].id for s in segments}
+        first_of_line: dict[int, int] = {}
+        self._job_ordinals = {}
+        for s in segments:
+            self._job_ordinals[s.index] = s.index - first_of_line.setdefault(s.line, s.index)
+        # Locked lines keep the audio they have: when it is in memory, it is not rendered again.
+        # (After reopening a project the cache serves them, since their key has not changed.)
+        to_render = []
+        for s in segments:
+            line = lines[s.line - 1]
+            previous = self._line_renders.get(line.id)
+            ordinal = self._job_ordinals[s.index]
+            kept = (
+                s.locked and previous is not None and previous.text == line.text
+                and ordinal in previous.results and previous.results[ordinal].state == DONE
+            )
+            if not kept:
+                to_render.append(s)
+        for line_id in set(self._job_line_ids.values()):
+            line = lines[self.model.index_of(line_id)]
+            previous = self._line_renders.get(line_id)
+            if previous is None or previous.text != line.text or not line.state.locked:
+                self._line_renders[line_id] = _LineRender(line.text)
+        for s in to_render:
+            render = self._line_renders[self._job_line_ids[s.index]]
+            render.states[self._job_ordinals[s.index]] = "queued"
+            render.results.pop(self._job_ordinals[s.index], None)
+        self._kept_segments = len(segments) - len(to_render)
         self._close_player()
-        self.waveform.reset(24000)
+        self.waveform.reset(_SAMPLE_RATE)
         self._segment_start.clear()
         self._segment_lines.clear()
-        self._job_segments = {s.index: s for s in segments}
-        self._segment_states.clear()
-        for s in segments:
-            self._set_segment_state(s.index, "locked" if s.locked else "queued")
-        self._progress = _RenderProgress(segments)
+        self._play_offset = 0.0 if full else self.timeline.starts[segments[0].line - 1]
+        self._progress = _RenderProgress(to_render)
         self._job_started = time.monotonic()
-        self.progress_bar.setRange(0, max(1, len(segments)))
+        self.progress_bar.setRange(0, max(1, len(to_render)))
         self.progress_bar.setValue(0)
         self.progress_bar.setVisible(True)
         self._job = self.renderer.submit(
             model=self.project.render.model,
-            segments=segments,
-            voices=voices,
+            segments=to_render,
+            voices=self._voices(),
             cache_dir=Path(user_cache_dir("qwen-tts-studio", appauthor=False)) / "renders",
             device=self.machine.device,
             cpu_threads=self.machine.cpu_threads or None,
             generation=self.project.render.generation,
         )
-        self.statusBar().showMessage(f"Rendering {len(segments)} segments…")
+        self.statusBar().showMessage(f"Rendering {len(to_render)} segments…")
         self._update_transport()
+        self.refresh_views()
 
     def stop_rendering(self) -> None:
         self.renderer.cancel_all()
@@ -368,6 +642,10 @@ class MainWindow(QMainWindow):
     def _is_current(self, job_id: int) -> bool:
         return self._job is not None and job_id == self._job.job_id
 
+    def _line_render_of(self, index: int) -> _LineRender | None:
+        line_id = self._job_line_ids.get(index)
+        return None if line_id is None else self._line_renders.get(line_id)
+
     def _on_worker_model_loading(self, job_id: int, message: str) -> None:
         if self._is_current(job_id):
             self.statusBar().showMessage(message[:1].upper() + message[1:] + "…")
@@ -375,17 +653,20 @@ class MainWindow(QMainWindow):
     def _on_worker_model_loaded(self, job_id: int, info) -> None:
         self._model_info = info
         self.model_label.setText(info.summary())
-        if self._is_current(job_id) and info.sample_rate != self.waveform.audio.sample_rate:
-            self.waveform.reset(info.sample_rate)
 
     def _on_worker_segment_started(self, job_id: int, index: int) -> None:
         if not self._is_current(job_id):
             return
+        render = self._line_render_of(index)
+        if render is not None:
+            render.states[self._job_ordinals[index]] = "rendering"
         segment = self._job_segments[index]
-        self._set_segment_state(index, "rendering")
+        done = self._progress.done if self._progress else 0
+        total = self._progress.total if self._progress else 0
         self.statusBar().showMessage(
-            f"Rendering segment {index + 1} of {len(self._job_segments)} (line {segment.line})…{self._eta_text()}"
+            f"Rendering {done + 1} of {total} (line {segment.line})…{self._eta_text()}"
         )
+        self._refresh_timer.start()
 
     def _on_worker_chunk_rendered(self, job_id: int, index: int, chunk) -> None:
         if not self._is_current(job_id):
@@ -398,29 +679,38 @@ class MainWindow(QMainWindow):
                 self.player.play()
         self._update_transport()
 
-    def _on_worker_segment_finished(self, job_id: int, index: int, result) -> None:
+    def _on_worker_segment_finished(self, job_id: int, index: int, result: SegmentResult) -> None:
         if not self._is_current(job_id):
             return
         segment = self._job_segments[index]
         start = self._segment_start.get(index, len(self.waveform.audio))
         end = len(self.waveform.audio)
+        line_index = segment.line - 1
         if result.state == DONE:
-            if segment.kind == "pause":
-                label = ""
-            else:
-                label = segment.emotion or ""
-                if not result.emotion_applied:
-                    label += " (not applied)"
-            self.waveform.add_segment(start, end, label, line=segment.line, pause=segment.kind == "pause")
-            self._segment_lines.append((start, end, segment.line))
-        if result.state == FAILED:
-            self._set_segment_state(index, "failed", result.error or "")
-        else:
-            notes = [] if result.emotion_applied else ["the emotion is not applied by this voice's model"]
-            notes += [result.warning] if result.warning else []
-            self._set_segment_state(index, "cached" if result.cached else "done", "; ".join(notes))
+            label = "" if segment.kind == "pause" else (segment.emotion or "")
+            if not result.emotion_applied:
+                label += " (not applied)"
+            self.waveform.add_segment(start, end, label, line=line_index, pause=segment.kind == "pause")
+            self._segment_lines.append((start, end, line_index))
+        render = self._line_render_of(index)
+        if render is not None:
+            render.results[self._job_ordinals[index]] = result
+            render.states[self._job_ordinals[index]] = (
+                "failed" if result.state == FAILED else ("cached" if result.cached else "done")
+            )
+            line_id = self._job_line_ids[index]
+            notes = []
+            if not result.emotion_applied:
+                notes.append(f"the emotion {segment.emotion!r} is not applied by this voice's model")
+            if result.warning:
+                notes.append(result.warning)
+            if notes:
+                self._warnings[line_id] = "; ".join(notes)
+            elif not any(not r.emotion_applied or r.warning for r in render.results.values()):
+                self._warnings.pop(line_id, None)
         self._progress.finished(index, result.seconds_to_render, result.cached)
         self.progress_bar.setValue(self._progress.done)
+        self._refresh_timer.start()
 
     def _eta_text(self) -> str:
         eta = self._progress.eta_seconds() if self._progress else None
@@ -434,7 +724,12 @@ class MainWindow(QMainWindow):
         self.progress_bar.setVisible(False)
         if self.player is not None:
             self.player.rendering_done = True
+        for render in self._line_renders.values():
+            for index, state in list(render.states.items()):
+                if state in ("queued", "rendering"):
+                    render.states[index] = "stale"
         self._update_transport()
+        self.refresh_views()
         if outcome.error:
             self.statusBar().showMessage(f"Render failed: {outcome.error}")
             QMessageBox.critical(self, "Render failed", outcome.error)
@@ -449,10 +744,27 @@ class MainWindow(QMainWindow):
                 f"{len(failed)} segments failed (line {first.segment.line}: {first.error}); nothing was exported"
             )
             return
+        seconds = time.monotonic() - self._job_started
+        cached = sum(1 for r in outcome.results if r.cached)
+        if not self._job_full:
+            self.statusBar().showMessage(
+                f"Rendered {len(outcome.results)} segments in {seconds:.1f} s ({cached} from cache)")
+            return
+        every = []
+        for index in sorted(self._job_segments):
+            render = self._line_render_of(index)
+            result = render.results.get(self._job_ordinals[index]) if render else None
+            if result is None:
+                self.statusBar().showMessage("Some segments have no audio; nothing was exported")
+                return
+            every.append(result)
+        if self._kept_segments:
+            # Locked lines were not rendered again, so the waveform lacks them: show the whole program.
+            self._show_results(every, offset=0.0)
         name = self.project_path.stem if self.project_path else "untitled"
         try:
             self.last_export = export_results(
-                outcome.results,
+                every,
                 sample_rate=outcome.sample_rate,
                 folder=self.output_folder(),
                 name=name,
@@ -463,8 +775,6 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Export failed: {exc}")
             QMessageBox.critical(self, "Export failed", str(exc))
             return
-        cached = sum(1 for r in outcome.results if r.cached)
-        seconds = time.monotonic() - self._job_started
         self.statusBar().showMessage(
             f"Rendered {len(outcome.results)} segments in {seconds:.1f} s ({cached} from cache); "
             f"saved {self.last_export.audio}"
@@ -472,9 +782,9 @@ class MainWindow(QMainWindow):
 
     # --- playback ------------------------------------------------------------------------------------
 
-    def _open_player(self) -> None:
+    def _open_player(self, audio: GrowingAudio | None = None) -> None:
         try:
-            self.player = Player(self.waveform.audio, device=self.output_device)
+            self.player = Player(audio or self.waveform.audio, device=self.output_device)
         except PlaybackUnavailable as exc:
             self.playback_problem = str(exc)
             self.output_device = None
@@ -512,6 +822,39 @@ class MainWindow(QMainWindow):
             self.waveform.set_playhead(0)
         self._update_transport()
 
+    def play_line(self, line: int) -> None:
+        """Play a line's last rendered audio (render it first if it has none)."""
+        if not (0 <= line < len(self.model)):
+            return
+        script_line = self.model.line(line)
+        render = self._line_renders.get(script_line.id)
+        results = render.ordered() if render and render.text == script_line.text else []
+        if not results or any(r.samples is None for r in results):
+            self.render_line(line)
+            return
+        if self.output_device is None:
+            self.statusBar().showMessage(self.playback_problem or "playback is unavailable", 5000)
+            return
+        self._show_results(results, offset=self.timeline.starts[line])
+        self._open_player()
+        if self.player is not None:
+            self.player.rendering_done = True
+            self.player.play()
+        self._update_transport()
+
+    def _show_results(self, results: list[SegmentResult], *, offset: float) -> None:
+        """Put finished segments into the waveform (replacing what it showed)."""
+        self._close_player()
+        self.waveform.reset(_SAMPLE_RATE)
+        self._segment_lines.clear()
+        for result in results:
+            start, end = self.waveform.append(result.samples)
+            segment = result.segment
+            label = "" if segment.kind == "pause" else (segment.emotion or "")
+            self.waveform.add_segment(start, end, label, line=segment.line - 1, pause=segment.kind == "pause")
+            self._segment_lines.append((start, end, segment.line - 1))
+        self._play_offset = offset
+
     def _on_waveform_seek_requested(self, sample: int) -> None:
         if self.player is not None:
             self.player.seek(sample)
@@ -524,6 +867,7 @@ class MainWindow(QMainWindow):
         self.waveform.set_playhead(position)
         line = next((ln for start, end, ln in self._segment_lines if start <= position < end), None)
         self.waveform.select_line(line)
+        self.timeline.set_playhead(self._play_offset + position / _SAMPLE_RATE, line)
         if not self.player.playing:
             self._update_transport()
 
@@ -532,7 +876,7 @@ class MainWindow(QMainWindow):
         self.render_action.setEnabled(not rendering)
         self.stop_render_action.setEnabled(rendering)
         can_play = self.output_device is not None and bool(len(self.waveform.audio))
-        self.play_action.setEnabled(can_play)
+        self.play_action.setEnabled(self.output_device is not None)
         self.stop_play_action.setEnabled(can_play)
         playing = self.player is not None and self.player.playing
         self.play_action.setText("&Pause" if playing else "&Play")
@@ -559,8 +903,8 @@ class MainWindow(QMainWindow):
         except ProjectError as exc:
             QMessageBox.critical(self, "Cannot open project", str(exc))
             return False
-        self._set_project(project, path)
-        QSettings().setValue("files/last_folder", str(path.parent))
+        self._set_project(project, Path(path))
+        self._remember(Path(path))
         return True
 
     def save(self) -> bool:
@@ -578,38 +922,136 @@ class MainWindow(QMainWindow):
         return self._save_to(path)
 
     def _save_to(self, path: Path) -> bool:
-        self.project.script = self.editor.toPlainText()
         try:
-            save_project(self.project, path)
+            save_project(self.sync_project(), path)
         except OSError as exc:
             QMessageBox.critical(self, "Cannot save project", f"{path}: {exc.strerror or exc}")
             return False
+        self._discard_own_recovery()
         self.project_path = path
-        self.editor.document().setModified(False)
+        self.undo_stack.setClean()
+        self.setWindowModified(False)
         self._update_title()
+        self._remember(path)
         self.statusBar().showMessage(f"Saved {path}", 5000)
         return True
+
+    def _remember(self, path: Path) -> None:
+        settings = QSettings()
+        settings.setValue("files/last_folder", str(path.parent))
+        settings.setValue("files/last_project", str(path))
+        recent = [p for p in (settings.value("files/recent", []) or []) if p != str(path)]
+        settings.setValue("files/recent", [str(path), *recent][:_MAX_RECENT])
+
+    def recent_files(self) -> list[str]:
+        recent = QSettings().value("files/recent", []) or []
+        return [recent] if isinstance(recent, str) else list(recent)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for name in self.recent_files():
+            self.recent_menu.addAction(name, lambda n=name: self._open_recent(Path(n)))
+        if self.recent_menu.isEmpty():
+            self.recent_menu.addAction("(none)").setEnabled(False)
+
+    def _open_recent(self, path: Path) -> None:
+        if self._confirm_discard():
+            self.open_project(path)
 
     def _last_folder(self) -> str:
         return str(QSettings().value("files/last_folder", str(Path.home())))
 
     def _confirm_discard(self) -> bool:
-        if not self.editor.document().isModified():
+        if self.undo_stack.isClean() and not self.isWindowModified():
             return True
         answer = QMessageBox.question(
             self,
             APP_TITLE,
-            "The script has unsaved changes. Save them first?",
+            "The project has unsaved changes. Save them first?",
             QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
         )
         if answer == QMessageBox.StandardButton.Save:
             return self.save()
         return answer == QMessageBox.StandardButton.Discard
 
+    # --- autosave and recovery ------------------------------------------------------------------------
+
+    def _own_recovery_path(self) -> Path:
+        return recovery_path(recovery_folder(), self.project_path, self._session)
+
+    def autosave(self) -> Path | None:
+        """Write unsaved work to the recovery folder (never over the project file itself)."""
+        if not self.isWindowModified():
+            return None
+        path = self._own_recovery_path()
+        try:
+            write_recovery(path, self.sync_project(), self.project_path)
+        except OSError as exc:
+            self.statusBar().showMessage(f"Autosave failed: {exc}", 5000)
+            return None
+        return path
+
+    def _discard_own_recovery(self) -> None:
+        discard_recovery(self._own_recovery_path())
+
+    def offer_recovery(self) -> bool:
+        """After a crash: offer the newest recovery file. Returns True when one was restored."""
+        recoveries = find_recoveries(recovery_folder())
+        if not recoveries:
+            return False
+        newest = recoveries[0]
+        when = datetime.fromtimestamp(newest.saved_at).strftime("%Y-%m-%d %H:%M")
+        target = str(newest.project_path) if newest.project_path else "an unsaved project"
+        answer = QMessageBox.question(
+            self,
+            "Recover unsaved work?",
+            f"Qwen3-TTS Studio did not close cleanly. Unsaved changes to {target} from {when} were kept.\n\n"
+            "Recover them? (The project file itself was not changed.)",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            discard_recovery(newest.path)
+            return False
+        self._set_project(newest.project, newest.project_path, modified=True)
+        discard_recovery(newest.path)
+        self.autosave()
+        self.statusBar().showMessage(f"Recovered unsaved changes from {when}; save to keep them")
+        return True
+
+    # --- window state ---------------------------------------------------------------------------------
+
+    def restore_layout(self) -> None:
+        settings = QSettings()
+        geometry = settings.value("window/geometry")
+        state = settings.value("window/state")
+        splitter = settings.value("window/splitter")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        if isinstance(splitter, QByteArray):
+            self.splitter.restoreState(splitter)
+
+    def save_layout(self) -> None:
+        settings = QSettings()
+        settings.setValue("window/geometry", self.saveGeometry())
+        settings.setValue("window/state", self.saveState())
+        settings.setValue("window/splitter", self.splitter.saveState())
+
+    def _fit_timeline(self) -> None:
+        viewport = self.timeline_scroll.viewport()
+        self.timeline.fit_width(viewport.width(), viewport.height())
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        self._fit_timeline()
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
         if not self._confirm_discard():
             event.ignore()
             return
+        self.save_layout()
+        self._discard_own_recovery()
         self.shutdown()
         event.accept()
 
@@ -618,9 +1060,11 @@ class MainWindow(QMainWindow):
         if self._shut_down:
             return
         self._shut_down = True
+        self.autosave_timer.stop()
         self._close_player()
         if self.renderer.thread.isRunning():
             self.renderer.shutdown()
         # pyqtgraph's view must drop its scene before Qt deletes the widgets; otherwise a paint event
         # still queued for the view can reach a scene Python already collected.
         self.waveform.close()
+

@@ -45,6 +45,14 @@ class WaveformView(pg.PlotWidget):
         self.getViewBox().sigXRangeChanged.connect(self._redraw)
         self.scene().sigMouseClicked.connect(self._on_scene_clicked)
         self._follow_end = True
+        self._hint = pg.TextItem("Rendered audio appears here while it renders", color="#8a93a0", anchor=(0.5, 0.5))
+        self.addItem(self._hint)
+        self._show_empty()
+
+    def _show_empty(self) -> None:
+        self.setXRange(0, 10, padding=0)
+        self._hint.setPos(5, 0)
+        self._hint.setVisible(True)
 
     # --- data ----------------------------------------------------------------------------------------
 
@@ -59,10 +67,12 @@ class WaveformView(pg.PlotWidget):
         self._follow_end = True
         self.set_playhead(0)
         self._curve.setData([], [])
+        self._show_empty()
 
     def append(self, samples: np.ndarray) -> tuple[int, int]:
         """Append rendered samples; returns the sample range they occupy."""
         old = len(self.audio)
+        self._hint.setVisible(False)
         start, end = self.audio.append(samples)
         self.pyramid.update(self.audio.view(), old)
         if self._follow_end:

@@ -349,3 +349,25 @@ def test_generated_tagged_scripts_round_trip(parts):
         pending += " " + word
     expected.append((pending.strip(), emotion_now))
     assert [(i.text, i.emotion) for i in parse_script(text)] == expected
+
+
+def test_analyse_lines_carries_state_and_isolates_broken_lines():
+    from studio.core.tags import analyse_lines
+
+    lines = analyse_lines("[Sad][voice: Ann]One.\nTwo [x\n[pause]Three.")
+    assert [(a.line, a.state_before.emotion, a.state_before.voice) for a in lines] == [
+        (1, None, None), (2, "Sad", "Ann"), (3, "Sad", "Ann")
+    ]
+    assert lines[1].error is not None and lines[1].items == []
+    assert [t.content for t in lines[0].tags] == ["Sad", "voice: Ann"]
+
+
+@pytest.mark.parametrize(
+    ("content", "kind"),
+    [("Sad", "emotion"), ("pause 2s", "pause"), ("Pause: 1", "pause"), ("voice: A", "voice"),
+     ("mood: x", "emotion"), ("pace: slow", "directive"), ("Paused", "emotion")],
+)
+def test_tag_kind(content, kind):
+    from studio.core.tags import tag_kind
+
+    assert tag_kind(content) == kind

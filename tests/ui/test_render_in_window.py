@@ -6,28 +6,20 @@ import numpy as np
 import pytest
 import soundfile
 
-from studio.audio.playback import PlaybackUnavailable
 from studio.core.plan import plan_segments
 from studio.core.project import CastEntry, GenerationParams
 from studio.core.tags import parse_script
 from studio.core.voice import VoiceSpec
 from studio.engine.render import DONE
 from studio.ui import main_window as main_window_module
-from studio.ui.main_window import MainWindow
 from studio.ui.render_worker import RenderController
 
 SCRIPT = "[Whispering]Come closer. [pause 0.3s] Closer.\n[Angry]Get out!\n[neutral]Fine."
 
 
 @pytest.fixture
-def window(qtbot, tiny_checkpoints, tmp_path, monkeypatch):
-    # Tests run without a sound card; the window must treat that as "playback unavailable".
-    def no_device():
-        raise PlaybackUnavailable("no audio output device found; rendering and export still work")
-
-    monkeypatch.setattr(main_window_module, "default_output_device", no_device)
-    w = MainWindow()
-    w.show()
+def window(make_window, tiny_checkpoints, tmp_path):
+    w = make_window()
     w.project.render.model = str(tiny_checkpoints["voice_design"])
     w.project.render.output_dir = str(tmp_path / "renders")
     w.project.render.generation = GenerationParams(max_new_tokens=12)
@@ -36,13 +28,7 @@ def window(qtbot, tiny_checkpoints, tmp_path, monkeypatch):
     w.machine.device = "cpu"
     w.machine.cpu_threads = 2
     w.editor.setPlainText(SCRIPT)
-    yield w
-    w.shutdown()
-    assert not w.renderer.thread.isRunning()
-    w.editor.document().setModified(False)
-    w.close()
-    w.deleteLater()
-    qtbot.wait(10)
+    return w
 
 
 def render_and_wait(qtbot, window):
@@ -80,13 +66,16 @@ def test_render_all_streams_into_the_waveform_and_exports(qtbot, window):
     assert window.last_export.srt.read_text().count("-->") == 4
     assert "saved" in window.statusBar().currentMessage()
     assert "voice_design" in window.model_label.text()
-    states = [window.segments.topLevelItem(i).text(5) for i in range(window.segments.topLevelItemCount())]
-    assert states == ["done"] * 5
-    # Editing a line makes its segment stale; the others keep their state.
+    window.refresh_views()
+    clips = window.timeline.clips
+    assert [c.state for c in clips] == ["done"] * 3
+    # Rendered clips take their real length: the pause is exactly 0.3 s, the rest what was rendered.
+    assert not clips[0].estimated and clips[0].pieces[1] == ("pause", 0.3)
+    assert sum(c.seconds for c in clips) == pytest.approx(len(rendered) / 24000)
+    # Editing a line makes it stale; the others keep their state.
     window.editor.setPlainText(SCRIPT.replace("Get out!", "Get out now!"))
-    window.refresh_segments()
-    states = [window.segments.topLevelItem(i).text(5) for i in range(window.segments.topLevelItemCount())]
-    assert states == ["done", "done", "done", "stale", "done"]
+    window.refresh_views()
+    assert [c.state for c in window.timeline.clips] == ["done", "stale", "done"]
 
 
 def test_second_render_comes_from_the_cache(qtbot, window):
@@ -94,7 +83,8 @@ def test_second_render_comes_from_the_cache(qtbot, window):
     second = render_and_wait(qtbot, window)
     speech = [r for r in second.results if r.segment.kind == "speech"]
     assert speech and all(r.cached for r in speech)
-    assert window.segments.topLevelItem(0).text(5) == "cached"
+    window.refresh_views()
+    assert [c.state for c in window.timeline.clips] == ["cached"] * 3
 
 
 def test_playback_is_disabled_with_a_reason_when_there_is_no_device(window):
@@ -148,3 +138,71 @@ def test_controller_cancel_between_segments(qtbot, tiny_checkpoints):
     outcome = finished.args[1]
     assert outcome.cancelled and len(outcome.results) == 1 and started == [0]
     assert controller.shutdown()
+
+
+def test_render_line_renders_only_that_line(qtbot, window):
+    window.refresh_views()
+    assert window.render_line(1)
+    qtbot.waitUntil(lambda: window.last_outcome is not None, timeout=120_000)
+    assert [r.segment.line for r in window.last_outcome.results] == [2]
+    window.refresh_views()
+    assert [c.state for c in window.timeline.clips] == ["stale", "done", "stale"]
+    assert window.last_export is None  # a line render is not an export
+
+
+def test_new_take_keeps_the_old_take_to_choose_back(qtbot, window):
+    window.refresh_views()
+    first = window.render_line(1)
+    assert first
+    qtbot.waitUntil(lambda: window.last_outcome is not None, timeout=120_000)
+    take0 = window.last_outcome.results[0].samples.copy()
+    previous = window.last_outcome
+    window.new_take(1)
+    qtbot.waitUntil(lambda: window.last_outcome is not previous, timeout=120_000)
+    take1 = window.last_outcome.results[0]
+    assert not take1.cached and not np.array_equal(take1.samples, take0)
+    window.refresh_views()
+    clip = window.timeline.clips[1]
+    assert (clip.take, clip.takes) == (1, 2)
+    # Choosing the first take again is undoable and renders nothing new: it is still in the cache.
+    window.choose_take(1, 0)
+    previous = window.last_outcome
+    window.render_line(1)
+    qtbot.waitUntil(lambda: window.last_outcome is not previous, timeout=120_000)
+    again = window.last_outcome.results[0]
+    assert again.cached and np.array_equal(again.samples, take0)
+    window.undo_stack.undo()
+    assert window.model.line(1).state.take == 1
+
+
+def test_a_locked_line_is_not_rendered_again(qtbot, window):
+    first = render_and_wait(qtbot, window)
+    line1 = [r.samples.copy() for r in first.results if r.segment.line == 1]
+    window.toggle_lock(0)
+    window.project.render.seed = 99  # would change every segment's audio
+    second = render_and_wait(qtbot, window)
+    assert {r.segment.line for r in second.results} == {2, 3}  # line 1 was not sent to the worker
+    exported, _ = soundfile.read(window.last_export.audio, dtype="float32")
+    head = np.concatenate(line1)
+    assert np.abs(exported[: len(head)] - np.clip(head, -1, 1)).max() < 1e-4
+    window.refresh_views()
+    assert window.timeline.clips[0].state == "locked"
+
+
+def test_a_real_drop_event_on_a_clip_inserts_the_tag(qtbot, window):
+    from PySide6.QtCore import QMimeData, QPointF, Qt
+    from PySide6.QtGui import QDropEvent
+
+    from studio.ui.script_editor import TAG_MIME_TYPE
+
+    window.refresh_views()
+    mime = QMimeData()
+    mime.setData(TAG_MIME_TYPE, b"[Fearful]")
+    point = QPointF(window.timeline.clip_rect(2).center())
+    event = QDropEvent(point, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    # Qt only delivers drop events while a platform drag is in progress, which an offscreen test
+    # cannot start; the handler the platform would call is called with a real QDropEvent instead.
+    window.timeline.dropEvent(event)
+    assert event.isAccepted()
+    assert window.model.line(2).text == "[Fearful][neutral]Fine."
+    assert window.isWindowModified()

@@ -1,0 +1,105 @@
+"""Undo commands: each holds data (never widgets) and applies one core operation on the ScriptModel.
+
+Typing arrives already applied in the editor, so the first redo() of a TextEditCommand recorded from
+the editor only updates the model; undo and later redos update the model, and the editor follows
+through the model's change events.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QUndoCommand
+
+from studio.core.script import ScriptModel
+
+_TYPING_ID = 1
+
+
+class TextEditCommand(QUndoCommand):
+    """Replace `removed` at `position` with `inserted`. Consecutive typing merges into one step."""
+
+    def __init__(self, model: ScriptModel, position: int, removed: str, inserted: str, *,
+                 text: str = "Typing", merge: bool = True) -> None:
+        super().__init__(text)
+        self.model = model
+        self.position = position
+        self.removed = removed
+        self.inserted = inserted
+        self._mergeable = merge
+
+    def redo(self) -> None:
+        self.model.replace(self.position, self.removed, self.inserted)
+
+    def undo(self) -> None:
+        self.model.replace(self.position, self.inserted, self.removed)
+
+    def id(self) -> int:  # noqa: A003 (Qt API)
+        return _TYPING_ID if self._mergeable else -1
+
+    def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802 (Qt API)
+        if not isinstance(other, TextEditCommand) or not other._mergeable:
+            return False
+        # Typing forwards within one line: the next insertion starts where this one ended.
+        if (
+            not self.removed
+            and not other.removed
+            and other.position == self.position + len(self.inserted)
+            and "\n" not in other.inserted
+            and "\n" not in self.inserted
+        ):
+            self.inserted += other.inserted
+            return True
+        # Backspacing: each deletion ends where the previous one started.
+        if (
+            not self.inserted
+            and not other.inserted
+            and other.position + len(other.removed) == self.position
+            and "\n" not in other.removed
+        ):
+            self.position = other.position
+            self.removed = other.removed + self.removed
+            return True
+        return False
+
+
+class InsertTagCommand(TextEditCommand):
+    def __init__(self, model: ScriptModel, line: int, column: int, tag: str) -> None:
+        column = max(0, min(column, len(model.line(line).text)))
+        super().__init__(model, model.position(line, column), "", tag, text=f"Insert {tag}", merge=False)
+
+
+class RemoveTagCommand(TextEditCommand):
+    def __init__(self, model: ScriptModel, line: int, column: int, tag_text: str) -> None:
+        super().__init__(model, model.position(line, column), tag_text, "", text=f"Remove {tag_text}", merge=False)
+
+
+class MoveLineCommand(QUndoCommand):
+    def __init__(self, model: ScriptModel, source: int, target: int) -> None:
+        super().__init__(f"Move line {source + 1}")
+        self.model, self.source, self.target = model, source, target
+
+    def redo(self) -> None:
+        self.model.move_line(self.source, self.target)
+
+    def undo(self) -> None:
+        self.model.move_line(self.target, self.source)
+
+
+class LineStateCommand(QUndoCommand):
+    """Lock/unlock a line or choose its take; addressed by line id so it survives other edits."""
+
+    def __init__(self, model: ScriptModel, line_id: int, *, locked: bool | None = None,
+                 take: int | None = None) -> None:
+        index = model.index_of(line_id)
+        what = ("Lock" if locked else "Unlock") if locked is not None else f"Choose take {take}"
+        super().__init__(f"{what} line {index + 1}")
+        self.model = model
+        self.line_id = line_id
+        old = model.line(index).state
+        self.before = (old.locked, old.take)
+        self.after = (old.locked if locked is None else locked, old.take if take is None else take)
+
+    def redo(self) -> None:
+        self.model.set_state(self.model.index_of(self.line_id), locked=self.after[0], take=self.after[1])
+
+    def undo(self) -> None:
+        self.model.set_state(self.model.index_of(self.line_id), locked=self.before[0], take=self.before[1])
