@@ -96,9 +96,41 @@ def _default_cache_dir() -> Path:
     return Path(user_cache_dir("qwen-tts-studio", appauthor=False)) / "renders"
 
 
+def _profile_voice(value: str):
+    """--voice: a .qvoice file, a profile folder, or a profile id or name in the voice library."""
+    import atexit
+    import tempfile
+    import zipfile
+
+    from studio.core.voices import VoiceLibraryError, default_voice_library, read_profile
+
+    path = Path(value)
+    try:
+        if path.is_file():
+            # Unpacked for this run only; the library is left as it is.
+            folder = Path(tempfile.mkdtemp(prefix="qvoice-"))
+            atexit.register(lambda: __import__("shutil").rmtree(folder, ignore_errors=True))
+            try:
+                with zipfile.ZipFile(path) as archive:
+                    names = archive.namelist()
+                    if any(n != "profile.json" and not n.startswith("clips/") or ".." in n for n in names):
+                        raise CliError(f"{path}: not a voice profile file")
+                    archive.extractall(folder)
+            except zipfile.BadZipFile:
+                raise CliError(f"{path}: not a voice profile file") from None
+            return read_profile(folder)
+        if path.is_dir():
+            return read_profile(path)
+        return default_voice_library().get(value)
+    except VoiceLibraryError as exc:
+        raise CliError(str(exc)) from None
+
+
 def _voice_from_args(args: argparse.Namespace):
     from studio.core.voice import VoiceError, VoiceSpec
 
+    if args.voice is not None:
+        return _profile_voice(args.voice).voice
     try:
         if args.voice_design is not None:
             return VoiceSpec.design(args.voice_design)
@@ -116,25 +148,24 @@ def _voice_from_args(args: argparse.Namespace):
 
 def _voices_for(project, cli_voice, segments, source: Path) -> dict:
     """Cast name -> VoiceSpec for every voice the segments use; the command-line voice is the default."""
-    voices = {name: entry.voice for name, entry in project.cast.items() if entry.voice is not None}
-    default = cli_voice or voices.get(project.render.voice)
+    from studio.core.voices import CastError, default_voice_library, resolve_cast
+
+    try:
+        voices = resolve_cast(project.cast, project.render.voice, default_voice_library())
+    except CastError as exc:
+        raise CliError(f"{source}: {exc}") from None
+    default = cli_voice or voices.get(None)
     voices[None] = default
     if project.render.voice is not None:
         voices[project.render.voice] = default
     for segment in segments:
-        if segment.kind != "speech" or voices.get(segment.voice) is not None:
-            continue
-        if segment.voice is None:
-            raise CliError(
-                "qwen-tts-studio render: no voice: pass --voice-design TEXT, --speaker NAME or --voice-clone WAV"
-            )
-        entry = project.cast.get(segment.voice)
-        reason = (
-            "is not in the project's cast"
-            if entry is None
-            else f"refers to voice library profile {entry.profile!r}; embed the voice in the project to render it here"
-        )
-        raise CliError(f"{source}: line {segment.line}: voice {segment.voice!r} {reason}")
+        if segment.kind == "speech" and voices.get(segment.voice) is None:
+            if segment.voice is None:
+                raise CliError(
+                    "qwen-tts-studio render: no voice: pass --voice PROFILE, --voice-design TEXT, --speaker NAME "
+                    "or --voice-clone WAV"
+                )
+            raise CliError(f"{source}: line {segment.line}: voice {segment.voice!r} is not in the project's cast")
     return voices
 
 
@@ -145,7 +176,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     from studio.core.project import GenerationParams
     from studio.engine.job import InputError, export_results, plan_project, read_input
     from studio.engine.loader import EngineError, load_model
-    from studio.engine.render import FAILED, RenderCallbacks, RenderOptions, render_segments
+    from studio.engine.render import FAILED, RenderCallbacks, RenderOptions, render_by_model
     from studio.engine.synth import Synthesizer
 
     source = Path(args.input)
@@ -155,39 +186,55 @@ def _cmd_render(args: argparse.Namespace) -> int:
             project.render.language = args.language
         if args.seed is not None:
             project.render.seed = args.seed
-        segments = plan_project(project, source=str(source))
+        from studio.core.voices import default_voice_library
+
+        segments = plan_project(project, source=str(source), library=default_voice_library())
     except InputError as exc:
         raise CliError(str(exc)) from None
     model_source = args.model or project.render.model
     if not model_source:
         raise CliError("qwen-tts-studio render: no model: pass --model DIR_OR_ID (or set one in the project)")
     voices = _voices_for(project, _voice_from_args(args), segments, source)
-    try:
-        loaded = load_model(
-            model_source,
-            device=args.device,
-            cpu_threads=args.threads,
-            progress=lambda message: print(message, file=sys.stderr),
-        )
-        synth = Synthesizer(loaded)
-        # Check the voice against the model before rendering anything (wrong model type, unknown
-        # speaker or language): one clear line instead of every segment failing the same way.
-        from studio.engine.synth import SynthRequest
+    from studio.core.voices import default_voice_library
+    from studio.engine.render import model_of
+    from studio.engine.synth import SynthRequest
 
+    prompt_cache = default_voice_library().prompt_cache
+    resident: dict[str, Synthesizer] = {}
+
+    def synth_for(model: str) -> Synthesizer:
+        # One model resident at a time: a cast that needs several loads them one after the other.
+        if model not in resident:
+            resident.clear()
+            loaded = load_model(model, device=args.device, cpu_threads=args.threads,
+                                progress=lambda message: print(message, file=sys.stderr))
+            print(f"model: {loaded.info.summary()}", file=sys.stderr)
+            resident[model] = Synthesizer(loaded, prompt_cache_dir=prompt_cache)
+        return resident[model]
+
+    try:
+        # Check every voice against its model before rendering anything (wrong model type, unknown
+        # speaker or language): one clear line instead of every segment failing the same way.
+        by_model: dict = {}
         for segment in segments:
             if segment.kind == "speech":
-                voice = voices[segment.voice]
-                synth.check_request(SynthRequest(text=segment.text, voice=voice, language=segment.language))
+                by_model.setdefault(model_of(segment, voices, model_source), []).append(segment)
+        for model, group in by_model.items():
+            synth = synth_for(model)
+            for segment in group:
+                synth.check_request(
+                    SynthRequest(text=segment.text, voice=voices[segment.voice], language=segment.language)
+                )
     except EngineError as exc:
         raise CliError(str(exc)) from None
-    print(f"model: {loaded.info.summary()}", file=sys.stderr)
+    sample_rate = next(iter(resident.values())).sample_rate if resident else 24000
 
     total = len(segments)
 
     def on_finished(result) -> None:
         seg = result.segment
         n = seg.index + 1
-        seconds = result.n_samples / synth.sample_rate
+        seconds = result.n_samples / sample_rate
         if seg.kind == "pause":
             print(f"[{n}/{total}] line {seg.line}: pause {seg.seconds:g} s", flush=True)
         elif result.state == FAILED:
@@ -207,9 +254,10 @@ def _cmd_render(args: argparse.Namespace) -> int:
         max_new_tokens=args.max_new_tokens if args.max_new_tokens is not None else gen.max_new_tokens,
     )
     cache = RenderCache(Path(args.cache) if args.cache else _default_cache_dir())
-    results = render_segments(
+    results = render_by_model(
         segments,
-        synth=synth,
+        default_model=model_source,
+        synth_for=synth_for,
         voices=voices,
         cache=cache,
         options=RenderOptions(generation=generation),
@@ -227,10 +275,10 @@ def _cmd_render(args: argparse.Namespace) -> int:
     try:
         exported = export_results(
             results,
-            sample_rate=synth.sample_rate,
+            sample_rate=sample_rate,
             folder=Path(args.out),
             name=name,
-            model=loaded.info,
+            model=next(iter(resident.values())).loaded.info,
             audio_format=args.format,
             stems=args.stems,
             loudness_lufs=args.loudness,
@@ -273,6 +321,7 @@ def _build_parser() -> argparse.ArgumentParser:
     render.add_argument("--model", help="checkpoint folder or hub id (default: the project's model)")
     render.add_argument("--out", required=True, help="output folder (created if missing)")
     voice = render.add_mutually_exclusive_group()
+    voice.add_argument("--voice", metavar="PROFILE", help="a .qvoice file, or a voice library profile id or name")
     voice.add_argument("--voice-design", metavar="TEXT", help="describe the voice (VoiceDesign models)")
     voice.add_argument("--speaker", metavar="NAME", help="a preset or fine-tuned speaker (CustomVoice models)")
     voice.add_argument("--voice-clone", metavar="WAV", help="clone the voice of a reference clip (Base models)")

@@ -112,9 +112,12 @@ def plan_segments(
     default_voice: str | None = None,
     takes: Mapping[int, int] | None = None,
     locked_lines: frozenset[int] | set[int] = frozenset(),
+    voice_seeds: Mapping[str, int] | None = None,
 ) -> list[PlannedSegment]:
-    """Turn parsed items into planned segments. `takes` maps a line to its chosen take."""
+    """Turn parsed items into planned segments. `takes` maps a line to its chosen take; `voice_seeds`
+    maps a cast name to a pinned seed that replaces the project seed for that voice's segments."""
     takes = takes or {}
+    voice_seeds = voice_seeds or {}
     out: list[PlannedSegment] = []
     for index, item in enumerate(items):
         take = takes.get(item.line, 0)
@@ -135,7 +138,7 @@ def plan_segments(
                 voice=voice,
                 language=effective_language,
                 seed=segment_seed(
-                    seed,
+                    voice_seeds.get(voice, seed) if voice is not None else seed,
                     text=item.text,
                     emotion=item.emotion,
                     directives=item.directives,

@@ -111,7 +111,7 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
-class _Reader:
+class FieldReader:
     """Typed access to a JSON object that names the dotted field path in every error."""
 
     def __init__(self, obj: Any, path: str) -> None:
@@ -164,9 +164,9 @@ class _Reader:
             raise ProjectError(f"expected true or false, got {_type_name(value)}", field=self._name(key))
         return value
 
-    def child(self, key: str) -> _Reader:
+    def child(self, key: str) -> FieldReader:
         self.seen.add(key)
-        return _Reader(self.obj.get(key, {}), self._name(key))
+        return FieldReader(self.obj.get(key, {}), self._name(key))
 
     def finish(self) -> None:
         unknown = sorted(set(self.obj) - self.seen)
@@ -174,7 +174,7 @@ class _Reader:
             raise ProjectError("unknown field", field=self._name(unknown[0]))
 
 
-def _read_generation(reader: _Reader) -> GenerationParams:
+def _read_generation(reader: FieldReader) -> GenerationParams:
     params = GenerationParams(
         temperature=reader.number("temperature", 0.9, low=0.0, high=5.0),
         top_k=reader.integer("top_k", 50, minimum=0),
@@ -186,10 +186,19 @@ def _read_generation(reader: _Reader) -> GenerationParams:
     return params
 
 
-def _read_voice(reader: _Reader, path: str) -> VoiceSpec:
+def read_voice_json(reader: FieldReader, path: str) -> VoiceSpec:
     kind = reader.string("kind", required=True)
     if kind not in VOICE_KINDS:
         raise ProjectError(f"expected one of {', '.join(VOICE_KINDS)}, got {kind!r}", field=f"{path}.kind")
+    emotions = reader._get("emotions", [], False)
+    if not isinstance(emotions, list):
+        raise ProjectError(f"expected a list, got {_type_name(emotions)}", field=f"{path}.emotions")
+    refs = []
+    for index, raw in enumerate(emotions):
+        entry = FieldReader(raw, f"{path}.emotions[{index}]")
+        refs.append((entry.string("emotion", required=True), entry.string("clip", required=True),
+                     entry.string("text", required=True)))
+        entry.finish()
     try:
         voice = VoiceSpec(
             kind=kind,
@@ -198,6 +207,8 @@ def _read_voice(reader: _Reader, path: str) -> VoiceSpec:
             ref_audio=reader.string("ref_audio", None, nullable=True),
             ref_text=reader.string("ref_text", None, nullable=True),
             x_vector_only=reader.boolean("x_vector_only", False),
+            emotion_refs=tuple(refs),
+            model=reader.string("model", None, nullable=True),
         )
     except VoiceError as exc:
         raise ProjectError(str(exc), field=path) from None
@@ -212,6 +223,10 @@ def voice_to_json(voice: VoiceSpec) -> dict[str, Any]:
             out[key] = getattr(voice, key)
     if voice.x_vector_only:
         out["x_vector_only"] = True
+    if voice.emotion_refs:
+        out["emotions"] = [{"emotion": e, "clip": c, "text": t} for e, c, t in voice.emotion_refs]
+    if voice.model:
+        out["model"] = voice.model
     return out
 
 
@@ -223,7 +238,7 @@ def _cast_entry_to_json(entry: CastEntry) -> dict[str, Any]:
 
 def project_from_json(doc: Any) -> Project:
     """Validate a decoded project document (any supported schema_version) and build a Project."""
-    top = _Reader(doc, "")
+    top = FieldReader(doc, "")
     version = top.integer("schema_version", None)
     if version is None:
         raise ProjectError("is missing: this is not a Qwen3-TTS Studio project", field="schema_version")
@@ -238,7 +253,7 @@ def project_from_json(doc: Any) -> Project:
     for from_version in range(version, SCHEMA_VERSION):
         doc = MIGRATIONS[from_version](doc)
         doc["schema_version"] = from_version + 1
-    top = _Reader(doc, "")
+    top = FieldReader(doc, "")
     top.integer("schema_version")
     fmt = top.string("format", FORMAT_NAME)
     if fmt != FORMAT_NAME:
@@ -252,7 +267,7 @@ def project_from_json(doc: Any) -> Project:
             raise ProjectError("a cast name must not be empty", field="cast")
         entry = cast_reader.child(name)
         profile = entry.string("profile", None, nullable=True)
-        voice = _read_voice(entry.child("voice"), f"cast.{name}.voice") if "voice" in entry.obj else None
+        voice = read_voice_json(entry.child("voice"), f"cast.{name}.voice") if "voice" in entry.obj else None
         if profile is not None and not profile.strip():
             raise ProjectError("must not be empty", field=f"cast.{name}.profile")
         if (profile is None) == (voice is None):
@@ -280,7 +295,7 @@ def project_from_json(doc: Any) -> Project:
     line_count = script.count("\n") + 1
     lines: dict[int, LineState] = {}
     for index, raw in enumerate(lines_value):
-        entry = _Reader(raw, f"lines[{index}]")
+        entry = FieldReader(raw, f"lines[{index}]")
         line_no = entry.integer("line", None, minimum=1)
         if line_no is None:
             raise ProjectError("is missing", field=f"lines[{index}].line")

@@ -23,6 +23,13 @@ class VoiceError(ValueError):
     """A voice that is incomplete or whose files cannot be read."""
 
 
+def file_sha256(path: str | Path) -> str:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError as exc:
+        raise VoiceError(f"{path}: cannot read the clip ({exc.strerror})") from None
+
+
 @dataclass(frozen=True)
 class VoiceSpec:
     kind: str
@@ -31,6 +38,11 @@ class VoiceSpec:
     ref_audio: str | None = None  # clone: the reference clip
     ref_text: str | None = None  # clone: its transcript (not needed in x-vector-only mode)
     x_vector_only: bool = False
+    # clone: (emotion, clip, transcript) of the same speaker delivering an emotion. A segment with that
+    # emotion keeps the identity clip's speaker embedding (who speaks) and takes this clip's codes and
+    # text as the in-context example (how it is said).
+    emotion_refs: tuple[tuple[str, str, str], ...] = ()
+    model: str | None = None  # the checkpoint this voice needs; None: the project's model
 
     def __post_init__(self) -> None:
         if self.kind not in VOICE_KINDS:
@@ -44,10 +56,25 @@ class VoiceSpec:
                 raise VoiceError("a cloned voice needs a reference clip")
             if not self.x_vector_only and not (self.ref_text and self.ref_text.strip()):
                 raise VoiceError("a cloned voice needs the reference clip's transcript (or x-vector-only mode)")
+        if self.emotion_refs and self.kind != "clone":
+            raise VoiceError("emotion reference clips belong to cloned voices")
+        for emotion, clip, text in self.emotion_refs:
+            if not emotion.strip() or not clip or not text.strip():
+                raise VoiceError(f"emotion clip {emotion!r} needs an emotion, a clip and its transcript")
 
     @property
     def model_type(self) -> str:
         return MODEL_TYPE_FOR_KIND[self.kind]
+
+    def emotion_ref(self, emotion: str | None) -> tuple[str, str] | None:
+        """(clip, transcript) for an emotion, matched case-insensitively; None when there is none."""
+        if emotion is None:
+            return None
+        wanted = " ".join(emotion.split()).lower()
+        for name, clip, text in self.emotion_refs:
+            if " ".join(name.split()).lower() == wanted:
+                return clip, text
+        return None
 
     @classmethod
     def design(cls, description: str) -> VoiceSpec:
@@ -68,11 +95,16 @@ class VoiceSpec:
         elif self.kind == "preset":
             content["speaker"] = self.speaker.lower()
         else:
-            try:
-                audio_hash = hashlib.sha256(Path(self.ref_audio).read_bytes()).hexdigest()
-            except OSError as exc:
-                raise VoiceError(f"{self.ref_audio}: cannot read the reference clip ({exc.strerror})") from None
-            content.update(ref_audio_sha256=audio_hash, ref_text=self.ref_text, x_vector_only=self.x_vector_only)
+            content.update(
+                ref_audio_sha256=file_sha256(self.ref_audio),
+                ref_text=self.ref_text,
+                x_vector_only=self.x_vector_only,
+                emotions=sorted(
+                    [name.lower(), file_sha256(clip), text] for name, clip, text in self.emotion_refs
+                ),
+            )
+        if self.model:
+            content["model"] = self.model
         return hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
 
     def describe(self) -> str:

@@ -14,6 +14,7 @@ from studio.audio.export import ExportResult, ExportSegment, export_render
 from studio.core.plan import PlannedSegment, plan_segments
 from studio.core.project import Project, ProjectError, load_project
 from studio.core.tags import ScriptError, decode_script_bytes, parse_script
+from studio.core.voices import VoiceLibrary, pinned_seeds
 from studio.engine.loader import ModelInfo
 from studio.engine.render import DONE, SegmentResult
 
@@ -48,11 +49,18 @@ def read_input(path: Path) -> Project:
         raise InputError(f"{path}: {exc}") from None
 
 
-def plan_project(project: Project, *, source: str) -> list[PlannedSegment]:
+def plan_project(project: Project, *, source: str, library: VoiceLibrary | None = None) -> list[PlannedSegment]:
+    """Plan a project's segments. A `[voice: Name]` that is not in the cast (when the project has one)
+    is an error on its line, like a grammar error."""
     try:
         items = parse_script(project.script)
     except ScriptError as exc:
         raise InputError(f"{source}: {exc}") from None
+    if project.cast:
+        for item in items:
+            voice = getattr(item, "voice", None)
+            if voice is not None and voice not in project.cast:
+                raise InputError(f"{source}: line {item.line}: voice {voice!r} is not in the project's cast")
     return plan_segments(
         items,
         language=project.render.language,
@@ -60,6 +68,7 @@ def plan_project(project: Project, *, source: str) -> list[PlannedSegment]:
         default_voice=project.render.voice,
         takes={line: state.take for line, state in project.lines.items()},
         locked_lines={line for line, state in project.lines.items() if state.locked},
+        voice_seeds=pinned_seeds(project.cast, library),
     )
 
 

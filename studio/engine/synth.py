@@ -12,13 +12,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from studio.core.instruct import build_instruct
 from studio.core.plan import CODEC_FRAMES_PER_SECOND, max_new_tokens_for
 from studio.core.project import GenerationParams
-from studio.core.voice import VoiceError, VoiceSpec
+from studio.core.voice import VoiceSpec
+from studio.engine.clone_prompts import ClonePromptCache
 from studio.engine.loader import EngineError, LoadedModel
 
 _MODEL_TYPE_NAMES = {"voice_design": "VoiceDesign", "custom_voice": "CustomVoice", "base": "Base"}
@@ -75,9 +77,9 @@ def _seed_everything(seed: int) -> None:
 class Synthesizer:
     """Generates audio for requests with one loaded model. Not thread-safe: one caller at a time."""
 
-    def __init__(self, loaded: LoadedModel) -> None:
+    def __init__(self, loaded: LoadedModel, *, prompt_cache_dir: Path | None = None) -> None:
         self.loaded = loaded
-        self._clone_prompts: dict[str, list] = {}
+        self.prompts = ClonePromptCache(loaded, prompt_cache_dir)
 
     @property
     def sample_rate(self) -> int:
@@ -120,23 +122,37 @@ class Synthesizer:
             "subtalker_dosample": gen.temperature > 0,
         }
 
-    def clone_prompt(self, voice: VoiceSpec) -> list:
-        """The voice-clone prompt (speaker embedding and reference codes), computed once per voice."""
-        key = voice.fingerprint()
-        if key not in self._clone_prompts:
-            import soundfile
+    def clone_prompt(self, voice: VoiceSpec, emotion: str | None = None) -> tuple[list, bool]:
+        """The prompt items for a cloned voice delivering `emotion`, and whether that emotion is applied.
 
-            try:
-                audio, rate = soundfile.read(voice.ref_audio, dtype="float32", always_2d=True)
-            except (OSError, RuntimeError) as exc:
-                raise VoiceError(f"{voice.ref_audio}: cannot read the reference clip ({exc})") from None
-            mono = audio.mean(axis=1)
-            self._clone_prompts[key] = self.loaded.tts.create_voice_clone_prompt(
-                ref_audio=(mono, int(rate)),
-                ref_text=voice.ref_text if not voice.x_vector_only else None,
-                x_vector_only_mode=voice.x_vector_only,
+        With an emotion reference clip, the identity clip's speaker embedding is combined with the
+        emotion clip's codes and transcript: the embedding fixes who speaks, the in-context example
+        carries the delivery. Without one, the identity prompt is used and the emotion is not applied
+        (a Base model has no instruct input to carry it).
+        """
+        from qwen_tts import VoiceClonePromptItem
+
+        identity = self.prompts.get(voice.ref_audio, voice.ref_text, x_vector_only=voice.x_vector_only)
+        ref = voice.emotion_ref(emotion)
+        if ref is None:
+            item = VoiceClonePromptItem(
+                ref_code=identity.ref_code,
+                ref_spk_embedding=identity.ref_spk_embedding,
+                x_vector_only_mode=identity.x_vector_only,
+                icl_mode=not identity.x_vector_only,
+                ref_text=identity.ref_text,
             )
-        return self._clone_prompts[key]
+            return [item], emotion is None
+        clip, text = ref
+        delivery = self.prompts.get(clip, text, x_vector_only=False)
+        item = VoiceClonePromptItem(
+            ref_code=delivery.ref_code,
+            ref_spk_embedding=identity.ref_spk_embedding,
+            x_vector_only_mode=False,
+            icl_mode=True,
+            ref_text=delivery.ref_text,
+        )
+        return [item], True
 
     def stream(
         self,
@@ -156,8 +172,7 @@ class Synthesizer:
         language = request.language.lower()
         if voice.kind == "clone":
             report.instruct = ""
-            report.emotion_applied = request.emotion is None
-            prompt = self.clone_prompt(voice)
+            prompt, report.emotion_applied = self.clone_prompt(voice, request.emotion)
             _seed_everything(request.seed)
             wavs, rate = tts.generate_voice_clone(
                 text=request.text, language=language, voice_clone_prompt=prompt, **kwargs

@@ -39,8 +39,9 @@ from studio.core.project import PROJECT_SUFFIX, Project, ProjectError, load_proj
 from studio.core.recovery import discard_recovery, find_recoveries, recovery_path, write_recovery
 from studio.core.script import ScriptChange, ScriptModel
 from studio.core.tags import PauseItem, SpeechItem, analyse_lines, tag_kind
+from studio.core.voices import CastError, default_voice_library, resolve_cast
 from studio.engine.job import InputError, export_results, plan_project
-from studio.engine.render import DONE, FAILED, SegmentResult
+from studio.engine.render import DONE, FAILED, SegmentResult, model_of
 from studio.ui.commands import InsertTagCommand, LineStateCommand, MoveLineCommand, RemoveTagCommand
 from studio.ui.palette import EmotionPalette
 from studio.ui.render_settings import MachineSettings, RenderSettingsDialog
@@ -159,6 +160,8 @@ class MainWindow(QMainWindow):
         self._job: RenderJob | None = None
         self._job_full = False
         self._kept_segments = 0
+        self._rebuild_waveform_at_end = False
+        self.library = default_voice_library()
         self._job_segments: dict[int, PlannedSegment] = {}
         self._job_line_ids: dict[int, int] = {}  # segment index -> line id
         self._job_ordinals: dict[int, int] = {}  # segment index -> position within its line
@@ -320,6 +323,7 @@ class MainWindow(QMainWindow):
         """Rebuild the timeline's clips from the model and the render state."""
         self._refresh_timer.stop()
         analyses = analyse_lines(self.model.text)
+        self._cast_voices = self._voices(report=False)
         clips = []
         errors = []
         for index, (line, analysis) in enumerate(zip(self.model.lines(), analyses, strict=True)):
@@ -381,6 +385,9 @@ class MainWindow(QMainWindow):
             state, message = "error", str(analysis.error)
         elif not analysis.items:
             state = "empty"
+        elif self.project.cast and any(i.voice is not None and i.voice not in self.project.cast for i in speech):
+            missing = next(i.voice for i in speech if i.voice is not None and i.voice not in self.project.cast)
+            state, message = "error", f"line {index + 1}: voice {missing!r} is not in the project's cast"
         elif line.state.locked:
             state = "locked"
         elif current and render.states:
@@ -397,6 +404,8 @@ class MainWindow(QMainWindow):
         else:
             state = "stale"
         warning = self._warnings.get(line.id) if current else None
+        if warning is None:
+            warning = self._capability_warning(speech)
         if warning:
             message = "; ".join(m for m in (message, warning) if m)
         return ClipInfo(
@@ -416,6 +425,18 @@ class MainWindow(QMainWindow):
             takes=max(self._take_counts.get(line.id, 1), line.state.take + 1),
             tags=tags,
         )
+
+    def _capability_warning(self, speech: list[SpeechItem]) -> str | None:
+        """Before rendering: an emotion that the segment's voice cannot deliver, said up front."""
+        voices = self._cast_voices
+        for item in speech:
+            voice = voices.get(item.voice if item.voice is not None else self.project.render.voice)
+            if voice is None or item.emotion is None:
+                continue
+            if voice.kind == "clone" and voice.emotion_ref(item.emotion) is None:
+                return (f"a cloned voice takes its delivery from a reference clip, and this one has no clip "
+                        f"for {item.emotion!r}: the emotion will not be applied")
+        return None
 
     # --- editing ----------------------------------------------------------------------------------------
 
@@ -523,10 +544,16 @@ class MainWindow(QMainWindow):
         self.refresh_views()
         return True
 
-    def _voices(self) -> dict:
-        voices = {name: entry.voice for name, entry in self.project.cast.items() if entry.voice is not None}
-        voices[None] = voices.get(self.project.render.voice)
-        return voices
+    def _voices(self, *, report: bool = True) -> dict:
+        """Cast name -> VoiceSpec; a member whose library profile is gone is left out (and reported)."""
+        try:
+            return resolve_cast(self.project.cast, self.project.render.voice, self.library)
+        except CastError as exc:
+            if report:
+                self.statusBar().showMessage(str(exc))
+            voices = {n: e.voice for n, e in self.project.cast.items() if e.voice is not None}
+            voices[None] = voices.get(self.project.render.voice)
+            return voices
 
     def output_folder(self) -> Path:
         if self.project.render.output_dir:
@@ -542,7 +569,7 @@ class MainWindow(QMainWindow):
             return None
         self.sync_project()
         try:
-            segments = plan_project(self.project, source="script")
+            segments = plan_project(self.project, source="script", library=self.library)
         except InputError as exc:
             errors = [a.error for a in analyse_lines(self.project.script) if a.error is not None]
             if errors:
@@ -552,7 +579,7 @@ class MainWindow(QMainWindow):
         if not self.project.render.model or self._voices()[None] is None:
             if not self.edit_render_settings():
                 return None
-            segments = plan_project(self.sync_project(), source="script")
+            segments = plan_project(self.sync_project(), source="script", library=self.library)
         voices = self._voices()
         missing = sorted({s.voice for s in segments if s.kind == "speech" and voices.get(s.voice) is None}, key=str)
         if missing:
@@ -612,6 +639,12 @@ class MainWindow(QMainWindow):
             render.states[self._job_ordinals[s.index]] = "queued"
             render.results.pop(self._job_ordinals[s.index], None)
         self._kept_segments = len(segments) - len(to_render)
+        voices = self._voices()
+        # Chunks stream into the waveform in arrival order, which is script order only when one model
+        # renders everything; a mixed cast gets its waveform rebuilt in order at the end.
+        self._rebuild_waveform_at_end = bool(self._kept_segments) or len(
+            {model_of(s, voices, self.project.render.model) for s in to_render if s.kind == "speech"}
+        ) > 1
         self._close_player()
         self.waveform.reset(_SAMPLE_RATE)
         self._segment_start.clear()
@@ -625,8 +658,9 @@ class MainWindow(QMainWindow):
         self._job = self.renderer.submit(
             model=self.project.render.model,
             segments=to_render,
-            voices=self._voices(),
+            voices=voices,
             cache_dir=Path(user_cache_dir("qwen-tts-studio", appauthor=False)) / "renders",
+            prompt_cache_dir=self.library.prompt_cache,
             device=self.machine.device,
             cpu_threads=self.machine.cpu_threads or None,
             generation=self.project.render.generation,
@@ -758,8 +792,8 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage("Some segments have no audio; nothing was exported")
                 return
             every.append(result)
-        if self._kept_segments:
-            # Locked lines were not rendered again, so the waveform lacks them: show the whole program.
+        if self._rebuild_waveform_at_end:
+            # Locked lines were not rendered again, or several models rendered out of script order.
             self._show_results(every, offset=0.0)
         name = self.project_path.stem if self.project_path else "untitled"
         try:

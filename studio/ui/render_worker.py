@@ -21,7 +21,7 @@ from studio.core.plan import PlannedSegment
 from studio.core.project import GenerationParams
 from studio.core.voice import VoiceSpec
 from studio.engine.loader import EngineError, LoadedModel, load_model
-from studio.engine.render import RenderCallbacks, RenderOptions, SegmentResult, render_segments
+from studio.engine.render import RenderCallbacks, RenderOptions, SegmentResult, render_by_model
 from studio.engine.synth import Cancelled, Synthesizer
 
 
@@ -34,6 +34,7 @@ class RenderJob:
     cache_dir: Path | None
     device: str = "auto"
     cpu_threads: int | None = None
+    prompt_cache_dir: Path | None = None
     generation: GenerationParams = field(default_factory=GenerationParams)
     cancel: threading.Event = field(default_factory=threading.Event)
 
@@ -62,15 +63,15 @@ class RenderWorker(QObject):
         self._loaded: LoadedModel | None = None
         self._loaded_key: tuple[str, str, int | None] | None = None
 
-    def _model_for(self, job: RenderJob) -> LoadedModel:
-        key = (job.model, job.device, job.cpu_threads)
+    def _model_for(self, job: RenderJob, model: str) -> LoadedModel:
+        key = (model, job.device, job.cpu_threads)
         if self._loaded is None or self._loaded_key != key:
             # One model resident at a time: drop the old one before loading the next.
             self._loaded = None
             self._loaded_key = None
             self._free_device_memory()
             self._loaded = load_model(
-                job.model,
+                model,
                 device=job.device,
                 cpu_threads=job.cpu_threads,
                 progress=lambda message: self.model_loading.emit(job.job_id, message),
@@ -95,11 +96,18 @@ class RenderWorker(QObject):
     def run_job(self, job: RenderJob) -> None:
         results: list[SegmentResult] = []
         sample_rate = 24000
+        synths: dict[str, Synthesizer] = {}
+
+        def synth_for(model: str) -> Synthesizer:
+            nonlocal sample_rate
+            loaded = self._model_for(job, model)
+            if model not in synths or synths[model].loaded is not loaded:
+                synths[model] = Synthesizer(loaded, prompt_cache_dir=job.prompt_cache_dir)
+                self.model_loaded.emit(job.job_id, loaded.info)
+            sample_rate = synths[model].sample_rate
+            return synths[model]
+
         try:
-            loaded = self._model_for(job)
-            self.model_loaded.emit(job.job_id, loaded.info)
-            synth = Synthesizer(loaded)
-            sample_rate = synth.sample_rate
             callbacks = RenderCallbacks(
                 segment_started=lambda index: self.segment_started.emit(job.job_id, index),
                 chunk_ready=lambda index, chunk: self.chunk_rendered.emit(job.job_id, index, chunk),
@@ -108,9 +116,10 @@ class RenderWorker(QObject):
                     self.segment_finished.emit(job.job_id, result.segment.index, result),
                 ),
             )
-            render_segments(
+            render_by_model(
                 job.segments,
-                synth=synth,
+                default_model=job.model,
+                synth_for=synth_for,
                 voices=job.voices,
                 cache=RenderCache(job.cache_dir) if job.cache_dir else None,
                 options=RenderOptions(generation=job.generation),
@@ -118,6 +127,7 @@ class RenderWorker(QObject):
                 callbacks=callbacks,
             )
         except Cancelled:
+            results.sort(key=lambda r: r.segment.index)
             self.job_finished.emit(job.job_id, JobOutcome(job.job_id, results, sample_rate, cancelled=True))
             return
         except EngineError as exc:
@@ -128,6 +138,7 @@ class RenderWorker(QObject):
             message = f"{type(exc).__name__}: {exc}".splitlines()[0]
             self.job_finished.emit(job.job_id, JobOutcome(job.job_id, results, sample_rate, error=message))
             return
+        results.sort(key=lambda r: r.segment.index)
         self.job_finished.emit(job.job_id, JobOutcome(job.job_id, results, sample_rate))
 
 

@@ -33,6 +33,8 @@ def sample_project() -> Project:
             "Wolf": CastEntry(profile="/voices/wolf.qvoice"),
             "Ann": CastEntry(voice=VoiceSpec.design("A bright young voice")),
             "Bob": CastEntry(voice=VoiceSpec.clone("/clips/bob.wav", None, x_vector_only=True)),
+            "Eve": CastEntry(voice=VoiceSpec("clone", ref_audio="/c/eve.wav", ref_text="Hi.", model="/m/base",
+                                             emotion_refs=(("Whispering", "/c/eve-w.wav", "Psst."),))),
         },
         render=RenderSettings(model="Qwen/Qwen3-TTS-12Hz-1.7B-VoiceDesign", language="english", seed=42,
                               voice="Narrator"),

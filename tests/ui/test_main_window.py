@@ -297,3 +297,26 @@ def test_copy_line_as_text(make_window, action):
 
 def test_module_exposes_recovery_folder_under_user_data(tmp_path):
     assert "recovery" in str(main_window_module.recovery_folder())
+
+
+def test_capability_warning_and_unknown_voice_are_shown_on_their_clips(make_window, tmp_path):
+    import numpy as np
+    import soundfile
+
+    from studio.core.project import CastEntry
+    from studio.core.voice import VoiceSpec
+
+    clip = tmp_path / "me.wav"
+    soundfile.write(clip, np.zeros(24000, np.float32), 24000)
+    window = make_window()
+    window.project.cast = {
+        "Me": CastEntry(voice=VoiceSpec("clone", ref_audio=str(clip), ref_text="Hi.",
+                                        emotion_refs=(("Soft", str(clip), "Hi."),))),
+    }
+    window.project.render.voice = "Me"
+    window.editor.setPlainText("[Soft]Gentle.\n[Angry]Loud!\n[voice: Ghost]Boo.")
+    window.refresh_views()
+    soft, angry, ghost = window.timeline.clips
+    assert not soft.warning
+    assert angry.warning and "no clip for 'Angry'" in angry.message
+    assert ghost.state == "error" and "voice 'Ghost' is not in the project's cast" in ghost.message

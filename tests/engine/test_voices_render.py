@@ -1,0 +1,173 @@
+"""Voice identities through the real engine: emotion clips, cached clone prompts, mixed casts, profiles."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from studio.core.plan import plan_segments
+from studio.core.project import CastEntry, GenerationParams, Project, RenderSettings, save_project
+from studio.core.tags import parse_script
+from studio.core.voice import VoiceSpec
+from studio.core.voices import VoiceLibrary
+from studio.engine.render import DONE, RenderOptions, render_by_model
+from studio.engine.synth import SynthReport, SynthRequest, Synthesizer
+
+REPO = Path(__file__).resolve().parents[2]
+SHORT = GenerationParams(max_new_tokens=10)
+
+
+def tone(path: Path, freq: float, seconds: float = 1.5) -> Path:
+    t = np.arange(int(24000 * seconds)) / 24000
+    wave = 0.2 * np.sin(2 * np.pi * freq * t) * (1 + 0.3 * np.sin(2 * np.pi * 2 * t))
+    soundfile.write(path, wave.astype(np.float32), 24000)
+    return path
+
+
+@pytest.fixture
+def clips(tmp_path):
+    return {
+        "identity": tone(tmp_path / "identity.wav", 130),
+        "whisper": tone(tmp_path / "whisper.wav", 420, 1.2),
+    }
+
+
+@pytest.fixture
+def cloned(clips):
+    return VoiceSpec("clone", ref_audio=str(clips["identity"]), ref_text="This is me speaking.",
+                     emotion_refs=(("Whispering", str(clips["whisper"]), "This is me whispering."),))
+
+
+def spy_generate(monkeypatch, loaded):
+    """Record the voice_clone_prompt that qwen-tts actually hands to the model's generate()."""
+    seen = []
+    real = loaded.tts.model.generate
+
+    def generate(*args, **kwargs):
+        seen.append(kwargs.get("voice_clone_prompt"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loaded.tts.model, "generate", generate)
+    return seen
+
+
+def test_emotion_clip_keeps_the_identity_embedding_and_takes_the_clip_codes(loaded_models, cloned, monkeypatch):
+    loaded = loaded_models("base")
+    synth = Synthesizer(loaded)
+    seen = spy_generate(monkeypatch, loaded)
+    identity = synth.prompts.get(cloned.ref_audio, cloned.ref_text, x_vector_only=False)
+    whisper = synth.prompts.get(cloned.emotion_refs[0][1], cloned.emotion_refs[0][2], x_vector_only=False)
+    assert not torch.equal(identity.ref_spk_embedding, whisper.ref_spk_embedding)
+
+    report = SynthReport()
+    list(synth.stream(SynthRequest("Come closer.", cloned, emotion="whispering", generation=SHORT), report=report))
+    prompt = seen[-1]
+    assert torch.equal(prompt["ref_spk_embedding"][0], identity.ref_spk_embedding)  # who speaks
+    assert torch.equal(prompt["ref_code"][0], whisper.ref_code)  # how it is said
+    assert prompt["icl_mode"] == [True]
+    assert report.emotion_applied
+
+    # An emotion with no clip: the identity prompt, and the emotion is reported as not applied.
+    report = SynthReport()
+    list(synth.stream(SynthRequest("Get out!", cloned, emotion="Angry", generation=SHORT), report=report))
+    assert torch.equal(seen[-1]["ref_code"][0], identity.ref_code)
+    assert not report.emotion_applied
+
+
+def test_clone_prompts_are_cached_on_disk_and_reused(loaded_models, cloned, tmp_path):
+    loaded = loaded_models("base")
+    folder = tmp_path / "prompts"
+    first = Synthesizer(loaded, prompt_cache_dir=folder)
+    started = time.perf_counter()
+    first.clone_prompt(cloned, "Whispering")
+    cold = time.perf_counter() - started
+    assert first.prompts.computed == 2 and len(list(folder.glob("*.safetensors"))) == 2
+
+    second = Synthesizer(loaded, prompt_cache_dir=folder)  # a later session
+    started = time.perf_counter()
+    items, applied = second.clone_prompt(cloned, "Whispering")
+    warm = time.perf_counter() - started
+    assert second.prompts.computed == 0 and applied
+    fresh, _ = first.clone_prompt(cloned, "Whispering")
+    assert torch.equal(items[0].ref_code, fresh[0].ref_code)
+    assert torch.allclose(items[0].ref_spk_embedding, fresh[0].ref_spk_embedding)
+    print(f"clone prompt: computed {cold * 1000:.1f} ms, from disk {warm * 1000:.1f} ms")
+
+
+def test_a_mixed_cast_renders_each_voice_with_its_own_model(loaded_models, tiny_checkpoints, cloned):
+    voices = {
+        None: VoiceSpec.design("An old storyteller"),
+        "Narrator": VoiceSpec.design("An old storyteller"),
+        "Guest": cloned,
+        "Ryan": VoiceSpec("preset", speaker="ryan", model=str(tiny_checkpoints["custom_voice"])),
+    }
+    script = "Once.\n[voice: Guest][Whispering]Hello.\n[voice: Ryan][Happy]Hi!\n[voice: Narrator]The end."
+    segments = plan_segments(parse_script(script))
+    used = []
+
+    def synth_for(model):
+        used.append(model)
+        kind = next(k for k, v in tiny_checkpoints.items() if str(v) == model)
+        return Synthesizer(loaded_models(kind))
+
+    voices["Guest"] = VoiceSpec("clone", ref_audio=cloned.ref_audio, ref_text=cloned.ref_text,
+                                emotion_refs=cloned.emotion_refs, model=str(tiny_checkpoints["base"]))
+    results = render_by_model(segments, default_model=str(tiny_checkpoints["voice_design"]), synth_for=synth_for,
+                              voices=voices, cache=None, options=RenderOptions(generation=SHORT))
+    assert [r.state for r in results] == [DONE] * 4
+    assert [r.segment.index for r in results] == [0, 1, 2, 3]
+    assert used == [str(tiny_checkpoints[k]) for k in ("voice_design", "base", "custom_voice")]
+    assert [r.emotion_applied for r in results] == [True, True, True, True]
+
+
+@pytest.mark.slow
+def test_cli_renders_every_profile_kind_with_voice(tiny_checkpoints, clips, tmp_path):
+    library = VoiceLibrary(tmp_path / "voices")
+    profiles = {
+        "voice_design": library.add("Cowboy", VoiceSpec.design("a tired cowboy"), seed=5),
+        "custom_voice": library.add("Serena", VoiceSpec.preset("serena")),
+        "base": library.add("Me", VoiceSpec.clone(clips["identity"], "This is me speaking.")),
+    }
+    tuned = library.add("Tuned", VoiceSpec("preset", speaker="ryan", model=str(tiny_checkpoints["custom_voice"])))
+    script = tmp_path / "s.txt"
+    script.write_text("[Whispering]Hello there.")
+    for kind, profile in profiles.items():
+        qvoice = library.export(profile.id, tmp_path / f"{kind}.qvoice")
+        result = subprocess.run(
+            [sys.executable, "-m", "studio", "render", str(script), "--model", str(tiny_checkpoints[kind]),
+             "--voice", str(qvoice), "--out", str(tmp_path / kind), "--max-new-tokens", "10", "--threads", "2"],
+            capture_output=True, text=True, cwd=REPO, timeout=300,
+        )
+        assert result.returncode == 0, result.stderr
+        manifest = json.loads(next((tmp_path / kind).glob("s_*.json")).read_text())
+        assert manifest["segments"][0]["emotion_applied"] is (kind != "base")
+    # A fine-tuned profile names its own checkpoint: no --model needed. Looked up by name in the library.
+    env = {**__import__("os").environ, "QWEN_TTS_STUDIO_VOICES": str(library.folder)}
+    result = subprocess.run(
+        [sys.executable, "-m", "studio", "render", str(script), "--voice", "Tuned", "--model",
+         str(tiny_checkpoints["voice_design"]), "--out", str(tmp_path / "tuned"), "--max-new-tokens", "10",
+         "--threads", "2"],
+        capture_output=True, text=True, cwd=REPO, timeout=300, env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "custom_voice" in result.stderr  # the profile's own model was loaded
+    assert tuned.kind_label == "fine-tuned"
+
+
+def test_cli_rejects_a_voice_not_in_the_cast(tiny_checkpoints, tmp_path):
+    project = tmp_path / "p.qtts"
+    save_project(Project(script="Hi.\n[voice: Ghost]Boo.",
+                         cast={"Ann": CastEntry(voice=VoiceSpec.design("Ann"))},
+                         render=RenderSettings(model=str(tiny_checkpoints["voice_design"]), voice="Ann")), project)
+    result = subprocess.run([sys.executable, "-m", "studio", "render", str(project), "--out", str(tmp_path / "o")],
+                            capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"{project}: line 2: voice 'Ghost' is not in the project's cast"
