@@ -39,6 +39,7 @@ from studio.core.project import PROJECT_SUFFIX, Project, ProjectError, load_proj
 from studio.core.recovery import discard_recovery, find_recoveries, recovery_path, write_recovery
 from studio.core.script import ScriptChange, ScriptModel
 from studio.core.tags import PauseItem, SpeechItem, analyse_lines, tag_kind
+from studio.core.voice import VoiceSpec
 from studio.core.voices import CastError, default_voice_library, resolve_cast
 from studio.engine.job import InputError, export_results, plan_project
 from studio.engine.render import DONE, FAILED, SegmentResult, model_of
@@ -162,6 +163,8 @@ class MainWindow(QMainWindow):
         self._kept_segments = 0
         self._rebuild_waveform_at_end = False
         self.library = default_voice_library()
+        self._design_clone: tuple | None = None
+        self.last_cloned_profile = None
         self._job_segments: dict[int, PlannedSegment] = {}
         self._job_line_ids: dict[int, int] = {}  # segment index -> line id
         self._job_ordinals: dict[int, int] = {}  # segment index -> position within its line
@@ -285,6 +288,7 @@ class MainWindow(QMainWindow):
                                                menu=render_menu)
         self.stop_render_action.setEnabled(False)
         self._action("Render &Settings…", QKeySequence("Ctrl+,"), self.edit_render_settings, menu=render_menu)
+        self._action("&Voices and Cast…", QKeySequence("Ctrl+Shift+V"), self.edit_voices, menu=render_menu)
 
         playback_menu = bar.addMenu("&Playback")
         self.play_action = self._action("&Play", QKeySequence("Space"), self.toggle_playback, menu=playback_menu)
@@ -544,6 +548,61 @@ class MainWindow(QMainWindow):
         self.refresh_views()
         return True
 
+    def edit_voices(self) -> None:
+        from studio.ui.voices_dialog import VoicesDialog
+
+        dialog = VoicesDialog(self.project, self.library, self)
+        dialog.design_then_clone_requested.connect(self.design_then_clone)
+        dialog.exec()
+        if dialog.changed:
+            self.undo_stack.resetClean()
+            self.setWindowModified(True)
+        self.refresh_views()
+
+    def design_then_clone(self, profile_id: str, sentence: str) -> bool:
+        """Render a designed voice once and keep the result as a cloned profile (the clip + sentence)."""
+        if self.renderer.busy:
+            self.statusBar().showMessage("A render is already running", 4000)
+            return False
+        profile = self.library.get(profile_id)
+        model = profile.voice.model or self.project.render.model
+        if not model:
+            QMessageBox.warning(self, "Design → clone", "Choose a VoiceDesign model in Render Settings first.")
+            return False
+        segment = PlannedSegment(index=0, kind="speech", line=1, text=sentence, voice="design",
+                                 language=self.project.render.language, seed=profile.seed or self.project.render.seed)
+        self._design_clone = (profile, sentence)
+        self._job_segments = {}
+        self._job_line_ids = {}
+        self._job = self.renderer.submit(
+            model=model, segments=[segment], voices={"design": profile.voice, None: profile.voice},
+            cache_dir=None, device=self.machine.device, cpu_threads=self.machine.cpu_threads or None,
+            generation=self.project.render.generation,
+        )
+        self.statusBar().showMessage(f"Rendering a reference clip for {profile.name}…")
+        self._update_transport()
+        return True
+
+    def _finish_design_then_clone(self, outcome: JobOutcome) -> None:
+        profile, sentence = self._design_clone
+        self._design_clone = None
+        result = outcome.results[0] if outcome.results else None
+        if outcome.error or result is None or result.state != DONE:
+            reason = outcome.error or (result.error if result else "cancelled")
+            QMessageBox.critical(self, "Design → clone", f"Could not render {profile.name}: {reason}")
+            return
+        import tempfile
+
+        import soundfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            clip = Path(tmp) / "reference.wav"
+            soundfile.write(clip, result.samples, outcome.sample_rate)
+            new = self.library.add(f"{profile.name} (cloned)", VoiceSpec.clone(clip, sentence),
+                                   notes=f"Rendered from the designed voice {profile.name!r}.")
+        self.last_cloned_profile = new
+        self.statusBar().showMessage(f"Saved {new.name} to the voice library")
+
     def _voices(self, *, report: bool = True) -> dict:
         """Cast name -> VoiceSpec; a member whose library profile is gone is left out (and reported)."""
         try:
@@ -691,10 +750,12 @@ class MainWindow(QMainWindow):
     def _on_worker_segment_started(self, job_id: int, index: int) -> None:
         if not self._is_current(job_id):
             return
+        segment = self._job_segments.get(index)
+        if segment is None:
+            return  # not a script segment (a design → clone reference)
         render = self._line_render_of(index)
         if render is not None:
             render.states[self._job_ordinals[index]] = "rendering"
-        segment = self._job_segments[index]
         done = self._progress.done if self._progress else 0
         total = self._progress.total if self._progress else 0
         self.statusBar().showMessage(
@@ -714,7 +775,7 @@ class MainWindow(QMainWindow):
         self._update_transport()
 
     def _on_worker_segment_finished(self, job_id: int, index: int, result: SegmentResult) -> None:
-        if not self._is_current(job_id):
+        if not self._is_current(job_id) or index not in self._job_segments:
             return
         segment = self._job_segments[index]
         start = self._segment_start.get(index, len(self.waveform.audio))
@@ -755,6 +816,11 @@ class MainWindow(QMainWindow):
             return
         self.last_outcome = outcome
         self._job = None
+        if self._design_clone is not None:
+            self.progress_bar.setVisible(False)
+            self._update_transport()
+            self._finish_design_then_clone(outcome)
+            return
         self.progress_bar.setVisible(False)
         if self.player is not None:
             self.player.rendering_done = True
