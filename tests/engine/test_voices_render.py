@@ -19,7 +19,7 @@ from studio.core.tags import parse_script
 from studio.core.voice import VoiceSpec
 from studio.core.voices import VoiceLibrary
 from studio.engine.render import DONE, RenderOptions, render_by_model
-from studio.engine.synth import SynthReport, SynthRequest, Synthesizer
+from studio.engine.synth import Synthesizer, SynthReport, SynthRequest
 
 REPO = Path(__file__).resolve().parents[2]
 SHORT = GenerationParams(max_new_tokens=10)
