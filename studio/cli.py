@@ -339,10 +339,14 @@ def _build_parser() -> argparse.ArgumentParser:
         "--loudness", type=float, metavar="LUFS", help="normalise the export to this loudness, e.g. -16 or -23"
     )
     render.set_defaults(handler=_cmd_render)
+
+    from studio.cli_models import add_models_parser
+
+    add_models_parser(commands)
     return parser
 
 
-SUBCOMMANDS = ("parse", "check", "render")
+SUBCOMMANDS = ("parse", "check", "render", "models")
 
 
 def _names_subcommand(argv: list[str]) -> bool:

@@ -57,12 +57,10 @@ class ModelInfo:
 
     @property
     def instruct_honoured(self) -> bool:
-        # qwen-tts drops instruct for 0.6B CustomVoice, and Base has no instruct parameter at all.
-        if self.model_type == "base":
-            return False
-        if self.model_type == "custom_voice" and self.size == "0b6":
-            return False
-        return True
+        # One capability table for the whole studio lives in the model manager's core.
+        from studio.engine.models import instruct_honoured
+
+        return instruct_honoured(self.model_type, self.size)
 
     def summary(self) -> str:
         millions = self.parameters / 1e6
@@ -125,6 +123,12 @@ def resolve_folder(source: str, *, progress: Callable[[str], None] | None = None
         return path
     if not _looks_like_hub_id(source):
         raise EngineError(f"{source}: no such model folder")
+    # A model downloaded by the studio's model manager lives in the studio's own models folder.
+    from studio.engine.models import local_folder_for
+
+    managed = local_folder_for(source)
+    if managed is not None:
+        return Path(managed)
     from huggingface_hub import snapshot_download
 
     try:
