@@ -22,13 +22,12 @@ from studio.core.project import GenerationParams
 from studio.core.voice import VoiceSpec
 from studio.engine.clone_prompts import ClonePromptCache
 from studio.engine.loader import EngineError, LoadedModel
+from studio.engine.streaming import Cancelled, ChunkDecoder, StreamingSettings, generate_frames
+
+__all__ = ["AudioChunk", "Cancelled", "StreamingSettings", "SynthReport", "SynthRequest", "Synthesizer"]
 
 _MODEL_TYPE_NAMES = {"voice_design": "VoiceDesign", "custom_voice": "CustomVoice", "base": "Base"}
 _VOICE_KIND_NAMES = {"design": "designed", "preset": "preset", "clone": "cloned"}
-
-
-class Cancelled(Exception):
-    """The request was cancelled between chunks."""
 
 
 @dataclass(frozen=True)
@@ -77,8 +76,15 @@ def _seed_everything(seed: int) -> None:
 class Synthesizer:
     """Generates audio for requests with one loaded model. Not thread-safe: one caller at a time."""
 
-    def __init__(self, loaded: LoadedModel, *, prompt_cache_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        *,
+        prompt_cache_dir: Path | None = None,
+        streaming: StreamingSettings | None = None,
+    ) -> None:
         self.loaded = loaded
+        self.streaming = streaming or StreamingSettings()
         self.prompts = ClonePromptCache(loaded, prompt_cache_dir)
 
     @property
@@ -166,34 +172,83 @@ class Synthesizer:
         report = report if report is not None else SynthReport()
         if cancel is not None and cancel.is_set():
             raise Cancelled()
-        tts = self.loaded.tts
         voice = request.voice
         kwargs = self._generation_kwargs(request, report)
         language = request.language.lower()
+        prompt = None
         if voice.kind == "clone":
             report.instruct = ""
             prompt, report.emotion_applied = self.clone_prompt(voice, request.emotion)
-            _seed_everything(request.seed)
+        else:
+            identity = voice.description if voice.kind == "design" else None
+            report.instruct = build_instruct(identity=identity, emotion=request.emotion, directives=request.directives)
+            report.emotion_applied = request.emotion is None or self.loaded.info.instruct_honoured
+        _seed_everything(request.seed)
+        if self.streaming.enabled:
+            yield from self._stream_chunks(request, prompt, language, kwargs, report, cancel)
+            return
+        samples, rate = self._one_shot(request, prompt, language, kwargs, report)
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+        yield AudioChunk(samples=samples, sample_rate=rate, index=0, final=True)
+
+    def _one_shot(self, request, prompt, language, kwargs, report) -> tuple[np.ndarray, int]:
+        """The whole segment through qwen-tts's own generate_* (no streaming)."""
+        tts = self.loaded.tts
+        voice = request.voice
+        if voice.kind == "clone":
             wavs, rate = tts.generate_voice_clone(
                 text=request.text, language=language, voice_clone_prompt=prompt, **kwargs
             )
+        elif voice.kind == "design":
+            wavs, rate = tts.generate_voice_design(
+                text=request.text, instruct=report.instruct, language=language, **kwargs
+            )
         else:
-            identity = voice.description if voice.kind == "design" else None
-            instruct = build_instruct(identity=identity, emotion=request.emotion, directives=request.directives)
-            report.instruct = instruct
-            report.emotion_applied = request.emotion is None or self.loaded.info.instruct_honoured
-            _seed_everything(request.seed)
-            if voice.kind == "design":
-                wavs, rate = tts.generate_voice_design(
-                    text=request.text, instruct=instruct, language=language, **kwargs
-                )
-            else:
-                wavs, rate = tts.generate_custom_voice(
-                    text=request.text, speaker=voice.speaker, language=language, instruct=instruct, **kwargs
-                )
+            wavs, rate = tts.generate_custom_voice(
+                text=request.text, speaker=voice.speaker, language=language, instruct=report.instruct, **kwargs
+            )
         samples = np.asarray(wavs[0], dtype=np.float32).reshape(-1)
-        samples_per_frame = int(rate / CODEC_FRAMES_PER_SECOND)
-        report.frames = round(len(samples) / samples_per_frame)
+        report.frames = round(len(samples) / int(rate / CODEC_FRAMES_PER_SECOND))
+        return samples, int(rate)
+
+    def model_generate_kwargs(self, request, prompt, language, kwargs, report) -> tuple[dict, object]:
+        """The keyword arguments qwen-tts's generate_* would pass to the model, built the same way.
+
+        Returns them and the reference codes that precede the generated frames (ICL cloning), which
+        the decoder needs as left context.
+        """
+        tts = self.loaded.tts
+        voice = request.voice
+        input_ids = tts._tokenize_texts([tts._build_assistant_text(request.text)])
+        out = dict(input_ids=input_ids, languages=[language], non_streaming_mode=True,
+                   **tts._merge_generate_kwargs(**kwargs))
+        context = None
+        if voice.kind == "clone":
+            prompt_dict = tts._prompt_items_to_voice_clone_prompt(prompt)
+            ref_text = prompt[0].ref_text
+            out["voice_clone_prompt"] = prompt_dict
+            out["ref_ids"] = [tts._tokenize_texts([tts._build_ref_text(ref_text)])[0] if ref_text else None]
+            context = prompt_dict["ref_code"][0]
+        else:
+            instruct = report.instruct
+            out["instruct_ids"] = [tts._tokenize_texts([tts._build_instruct_text(instruct)])[0] if instruct else None]
+            if voice.kind == "preset":
+                out["speakers"] = [voice.speaker]
+        return out, context
+
+    def _stream_chunks(self, request, prompt, language, kwargs, report, cancel) -> Iterator[AudioChunk]:
+        tts = self.loaded.tts
+        generate_kwargs, context = self.model_generate_kwargs(request, prompt, language, kwargs, report)
+        decoder = ChunkDecoder(tts.model.speech_tokenizer, self.streaming, context=context)
+        rate = self.sample_rate
+        index = 0
+        for frame in generate_frames(tts.model, generate_kwargs, cancel=cancel):
+            decoder.add(frame)
+            report.frames += 1
+            if decoder.ready():
+                yield AudioChunk(decoder.decode(), rate, index, final=False)
+                index += 1
         if cancel is not None and cancel.is_set():
             raise Cancelled()
-        yield AudioChunk(samples=samples, sample_rate=int(rate), index=0, final=True)
+        yield AudioChunk(decoder.decode(), rate, index, final=True)

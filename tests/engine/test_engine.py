@@ -231,7 +231,9 @@ def test_callbacks_report_chunks_in_order_and_cancel_stops_between_segments(load
     )
     with pytest.raises(Cancelled):
         run(loaded_models("voice_design"), plan("One.\nTwo."), None, cancel=cancel, callbacks=callbacks)
-    assert events == [("started", 0), ("chunk", 0), ("finished", 0)]
+    # Streaming: several chunks of segment 0 (12 frames: a first chunk of 4, then the rest), then stop.
+    assert events[0] == ("started", 0) and events[-1] == ("finished", 0)
+    assert events[1:-1] == [("chunk", 0)] * (len(events) - 2) and len(events) - 2 >= 2
 
 
 def test_out_of_memory_is_retried_once_after_emptying_the_cache(loaded_models, monkeypatch):

@@ -52,7 +52,9 @@ def test_render_all_streams_into_the_waveform_and_exports(qtbot, window):
     assert [r.state for r in outcome.results] == [DONE] * 5
     # Chunks arrived (and were drawn) while the job was still running.
     assert [kind for kind, *_ in order].index("finished") == len(order) - 1
-    assert sum(1 for kind, *_ in order if kind == "chunk") == 5
+    # Each speech segment streams in more than one chunk (a short first chunk, then the rest).
+    chunks = [index for kind, index, _ in order if kind == "chunk"]
+    assert all(chunks.count(i) >= 2 for i in (0, 2, 3, 4)) and chunks.count(1) == 1 and chunks == sorted(chunks)
     assert window.last_export is not None and window.render_action.isEnabled()
 
     # The waveform holds exactly the rendered samples, in order.
