@@ -221,7 +221,9 @@ class Synthesizer:
         tts = self.loaded.tts
         voice = request.voice
         input_ids = tts._tokenize_texts([tts._build_assistant_text(request.text)])
-        out = dict(input_ids=input_ids, languages=[language], non_streaming_mode=True,
+        # qwen-tts's own defaults per call: generate_voice_clone feeds text streaming-style,
+        # generate_voice_design and generate_custom_voice all at once.
+        out = dict(input_ids=input_ids, languages=[language], non_streaming_mode=voice.kind != "clone",
                    **tts._merge_generate_kwargs(**kwargs))
         context = None
         if voice.kind == "clone":
