@@ -170,14 +170,18 @@ class TimelineView(QWidget):
 
     # --- painting -------------------------------------------------------------------------------------
 
-    def paintEvent(self, _event) -> None:  # noqa: N802 (Qt override)
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt override)
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.fillRect(self.rect(), QColor("#fbfbfc"))
+        area = event.rect()
+        painter.fillRect(area, QColor("#fbfbfc"))
         self._chip_rects = []
         metrics = QFontMetrics(self._small)
-        for index, clip in enumerate(self.clips):
-            self._paint_row(painter, index, clip, metrics)
+        # Only the rows in the exposed area: a 5,000-line script must scroll as smoothly as a short one.
+        first = max(0, area.top() // ROW_HEIGHT)
+        last = min(len(self.clips) - 1, area.bottom() // ROW_HEIGHT)
+        for index in range(first, last + 1):
+            self._paint_row(painter, index, self.clips[index], metrics)
         if all(clip.state == "empty" for clip in self.clips):
             painter.setPen(QColor("#8a93a0"))
             painter.setFont(self._font)
