@@ -85,6 +85,7 @@ def run_gui(project: Path | None = None) -> int:
     window = MainWindow()
     window.restore_layout()
     window.show()
+    window.renderer.prewarm()
     recovered = window.offer_recovery()
     if project is None and not recovered:
         last = QSettings().value("files/last_project")

@@ -8,6 +8,7 @@ tagged with their job id.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from platformdirs import user_cache_dir, user_data_dir, user_music_dir
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -103,6 +104,8 @@ class _LineRender:
 
 
 class MainWindow(QMainWindow):
+    export_finished = Signal(object, object, str)  # ExportResult | None, error | None, render summary
+
     def __init__(self) -> None:
         super().__init__()
         self.setObjectName("MainWindow")
@@ -222,6 +225,8 @@ class MainWindow(QMainWindow):
         self.timeline.copy_line_requested.connect(self.copy_line)
         self.palette.tag_activated.connect(lambda tag: self.apply_tag(self.current_line(), tag))
         self.waveform.seek_requested.connect(self._on_waveform_seek_requested)
+        self.export_finished.connect(self._on_export_finished)
+        self._export_thread: threading.Thread | None = None
 
         self._build_menus()
         self.resize(1280, 820)
@@ -862,23 +867,32 @@ class MainWindow(QMainWindow):
             # Locked lines were not rendered again, or several models rendered out of script order.
             self._show_results(every, offset=0.0)
         name = self.project_path.stem if self.project_path else "untitled"
-        try:
-            self.last_export = export_results(
-                every,
-                sample_rate=outcome.sample_rate,
-                folder=self.output_folder(),
-                name=name,
-                model=self._model_info,
-                when=datetime.now(),
-            )
-        except (ExportError, OSError) as exc:
-            self.statusBar().showMessage(f"Export failed: {exc}")
-            QMessageBox.critical(self, "Export failed", str(exc))
+        summary = f"Rendered {len(outcome.results)} segments in {seconds:.1f} s ({cached} from cache)"
+        self.statusBar().showMessage(f"{summary}; saving…")
+        folder, model = self.output_folder(), self._model_info
+
+        def export() -> None:
+            # Encoding and writing an hour of audio takes a while: off the UI thread, so playback and
+            # editing stay smooth. The result comes back through a queued signal.
+            try:
+                result = export_results(every, sample_rate=outcome.sample_rate, folder=folder, name=name,
+                                        model=model, when=datetime.now())
+            except (ExportError, OSError) as exc:
+                self.export_finished.emit(None, str(exc), summary)
+                return
+            self.export_finished.emit(result, None, summary)
+
+        self._export_thread = threading.Thread(target=export, name="export", daemon=True)
+        self._export_thread.start()
+
+    def _on_export_finished(self, result, error: str | None, summary: str) -> None:
+        self._export_thread = None
+        if error is not None:
+            self.statusBar().showMessage(f"Export failed: {error}")
+            QMessageBox.critical(self, "Export failed", error)
             return
-        self.statusBar().showMessage(
-            f"Rendered {len(outcome.results)} segments in {seconds:.1f} s ({cached} from cache); "
-            f"saved {self.last_export.audio}"
-        )
+        self.last_export = result
+        self.statusBar().showMessage(f"{summary}; saved {result.audio}")
 
     # --- playback ------------------------------------------------------------------------------------
 
@@ -1164,6 +1178,9 @@ class MainWindow(QMainWindow):
         self._close_player()
         if self.renderer.thread.isRunning():
             self.renderer.shutdown()
+        if self._export_thread is not None:
+            # Never leave a half-written export behind a closed window.
+            self._export_thread.join()
         # pyqtgraph's view must drop its scene before Qt deletes the widgets; otherwise a paint event
         # still queued for the view can reach a scene Python already collected.
         self.waveform.close()

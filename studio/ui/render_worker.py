@@ -92,6 +92,20 @@ class RenderWorker(QObject):
         except ImportError:
             pass
 
+    @Slot()
+    def prewarm(self) -> None:
+        """Import torch and qwen-tts on this thread before the first render needs them.
+
+        Those imports take seconds and hold the interpreter in long stretches of C code, which the
+        UI would feel as stalls; done right after start-up they happen while the user is still
+        reading the script, not while a render streams in.
+        """
+        import torch  # noqa: F401
+
+        from studio.engine.qwen_import import import_qwen_tts
+
+        import_qwen_tts()
+
     @Slot(object)
     def run_job(self, job: RenderJob) -> None:
         results: list[SegmentResult] = []
@@ -146,6 +160,7 @@ class RenderController(QObject):
     """UI-thread owner of the render thread: submits jobs, cancels them, shuts the thread down."""
 
     _submit = Signal(object)
+    _prewarm = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -154,9 +169,15 @@ class RenderController(QObject):
         self.worker = RenderWorker()
         self.worker.moveToThread(self.thread)
         self._submit.connect(self.worker.run_job)
+        self._prewarm.connect(self.worker.prewarm)
         self._next_id = 0
         self._active: dict[int, RenderJob] = {}
         self.worker.job_finished.connect(self._on_worker_job_finished)
+
+    def prewarm(self) -> None:
+        if not self.thread.isRunning():
+            self.thread.start()
+        self._prewarm.emit()
 
     def submit(self, **job_fields) -> RenderJob:
         """Queue a job; it runs after any job already queued. Returns it (with its id and cancel event)."""

@@ -36,6 +36,8 @@ def render_and_wait(qtbot, window):
     previous = window.last_outcome
     assert window.render_all()
     qtbot.waitUntil(lambda: window.last_outcome is not previous, timeout=120_000)
+    # A full render's export is written off the UI thread; wait for it too.
+    qtbot.waitUntil(lambda: window._export_thread is None, timeout=60_000)
     return window.last_outcome
 
 
@@ -55,7 +57,8 @@ def test_render_all_streams_into_the_waveform_and_exports(qtbot, window):
     # Each speech segment streams in more than one chunk (a short first chunk, then the rest).
     chunks = [index for kind, index, _ in order if kind == "chunk"]
     assert all(chunks.count(i) >= 2 for i in (0, 2, 3, 4)) and chunks.count(1) == 1 and chunks == sorted(chunks)
-    assert window.last_export is not None and window.render_action.isEnabled()
+    assert window.render_action.isEnabled()
+    qtbot.waitUntil(lambda: window.last_export is not None, timeout=60_000)
 
     # The waveform holds exactly the rendered samples, in order.
     rendered = np.concatenate([r.samples for r in outcome.results])
