@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from studio import __version__
+from studio.core.cli_args import ArgumentError, OneLineArgumentParser
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -19,12 +20,6 @@ EXIT_USAGE = 2
 
 class CliError(Exception):
     """A user-facing failure: printed as one line, exit code 2."""
-
-
-class _ArgumentParser(argparse.ArgumentParser):
-    # argparse prints the full usage on errors; one line is what scripts and people can read.
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise CliError(f"{self.prog}: {message}")
 
 
 def _read_script_source(source: str) -> tuple[str, str]:
@@ -99,6 +94,7 @@ def _default_cache_dir() -> Path:
 def _profile_voice(value: str):
     """--voice: a .qvoice file, a profile folder, or a profile id or name in the voice library."""
     import atexit
+    import shutil
     import tempfile
     import zipfile
 
@@ -109,7 +105,7 @@ def _profile_voice(value: str):
         if path.is_file():
             # Unpacked for this run only; the library is left as it is.
             folder = Path(tempfile.mkdtemp(prefix="qvoice-"))
-            atexit.register(lambda: __import__("shutil").rmtree(folder, ignore_errors=True))
+            atexit.register(shutil.rmtree, folder, ignore_errors=True)
             try:
                 with zipfile.ZipFile(path) as archive:
                     names = archive.namelist()
@@ -293,7 +289,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = _ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="qwen-tts-studio",
         usage="%(prog)s [PROJECT]  |  %(prog)s COMMAND ...",
         description=(
@@ -302,7 +298,7 @@ def _build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"qwen-tts-studio {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_ArgumentParser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineArgumentParser)
 
     parse = commands.add_parser(
         "parse", prog="qwen-tts-studio parse", help="parse a tagged script and print its items as JSON"
@@ -362,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         if _names_subcommand(argv):
             args = parser.parse_args(argv)
             return args.handler(args)
-        gui = _ArgumentParser(prog="qwen-tts-studio", add_help=False)
+        gui = OneLineArgumentParser(prog="qwen-tts-studio", add_help=False)
         gui.add_argument("project", nargs="?")
         gui.add_argument("--screenshot", metavar="PNG")
         if any(a in ("-h", "--help", "--version") for a in argv):
@@ -378,6 +374,9 @@ def main(argv: list[str] | None = None) -> int:
             return run_gui(project=project)
         except (NoDisplayError, StartupError) as exc:
             raise CliError(f"qwen-tts-studio: {exc}") from None
+    except ArgumentError as exc:
+        print(f"{exc.prog}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except CliError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_USAGE

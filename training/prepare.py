@@ -27,7 +27,6 @@ or stale one is encoded again. ``RUN_DIR/STOP`` stops between batches (exit 3). 
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
@@ -41,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from studio.core.atomic import atomic_write_bytes, atomic_write_text
+from studio.core.cli_args import ArgumentError, OneLineArgumentParser
 from training.protocol import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -404,14 +404,6 @@ def prepare_run(
     }
 
 
-class _ArgumentError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    # argparse prints usage and exits by itself; the protocol needs an error event and one line.
-    def error(self, message: str):  # type: ignore[override]
-        raise _ArgumentError(message)
 
 
 def _positive(text: str) -> int:
@@ -427,7 +419,8 @@ _positive.__name__ = "positive integer"  # argparse names the type in its messag
 def main(argv: Sequence[str] | None = None) -> int:
     emitter = Emitter.for_process()
     setup_logging()
-    parser = _Parser(prog=f"python -m {PROG}", description="Encode a validated run's audio to 12 Hz codes.")
+    parser = OneLineArgumentParser(
+        prog=f"python -m {PROG}", description="Encode a validated run's audio to 12 Hz codes.")
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="run folder written by training.validate")
     parser.add_argument("--tokenizer", required=True, metavar="DIR_OR_ID", help="checkpoint or speech tokenizer")
     parser.add_argument("--batch-size", type=_positive, default=8, metavar="N", help="clips per batch (default 8)")
@@ -435,7 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cpu-threads", type=_positive, default=None, metavar="N", help="torch threads on CPU")
     try:
         args = parser.parse_args(argv)
-    except _ArgumentError as exc:
+    except ArgumentError as exc:
         return report_error(emitter, PROG, CommandError(str(exc), hint=f"see python -m {PROG} --help"))
     run_dir: Path = args.run_dir
     try:

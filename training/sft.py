@@ -92,6 +92,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from studio.core.cli_args import ArgumentError, OneLineArgumentParser
 from training.protocol import (
     EXIT_BAD_INPUT,
     EXIT_INTERNAL,
@@ -1431,14 +1432,6 @@ def export_only(config: SFTConfig, paths: RunPaths, base: BaseModel, emitter: Em
 # ---------------------------------------------------------------------------------------------
 
 
-class _ArgumentError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    # argparse prints usage and exits by itself; the protocol needs an error event and one line.
-    def error(self, message: str):  # type: ignore[override]
-        raise _ArgumentError(message)
 
 
 def _is_main_process() -> bool:
@@ -1454,7 +1447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("accelerate").setLevel(logging.WARNING)
     if not main_process:
         logging.getLogger().setLevel(logging.WARNING)
-    parser = _Parser(
+    parser = OneLineArgumentParser(
         prog=f"python -m {PROG}",
         description="Fine-tune a Qwen3-TTS Base checkpoint on a prepared run and export a CustomVoice speaker.",
         epilog=__doc__,
@@ -1464,7 +1457,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--export-only", action="store_true", help="export the newest checkpoint, do not train")
     try:
         args = parser.parse_args(argv)
-    except _ArgumentError as exc:
+    except ArgumentError as exc:
         return report_error(emitter, PROG, CommandError(str(exc), hint=f"see python -m {PROG} --help"))
     config_path: Path = args.config
     run_dir = config_path.parent

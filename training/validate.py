@@ -37,7 +37,6 @@ Exit code 0 when at least one item is usable, 2 otherwise or on bad input (see t
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import json
@@ -53,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from studio.core.atomic import atomic_write_bytes, atomic_write_text
+from studio.core.cli_args import ArgumentError, OneLineArgumentParser
 from training.protocol import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -574,25 +574,18 @@ def validate_dataset(
     return report
 
 
-class _ArgumentError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    # argparse prints usage and exits by itself; the protocol needs an error event and one line.
-    def error(self, message: str):  # type: ignore[override]
-        raise _ArgumentError(message)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     emitter = Emitter.for_process()
     setup_logging()
-    parser = _Parser(prog=f"python -m {PROG}", description="Check a speech dataset and prepare it for fine-tuning.")
+    parser = OneLineArgumentParser(
+        prog=f"python -m {PROG}", description="Check a speech dataset and prepare it for fine-tuning.")
     parser.add_argument("dataset", type=Path, help="folder of audio + .txt, metadata.csv, or .jsonl")
     parser.add_argument("--out", type=Path, required=True, metavar="RUN_DIR", help="run folder to write into")
     try:
         args = parser.parse_args(argv)
-    except _ArgumentError as exc:
+    except ArgumentError as exc:
         return report_error(emitter, PROG, CommandError(str(exc), hint=f"see python -m {PROG} --help"))
     try:
         report = validate_dataset(args.dataset, args.out, emitter=emitter, should_stop=lambda: stop_requested(args.out))

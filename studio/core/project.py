@@ -132,6 +132,12 @@ class FieldReader:
             return default
         return self.obj[key]
 
+    def list(self, key: str) -> list:
+        value = self._get(key, [], False)
+        if not isinstance(value, list):
+            raise ProjectError(f"expected a list, got {_type_name(value)}", field=self._name(key))
+        return value
+
     def string(self, key: str, default: Any = None, *, required: bool = False, nullable: bool = False) -> Any:
         value = self._get(key, default, required)
         if value is None and (nullable or key not in self.obj):
@@ -190,9 +196,7 @@ def read_voice_json(reader: FieldReader, path: str) -> VoiceSpec:
     kind = reader.string("kind", required=True)
     if kind not in VOICE_KINDS:
         raise ProjectError(f"expected one of {', '.join(VOICE_KINDS)}, got {kind!r}", field=f"{path}.kind")
-    emotions = reader._get("emotions", [], False)
-    if not isinstance(emotions, list):
-        raise ProjectError(f"expected a list, got {_type_name(emotions)}", field=f"{path}.emotions")
+    emotions = reader.list("emotions")
     refs = []
     for index, raw in enumerate(emotions):
         entry = FieldReader(raw, f"{path}.emotions[{index}]")
@@ -289,9 +293,7 @@ def project_from_json(doc: Any) -> Project:
     if render.voice is not None and cast and render.voice not in cast:
         raise ProjectError(f"{render.voice!r} is not a name in the cast", field="render.voice")
 
-    lines_value = top._get("lines", [], False)
-    if not isinstance(lines_value, list):
-        raise ProjectError(f"expected a list, got {_type_name(lines_value)}", field="lines")
+    lines_value = top.list("lines")
     line_count = script.count("\n") + 1
     lines: dict[int, LineState] = {}
     for index, raw in enumerate(lines_value):

@@ -21,7 +21,6 @@ No Qt here: this runs in test fixtures, benchmark scripts and training subproces
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import math
@@ -34,6 +33,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from studio.core.cli_args import ArgumentError, OneLineArgumentParser
 
 if TYPE_CHECKING:
     import torch
@@ -724,18 +725,10 @@ def build_tiny_checkpoint(out_dir: Path, *, model_type: str, seed: int = 0) -> P
     return out_dir
 
 
-class _ArgumentError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    # argparse prints usage plus an error and exits itself; the CLI contract is one line, exit 2.
-    def error(self, message: str):  # type: ignore[override]
-        raise _ArgumentError(message)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _Parser(
+    parser = OneLineArgumentParser(
         prog="python -m studio.engine.tiny",
         description="Write a tiny random-weight Qwen3-TTS checkpoint for tests and benchmarks.",
     )
@@ -746,7 +739,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         # Checked before the heavy imports so a typo fails fast and without library noise.
         _check_request(args.out_dir, args.model_type)
-    except (_ArgumentError, TinyCheckpointError) as exc:
+    except (ArgumentError, TinyCheckpointError) as exc:
         print(f"tiny: error: {exc}", file=sys.stderr)
         return 2
     try:

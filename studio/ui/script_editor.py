@@ -16,7 +16,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QPlainTextEdit, QToolTip
 
 from studio.core.script import ScriptChange, ScriptModel, diff_texts
-from studio.core.tags import DeliveryState, ScriptError, parse_line
+from studio.core.tags import DeliveryState, ScriptError, parse_line, tag_kind
 from studio.ui.commands import InsertTagCommand, TextEditCommand
 
 TAG_MIME_TYPE = "application/x-qtts-tag"
@@ -62,13 +62,8 @@ class ScriptHighlighter(QSyntaxHighlighter):
             return
         self.setCurrentBlockState(0)
         for tag in tags:
-            content = tag.content.strip().lower()
-            if content.startswith("pause"):
-                kind = "pause"
-            elif ":" in content and not content.startswith(("emotion", "mood")):
-                kind = "directive"
-            else:
-                kind = "emotion"
+            kind = tag_kind(tag.content)
+            kind = "directive" if kind == "voice" else kind
             self.setFormat(tag.column - 1, tag.end_column - tag.column + 1, self._formats[kind])
 
 
