@@ -294,6 +294,7 @@ class MainWindow(QMainWindow):
         self.stop_render_action.setEnabled(False)
         self._action("Render &Settings…", QKeySequence("Ctrl+,"), self.edit_render_settings, menu=render_menu)
         self._action("&Voices and Cast…", QKeySequence("Ctrl+Shift+V"), self.edit_voices, menu=render_menu)
+        self._action("&Models…", QKeySequence("Ctrl+Shift+M"), self.manage_models, menu=render_menu)
 
         playback_menu = bar.addMenu("&Playback")
         self.play_action = self._action("&Play", QKeySequence("Space"), self.toggle_playback, menu=playback_menu)
@@ -562,6 +563,24 @@ class MainWindow(QMainWindow):
         if dialog.changed:
             self.undo_stack.resetClean()
             self.setWindowModified(True)
+        self.refresh_views()
+
+    def manage_models(self) -> None:
+        from studio.ui.models_dialog import ModelManagerDialog
+
+        dialog = ModelManagerDialog(self.machine, self, current_model=self.project.render.model)
+        dialog.model_chosen.connect(self.use_model)
+        dialog.exec()
+        # The dialog edits the device in MachineSettings, a per-machine choice kept in QSettings.
+        QSettings().setValue("render/device", self.machine.device)
+
+    def use_model(self, source: str) -> None:
+        if source == self.project.render.model:
+            return
+        self.project.render.model = source
+        # Settings live outside the undo stack; a changed project must still ask to be saved.
+        self.undo_stack.resetClean()
+        self.setWindowModified(True)
         self.refresh_views()
 
     def design_then_clone(self, profile_id: str, sentence: str) -> bool:

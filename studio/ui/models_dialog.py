@@ -66,6 +66,8 @@ _SHORT_DTYPE = {"bfloat16": "bf16", "float32": "fp32", "float16": "fp16"}
 COLUMNS = ("Model", "State", "On disk", "Download", "VRAM", "Emotions")
 COL_NAME, COL_STATE, COL_DISK, COL_DOWNLOAD, COL_VRAM, COL_EMOTIONS = range(len(COLUMNS))
 _LOCAL_HINT = "Or use “Add local folder…” to point the studio at a checkpoint folder you already have."
+# The engine's errors point at the CLI for the local-folder alternative; here there is a button for it.
+_CLI_LOCAL_HINT = "(models add-local FOLDER)"
 # Readable on both light and dark palettes.
 _STATE_COLOURS = {READY: "#2e9e4f", PARTIAL: "#c47f00", INVALID: "#d0403b"}
 _ERROR_COLOUR = "#d0403b"
@@ -268,12 +270,12 @@ class ModelManagerDialog(QDialog):
         layout.addWidget(self.message_label)
         layout.addWidget(device_box)
         layout.addLayout(bottom)
-        self.resize(940, 620)
+        self.resize(940, 600)
 
         self._show_device()
         self.refresh()
         if self.table.rowCount():
-            self.table.selectRow(self._row_of(self.current_model) if self._row_of(self.current_model) >= 0 else 0)
+            self.table.selectRow(max(0, self._row_of(self.current_model)))
 
     @staticmethod
     def _beside(field: QWidget, note: QLabel) -> QWidget:
@@ -298,7 +300,7 @@ class ModelManagerDialog(QDialog):
         big = known_model("Qwen/Qwen3-TTS-12Hz-1.7B-VoiceDesign")
         size = format_bytes(estimate_vram_bytes(big.parameters, "bfloat16")) if big else "about 5.5 GB"
         return (f"One model is resident at a time: switching models unloads the previous one, so a 12 GB card "
-                f"is enough for a 1.7B model in bf16 (about {size}). On the CPU the estimate is RAM.")
+                f"is enough for a 1.7B model in bf16 (about {size}).")
 
     def _show_device(self) -> None:
         choice = self.device_combo.currentText()
@@ -310,8 +312,8 @@ class ModelManagerDialog(QDialog):
         self.device_label.setText(text)
         self.device_label.setStyleSheet(f"color: {_ERROR_COLOUR};" if warn else "")
         short = _SHORT_DTYPE.get(pick_precision(self.effective_device()), "")
-        self.precision_label.setText(f"auto = what the engine loads on this device ({short}); "
-                                     "bf16 halves the memory of fp32")
+        self.precision_label.setText(f"The memory column is estimated for this. auto = {short}, what the engine "
+                                     "loads on this device")
 
     def _on_device_changed(self, device: str) -> None:
         # The window keeps MachineSettings and saves it after the dialog closes.
@@ -380,7 +382,7 @@ class ModelManagerDialog(QDialog):
     def _state_item(self, entry: ModelEntry) -> QTableWidgetItem:
         if self._thread is not None and self._thread.repo_id == entry.name:
             done = self._last_progress
-            percent = f" {done.fraction:.0%}" if done and done.bytes_total else ""
+            percent = f" {int(done.fraction * 100)}%" if done and done.bytes_total else ""  # as the bar rounds
             item = _item(f"downloading{percent}", tooltip="see the progress below")
             item.setForeground(QBrush(QColor(_STATE_COLOURS[PARTIAL])))
             return item
@@ -534,8 +536,10 @@ class ModelManagerDialog(QDialog):
             self.progress_bar.setValue(int(event.fraction * _BAR_MAX))
         self.progress_label.setText(self._progress_text(event))
         row = self._row_of(event.repo_id)
-        if row >= 0:  # only the state cell: re-reading the models folder per progress event would crawl
+        if row >= 0:  # only these cells: re-reading the models folder per progress event would crawl
             self.table.setItem(row, COL_STATE, self._state_item(self.entries[row]))
+            if event.bytes_done:
+                self.table.setItem(row, COL_DISK, _item(format_bytes(event.bytes_done), align_right=True))
         self.download_progress.emit(event)
 
     @staticmethod
@@ -573,7 +577,10 @@ class ModelManagerDialog(QDialog):
         else:
             self.progress_bar.setValue(int(last.fraction * _BAR_MAX) if last else 0)
             self.progress_label.setText(f"{repo_id}: download failed.")
-            self._say(f"{detail}\n{_LOCAL_HINT}", error=True)
+            if _CLI_LOCAL_HINT in detail:
+                self._say(detail.replace(_CLI_LOCAL_HINT, "with the “Add local folder…” button"), error=True)
+            else:
+                self._say(f"{detail}\n{_LOCAL_HINT}", error=True)
         self.refresh()
         self.download_ended.emit(repo_id, status)
         if self._close_result is not None:
@@ -589,6 +596,9 @@ class ModelManagerDialog(QDialog):
         thread.wait()
         self._thread = None
         thread.deleteLater()
+        if self._close_result is not None:  # a close was waiting for this thread
+            result, self._close_result = self._close_result, None
+            super().done(result)
 
     def done(self, result: int) -> None:
         # Every way of closing (Close, Esc, the title bar) comes through here: never leave a thread running.

@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from studio.engine import models
-from studio.engine.models import KNOWN_MODELS, NOT_DOWNLOADED, PARTIAL, READY
+from studio.engine.models import KNOWN_MODELS, NOT_DOWNLOADED, PARTIAL, READY, DownloadError
 from studio.ui import models_dialog as models_dialog_module
 from studio.ui.models_dialog import COL_EMOTIONS, COL_NAME, COL_STATE, COL_VRAM, DetectedDevice, ModelManagerDialog
 from studio.ui.render_settings import MachineSettings
@@ -199,9 +199,22 @@ def test_offline_shows_the_error_inline_with_the_local_folder_hint(qtbot, make_d
     text = dialog.message_label.text()
     assert dialog.message_label.isVisible()
     assert "cannot reach" in text and "Add local folder" in text
-    assert len(text.splitlines()) == 2  # the engine's one line, then the hint
+    assert len(text.splitlines()) == 1 and "models add-local" not in text  # the button, not the CLI
     assert _state(dialog, REPO) == NOT_DOWNLOADED and dialog.download_button.isEnabled()
     assert dialog.downloading is None
+
+
+@pytest.mark.parametrize("error", [DownloadError("x: cannot write (No space left on device)"), KeyError("boom")])
+def test_any_download_failure_is_reported_with_the_hint(qtbot, make_dialog, no_modal, monkeypatch, error):
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(models_dialog_module, "download_model", fail)
+    dialog = make_dialog()
+    assert _download(qtbot, dialog) == "failed"
+    first, hint = dialog.message_label.text().splitlines()
+    assert ("No space left" in first or "KeyError" in first) and "Add local folder" in hint
+    assert dialog.downloading is None and dialog.download_button.isEnabled()
 
 
 def test_add_local_folder_validates_and_can_be_used_and_forgotten(qtbot, make_dialog, no_modal, tmp_path,
@@ -280,3 +293,21 @@ def test_closing_while_downloading_asks_and_leaves_no_thread(qtbot, make_dialog,
 
 
 QDialogCode = ModelManagerDialog.DialogCode
+
+
+def test_the_window_opens_the_dialog_and_uses_the_chosen_model(make_window, monkeypatch, tmp_path):
+    from studio.ui import models_dialog
+
+    window = make_window()
+    seen = {}
+
+    def fake_exec(self):
+        seen["dialog"] = self
+        self.model_chosen.emit(str(tmp_path / "chosen"))
+        return 0
+
+    monkeypatch.setattr(models_dialog.ModelManagerDialog, "exec", fake_exec)
+    window.manage_models()
+    assert window.project.render.model == str(tmp_path / "chosen")
+    assert window.isWindowModified()
+    seen["dialog"].shutdown()
