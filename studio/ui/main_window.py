@@ -295,6 +295,9 @@ class MainWindow(QMainWindow):
         self._action("Render &Settings…", QKeySequence("Ctrl+,"), self.edit_render_settings, menu=render_menu)
         self._action("&Voices and Cast…", QKeySequence("Ctrl+Shift+V"), self.edit_voices, menu=render_menu)
         self._action("&Models…", QKeySequence("Ctrl+Shift+M"), self.manage_models, menu=render_menu)
+        tools_menu = bar.addMenu("&Tools")
+        self._action("&Fine-tune a Voice…", QKeySequence("Ctrl+Shift+F"), self.open_finetune_wizard,
+                     menu=tools_menu, tip="Train a new speaker from your own recordings")
 
         playback_menu = bar.addMenu("&Playback")
         self.play_action = self._action("&Play", QKeySequence("Space"), self.toggle_playback, menu=playback_menu)
@@ -564,6 +567,18 @@ class MainWindow(QMainWindow):
             self.undo_stack.resetClean()
             self.setWindowModified(True)
         self.refresh_views()
+
+    def open_finetune_wizard(self) -> None:
+        from studio.ui.wizard import FineTuneWizard
+
+        wizard = FineTuneWizard(self, library=self.library)
+        wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        wizard.voice_registered.connect(self._on_wizard_voice_registered)
+        wizard.show()
+        self.finetune_wizard = wizard
+
+    def _on_wizard_voice_registered(self, profile) -> None:
+        self.statusBar().showMessage(f"Added {profile.name} to the voice library", 5000)
 
     def manage_models(self) -> None:
         from studio.ui.models_dialog import ModelManagerDialog
