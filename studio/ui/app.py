@@ -65,6 +65,7 @@ def take_screenshot(project: Path | None, png: Path) -> None:
     for _ in range(5):
         app.processEvents()
     window.refresh_views()
+    window.waveform.flush()
     app.processEvents()
     png = Path(png)
     png.parent.mkdir(parents=True, exist_ok=True)

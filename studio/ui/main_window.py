@@ -855,6 +855,7 @@ class MainWindow(QMainWindow):
             return
         self.last_outcome = outcome
         self._job = None
+        self.waveform.flush()
         if self._design_clone is not None:
             self.progress_bar.setVisible(False)
             self._update_transport()
@@ -1001,6 +1002,7 @@ class MainWindow(QMainWindow):
             label = "" if segment.kind == "pause" else (segment.emotion or "")
             self.waveform.add_segment(start, end, label, line=segment.line - 1, pause=segment.kind == "pause")
             self._segment_lines.append((start, end, segment.line - 1))
+        self.waveform.flush()
         self._play_offset = offset
 
     def _on_waveform_seek_requested(self, sample: int) -> None:

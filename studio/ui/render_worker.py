@@ -25,6 +25,19 @@ from studio.engine.render import RenderCallbacks, RenderOptions, SegmentResult, 
 from studio.engine.synth import Cancelled, Synthesizer
 
 
+def _freeze_heap() -> None:
+    """Exempt what is loaded now (modules, the model's Python objects) from the cyclic collector.
+
+    A full collection walks every tracked object; with torch, transformers and a model loaded that is
+    millions of them, and the thread that triggers it holds the interpreter for tens of milliseconds,
+    which the UI thread feels as a stall while a render streams in. Frozen objects are never scanned.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 @dataclass
 class RenderJob:
     job_id: int
@@ -77,6 +90,7 @@ class RenderWorker(QObject):
                 progress=lambda message: self.model_loading.emit(job.job_id, message),
             )
             self._loaded_key = key
+            _freeze_heap()
         return self._loaded
 
     @staticmethod
@@ -105,6 +119,7 @@ class RenderWorker(QObject):
         from studio.engine.qwen_import import import_qwen_tts
 
         import_qwen_tts()
+        _freeze_heap()
 
     @Slot(object)
     def run_job(self, job: RenderJob) -> None:

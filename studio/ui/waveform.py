@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 
 from studio.audio.buffers import GrowingAudio
@@ -17,6 +17,7 @@ _PLAYHEAD_PEN = pg.mkPen("#d62728", width=2)
 _SPEECH_BRUSH = QColor(47, 109, 181, 28)
 _PAUSE_BRUSH = QColor(128, 128, 128, 22)
 _SELECTED_BRUSH = QColor(255, 190, 60, 70)
+_REDRAW_MS = 100
 
 
 class WaveformView(pg.PlotWidget):
@@ -40,11 +41,21 @@ class WaveformView(pg.PlotWidget):
         self.playhead = pg.InfiniteLine(pos=0, angle=90, pen=_PLAYHEAD_PEN, movable=False)
         self.playhead.setZValue(10)
         self.addItem(self.playhead)
-        self._regions: list[tuple[pg.LinearRegionItem, pg.TextItem, int, bool]] = []
+        # Segment backgrounds are one bar-graph item, not an item per segment: with an item each, an
+        # hour-long render's hundreds of regions made every repaint of the view slow.
+        self._segments: list[tuple[int, int, int, bool]] = []  # (start, end, line, pause)
+        self._labels: list[pg.TextItem] = []
+        self._bars = pg.BarGraphItem(x0=[], x1=[], y0=[], y1=[], brush=_SPEECH_BRUSH, pen=None)
+        self._bars.setZValue(-10)
+        self.addItem(self._bars)
         self._selected: int | None = None
         self.getViewBox().sigXRangeChanged.connect(self._redraw)
         self.scene().sigMouseClicked.connect(self._on_scene_clicked)
         self._follow_end = True
+        self._redraw_timer = QTimer(self)
+        self._redraw_timer.setSingleShot(True)
+        self._redraw_timer.setInterval(_REDRAW_MS)
+        self._redraw_timer.timeout.connect(self._on_redraw_timer_timeout)
         self._hint = pg.TextItem("Rendered audio appears here while it renders", color="#8a93a0", anchor=(0.5, 0.5))
         self.addItem(self._hint)
         self._show_empty()
@@ -59,10 +70,11 @@ class WaveformView(pg.PlotWidget):
     def reset(self, sample_rate: int) -> None:
         self.audio = GrowingAudio(sample_rate)
         self.pyramid = PeakPyramid()
-        for region, label, _line, _pause in self._regions:
-            self.removeItem(region)
+        for label in self._labels:
             self.removeItem(label)
-        self._regions.clear()
+        self._labels.clear()
+        self._segments.clear()
+        self._update_bars()
         self._selected = None
         self._follow_end = True
         self.set_playhead(0)
@@ -75,32 +87,57 @@ class WaveformView(pg.PlotWidget):
         self._hint.setVisible(False)
         start, end = self.audio.append(samples)
         self.pyramid.update(self.audio.view(), old)
-        if self._follow_end:
+        # Chunks can arrive many times a second; the view is redrawn at most every _REDRAW_MS so a
+        # streaming render never spends the UI thread on frames nobody sees.
+        if not self._redraw_timer.isActive():
+            self._redraw_timer.start()
+        return start, end
+
+    def _on_redraw_timer_timeout(self) -> None:
+        if self._follow_end and len(self.audio):
             self.setXRange(0, max(self.audio.seconds, 1.0), padding=0.01)
         self._redraw()
-        return start, end
+
+    def flush(self) -> None:
+        """Draw pending audio now (before a screenshot or a test looks at the view)."""
+        if self._redraw_timer.isActive():
+            self._redraw_timer.stop()
+            self._on_redraw_timer_timeout()
 
     def add_segment(self, start: int, end: int, label: str, *, line: int, pause: bool = False) -> None:
         rate = self.audio.sample_rate
-        region = pg.LinearRegionItem(
-            values=(start / rate, end / rate), movable=False, brush=_PAUSE_BRUSH if pause else _SPEECH_BRUSH
-        )
-        for edge in region.lines:
-            edge.setPen(pg.mkPen(QColor(0, 0, 0, 40)))
-        region.setZValue(-10)
-        text = pg.TextItem(label, color="#555", anchor=(0, 0))
-        text.setPos(start / rate, 1.0)
-        self.addItem(region)
-        self.addItem(text)
-        self._regions.append((region, text, line, pause))
+        self._segments.append((start, end, line, pause))
+        if label:
+            text = pg.TextItem(label, color="#555", anchor=(0, 0))
+            text.setPos(start / rate, 1.0)
+            self.addItem(text)
+            self._labels.append(text)
+        self._update_bars()
 
     def select_line(self, line: int | None) -> None:
-        """Highlight the regions of one script line (the clip being played or selected)."""
-        self._selected = line
-        for region, _text, region_line, pause in self._regions:
-            brush = _SELECTED_BRUSH if region_line == line else (_PAUSE_BRUSH if pause else _SPEECH_BRUSH)
-            region.setBrush(brush)
-            region.update()
+        """Highlight the segments of one script line (the clip being played or selected)."""
+        if line != self._selected:
+            self._selected = line
+            self._update_bars()
+
+    def _update_bars(self) -> None:
+        rate = self.audio.sample_rate
+        segments = self._segments
+        brushes = [
+            _SELECTED_BRUSH if line == self._selected else (_PAUSE_BRUSH if pause else _SPEECH_BRUSH)
+            for _start, _end, line, pause in segments
+        ]
+        self._bars.setOpts(
+            x0=[start / rate for start, *_ in segments],
+            x1=[end / rate for _start, end, *_ in segments],
+            y0=[-1.0] * len(segments),
+            y1=[1.0] * len(segments),
+            # pyqtgraph cannot take empty per-bar lists; with no segments there is nothing to paint.
+            brushes=brushes or None,
+            brush=_SPEECH_BRUSH,
+            pens=None,
+            pen=pg.mkPen(QColor(0, 0, 0, 40)),
+        )
 
     def set_playhead(self, sample: int) -> None:
         self.playhead.setPos(sample / self.audio.sample_rate)
