@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import soundfile
@@ -211,3 +213,36 @@ def test_a_real_drop_event_on_a_clip_inserts_the_tag(qtbot, window):
     assert event.isAccepted()
     assert window.model.line(2).text == "[Fearful][neutral]Fine."
     assert window.isWindowModified()
+
+
+@pytest.mark.slow
+def test_every_profile_kind_renders_through_the_worker(qtbot, window, tiny_checkpoints, tmp_path):
+    """A cast of library profiles of each kind, each on its own model, one model resident at a time."""
+    t = np.arange(30000) / 24000
+    clip = tmp_path / "me.wav"
+    soundfile.write(clip, (0.2 * np.sin(2 * np.pi * 160 * t)).astype(np.float32), 24000)
+    library = window.library
+    profiles = {
+        "Narrator": library.add("Narrator", VoiceSpec.design("An old storyteller")),
+        "Me": library.add("Me", VoiceSpec("clone", ref_audio=str(clip), ref_text="This is me.",
+                                          model=str(tiny_checkpoints["base"]),
+                                          emotion_refs=(("Whispering", str(clip), "This is me."),))),
+        "Serena": library.add("Serena", VoiceSpec("preset", speaker="serena",
+                                                  model=str(tiny_checkpoints["custom_voice"]))),
+    }
+    window.project.cast = {name: CastEntry(profile=p.id) for name, p in profiles.items()}
+    window.project.render.voice = "Narrator"
+    window.editor.setPlainText(
+        "[Sad]Once.\n[voice: Me][Whispering]Hello.\n[voice: Me][Angry]Go!\n[voice: Serena][Happy]Hi!"
+    )
+    window.refresh_views()
+    assert window.timeline.clips[2].warning  # a cloned voice with no clip for Angry, said before rendering
+    outcome = render_and_wait(qtbot, window)
+    assert [r.state for r in outcome.results] == [DONE] * 4
+    assert [r.emotion_applied for r in outcome.results] == [True, True, False, True]
+    manifest = json.loads(window.last_export.manifest.read_text())
+    assert [s["voice"] for s in manifest["segments"]] == ["Narrator", "Me", "Me", "Serena"]
+    assert [s["emotion_applied"] for s in manifest["segments"]] == [True, True, False, True]
+    # The waveform was rebuilt in script order after three models rendered.
+    np.testing.assert_array_equal(np.asarray(window.waveform.audio.view()),
+                                  np.concatenate([r.samples for r in outcome.results]))
