@@ -142,6 +142,14 @@ class BasePage(QWizardPage):
         # would walk past a failed step.
         return self.isComplete()
 
+    def _note_playback_availability(self, play_button: QPushButton, note: QLabel) -> None:
+        """Say why Play cannot work on a machine without sound output, next to the button."""
+        player = self.wiz().clip_player
+        if not player.available:
+            problem = player.problem or "playback is unavailable"
+            play_button.setToolTip(problem)
+            note.setText("No sound output: " + problem)
+
     def _set_back_enabled(self, enabled: bool) -> None:
         # QWizard recomputes its buttons whenever a page reports completeChanged, so this is re-applied
         # right after each such signal.
@@ -366,10 +374,7 @@ class ValidationPage(BasePage):
 
     def initializePage(self) -> None:  # noqa: N802 (Qt override)
         wizard = self.wiz()
-        player = wizard.clip_player
-        if not player.available:
-            self.play_button.setToolTip(player.problem or "playback is unavailable")
-            self.playback_note.setText("No sound output: " + (player.problem or "playback is unavailable"))
+        self._note_playback_availability(self.play_button, self.playback_note)
         report = wizard.run_dir / REPORT_NAME if wizard.run_dir else None
         if wizard.restoring:
             # Reopening shows what the folder holds and starts nothing; Check again is one click away.

@@ -444,10 +444,7 @@ class FinishPage(BasePage):
 
     def initializePage(self) -> None:  # noqa: N802 (Qt override)
         wizard = self.wiz()
-        player = wizard.clip_player
-        if not player.available:
-            self.play_button.setToolTip(player.problem or "playback is unavailable")
-            self.playback_note.setText("No sound output: " + (player.problem or "playback is unavailable"))
+        self._note_playback_availability(self.play_button, self.playback_note)
         config = read_config(wizard.run_dir)
         self.speaker = str(config.get("speaker") or "").lower()
         self.export = export_dir(wizard.run_dir, config)
