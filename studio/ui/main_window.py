@@ -826,6 +826,10 @@ class MainWindow(QMainWindow):
                 label += " (not applied)"
             self.waveform.add_segment(start, end, label, line=line_index, pause=segment.kind == "pause")
             self._segment_lines.append((start, end, line_index))
+        elif end > start:
+            # A segment that failed after streaming some audio left that audio in the waveform; the
+            # waveform is rebuilt from the finished segments when the job ends.
+            self._rebuild_waveform_at_end = True
         render = self._line_render_of(index)
         if render is not None:
             render.results[self._job_ordinals[index]] = result
@@ -870,6 +874,11 @@ class MainWindow(QMainWindow):
                     render.states[index] = "stale"
         self._update_transport()
         self.refresh_views()
+        if self._rebuild_waveform_at_end and (outcome.cancelled or outcome.error or not self._job_full or any(
+                r.state == FAILED for r in outcome.results)):
+            # No export follows, so show what did render, in script order.
+            done = [r for r in outcome.results if r.state == DONE and r.samples is not None]
+            self._show_results(done, offset=self._play_offset)
         if outcome.error:
             self.statusBar().showMessage(f"Render failed: {outcome.error}")
             QMessageBox.critical(self, "Render failed", outcome.error)

@@ -246,3 +246,27 @@ def test_every_profile_kind_renders_through_the_worker(qtbot, window, tiny_check
     # The waveform was rebuilt in script order after three models rendered.
     np.testing.assert_array_equal(np.asarray(window.waveform.audio.view()),
                                   np.concatenate([r.samples for r in outcome.results]))
+
+
+def test_a_segment_failing_mid_stream_leaves_no_audio_in_the_waveform(qtbot, window, monkeypatch):
+    from studio.engine.synth import Synthesizer
+
+    real_stream = Synthesizer.stream
+
+    def stream_failing_after_a_chunk(self, request, **kwargs):
+        # Failure injection around the real engine: the line "Boom." dies after its first chunk.
+        for chunk in real_stream(self, request, **kwargs):
+            yield chunk
+            if request.text == "Boom.":
+                raise RuntimeError("the device went away")
+
+    monkeypatch.setattr(Synthesizer, "stream", stream_failing_after_a_chunk)
+    window.editor.setPlainText("One.\nBoom.\nThree.")
+    outcome = render_and_wait(qtbot, window)
+    assert [r.state for r in outcome.results] == [DONE, "failed", DONE]
+    assert "the device went away" in outcome.results[1].error
+    assert window.last_export is None  # a render with a failed segment is not exported
+    expected = np.concatenate([outcome.results[0].samples, outcome.results[2].samples])
+    np.testing.assert_array_equal(np.asarray(window.waveform.audio.view()), expected)
+    window.refresh_views()
+    assert window.timeline.clips[1].state == "failed" and "device went away" in window.timeline.clips[1].message
