@@ -275,9 +275,10 @@ def _cmd_render(args: argparse.Namespace) -> int:
             folder=Path(args.out),
             name=name,
             model=next(iter(resident.values())).loaded.info,
-            audio_format=args.format,
-            stems=args.stems,
-            loudness_lufs=args.loudness,
+            # Command-line options override what the project asks for.
+            audio_format=args.format or project.render.export.audio_format,
+            stems=args.stems or project.render.export.stems,
+            loudness_lufs=args.loudness if args.loudness is not None else project.render.export.loudness_lufs,
         )
     except ExportError as exc:
         raise CliError(str(exc)) from None
@@ -329,7 +330,7 @@ def _build_parser() -> argparse.ArgumentParser:
     render.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     render.add_argument("--threads", type=int, help="CPU threads when rendering on the CPU (default: all cores)")
     render.add_argument("--max-new-tokens", type=int, help="codec-frame cap per segment (default: from the text)")
-    render.add_argument("--format", choices=("wav", "flac"), default="wav", help="audio format (default: wav)")
+    render.add_argument("--format", choices=("wav", "flac"), help="audio format (default: the project's, or wav)")
     render.add_argument("--stems", action="store_true", help="also write one file per speech segment")
     render.add_argument(
         "--loudness", type=float, metavar="LUFS", help="normalise the export to this loudness, e.g. -16 or -23"

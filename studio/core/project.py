@@ -52,6 +52,18 @@ class GenerationParams:
     max_new_tokens: int | None = None
 
 
+EXPORT_FORMATS = ("wav", "flac")
+
+
+@dataclass
+class ExportSettings:
+    """How a full render is saved."""
+
+    audio_format: str = "wav"
+    stems: bool = False  # also one file per speech segment
+    loudness_lufs: float | None = None  # None: no loudness normalisation
+
+
 @dataclass
 class RenderSettings:
     model: str | None = None  # checkpoint folder or hub id
@@ -60,6 +72,7 @@ class RenderSettings:
     voice: str | None = None  # cast name used before the first [voice: ...] tag
     output_dir: str | None = None  # None: beside the project file
     generation: GenerationParams = field(default_factory=GenerationParams)
+    export: ExportSettings = field(default_factory=lambda: ExportSettings())
 
 
 @dataclass
@@ -180,6 +193,22 @@ class FieldReader:
             raise ProjectError("unknown field", field=self._name(unknown[0]))
 
 
+def _read_export(reader: FieldReader) -> ExportSettings:
+    audio_format = reader.string("format", "wav")
+    if audio_format not in EXPORT_FORMATS:
+        raise ProjectError(f"expected one of {', '.join(EXPORT_FORMATS)}, got {audio_format!r}",
+                           field=f"{reader.path}.format")
+    loudness = reader.obj.get("loudness_lufs")
+    settings = ExportSettings(
+        audio_format=audio_format,
+        stems=reader.boolean("stems", False),
+        loudness_lufs=None if loudness is None else reader.number("loudness_lufs", -16.0, low=-70.0, high=0.0),
+    )
+    reader.seen.add("loudness_lufs")
+    reader.finish()
+    return settings
+
+
 def _read_generation(reader: FieldReader) -> GenerationParams:
     params = GenerationParams(
         temperature=reader.number("temperature", 0.9, low=0.0, high=5.0),
@@ -287,6 +316,7 @@ def project_from_json(doc: Any) -> Project:
         seed=render_reader.integer("seed", 0, minimum=0),
         voice=render_reader.string("voice", None, nullable=True),
         output_dir=render_reader.string("output_dir", None, nullable=True),
+        export=_read_export(render_reader.child("export")),
         generation=_read_generation(render_reader.child("generation")),
     )
     render_reader.finish()
@@ -329,6 +359,11 @@ def project_to_json(project: Project) -> dict[str, Any]:
             "seed": project.render.seed,
             "voice": project.render.voice,
             "output_dir": project.render.output_dir,
+            "export": {
+                "format": project.render.export.audio_format,
+                "stems": project.render.export.stems,
+                "loudness_lufs": project.render.export.loudness_lufs,
+            },
             "generation": {
                 "temperature": gen.temperature,
                 "top_k": gen.top_k,

@@ -913,14 +913,15 @@ class MainWindow(QMainWindow):
         name = self.project_path.stem if self.project_path else "untitled"
         summary = f"Rendered {len(outcome.results)} segments in {seconds:.1f} s ({cached} from cache)"
         self.statusBar().showMessage(f"{summary}; saving…")
-        folder, model = self.output_folder(), self._model_info
+        folder, model, settings = self.output_folder(), self._model_info, self.project.render.export
 
         def export() -> None:
             # Encoding and writing an hour of audio takes a while: off the UI thread, so playback and
             # editing stay smooth. The result comes back through a queued signal.
             try:
                 result = export_results(every, sample_rate=outcome.sample_rate, folder=folder, name=name,
-                                        model=model, when=datetime.now())
+                                        model=model, when=datetime.now(), audio_format=settings.audio_format,
+                                        stems=settings.stems, loudness_lufs=settings.loudness_lufs)
             except (ExportError, OSError) as exc:
                 self.export_finished.emit(None, str(exc), summary)
                 return

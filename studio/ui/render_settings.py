@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -107,6 +108,24 @@ class RenderSettingsDialog(QDialog):
         self.output_edit.setPlaceholderText("beside the project file")
         form.addRow("&Save renders in:", _with_browse(self.output_edit, self._pick_output))
 
+        self.format_combo = QComboBox()
+        self.format_combo.addItem("WAV (16-bit)", "wav")
+        self.format_combo.addItem("FLAC (24-bit, lossless)", "flac")
+        self.format_combo.setCurrentIndex(max(0, self.format_combo.findData(project.render.export.audio_format)))
+        form.addRow("Export &format:", self.format_combo)
+        self.stems_check = QCheckBox("Also save one file per speech segment (stems)")
+        self.stems_check.setChecked(project.render.export.stems)
+        form.addRow("", self.stems_check)
+        self.loudness_spin = QDoubleSpinBox()
+        self.loudness_spin.setRange(-71.0, 0.0)
+        self.loudness_spin.setDecimals(1)
+        self.loudness_spin.setSuffix(" LUFS")
+        self.loudness_spin.setSpecialValueText("off")  # the minimum means no normalisation
+        loudness = project.render.export.loudness_lufs
+        self.loudness_spin.setValue(-71.0 if loudness is None else loudness)
+        self.loudness_spin.setToolTip("Integrated loudness of the export, e.g. -16 for podcasts, -23 for broadcast")
+        form.addRow("&Loudness:", self.loudness_spin)
+
         self.device_combo = QComboBox()
         self.device_combo.addItems(DEVICES)
         self.device_combo.setCurrentText(machine.device)
@@ -168,6 +187,10 @@ class RenderSettingsDialog(QDialog):
         render.language = self.language_combo.currentText().strip().lower() or "auto"
         render.seed = self.seed_spin.value()
         render.output_dir = self.output_edit.text().strip() or None
+        render.export.audio_format = self.format_combo.currentData()
+        render.export.stems = self.stems_check.isChecked()
+        loudness = self.loudness_spin.value()
+        render.export.loudness_lufs = None if loudness <= self.loudness_spin.minimum() else loudness
         name = render.voice or DEFAULT_CAST_NAME
         self.project.cast[name] = CastEntry(voice=voice)
         render.voice = name

@@ -41,6 +41,8 @@ def sample_project() -> Project:
         lines={2: LineState(locked=True, take=3)},
     )
     project.render.generation.temperature = 0.7
+    project.render.export.audio_format = "flac"
+    project.render.export.loudness_lufs = -18.0
     project.render.generation.max_new_tokens = 400
     return project
 
@@ -221,6 +223,8 @@ def test_wrong_schema_version(tmp_path, version, reason):
         (lambda d: d["render"]["generation"].update(tempreature=1), "render.generation.tempreature",
          "unknown field"),
         (lambda d: d.update(lines={}), "lines", "expected a list, got an object"),
+        (lambda d: d["render"]["export"].update(format="mp3"), "render.export.format", "expected one of wav, flac"),
+        (lambda d: d["render"]["export"].update(loudness_lufs=5), "render.export.loudness_lufs", "between -70 and 0"),
         (lambda d: d["lines"].append({"line": 99}), "lines[1].line", "past the end of the script"),
         (lambda d: d["lines"].append({"line": 2}), "lines[1].line", "appears twice"),
         (lambda d: d["lines"].append({"locked": True}), "lines[1].line", "is missing"),

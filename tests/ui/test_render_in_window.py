@@ -270,3 +270,20 @@ def test_a_segment_failing_mid_stream_leaves_no_audio_in_the_waveform(qtbot, win
     np.testing.assert_array_equal(np.asarray(window.waveform.audio.view()), expected)
     window.refresh_views()
     assert window.timeline.clips[1].state == "failed" and "device went away" in window.timeline.clips[1].message
+
+
+def test_export_settings_from_the_dialog_shape_the_saved_files(qtbot, window):
+    from studio.ui.render_settings import RenderSettingsDialog
+
+    dialog = RenderSettingsDialog(window.project, window.machine, window)
+    qtbot.addWidget(dialog)
+    dialog.format_combo.setCurrentIndex(dialog.format_combo.findData("flac"))
+    dialog.stems_check.setChecked(True)
+    dialog.loudness_spin.setValue(-20.0)
+    dialog.accept()
+    assert window.project.render.export.loudness_lufs == -20.0
+    render_and_wait(qtbot, window)
+    exported = window.last_export
+    assert exported.audio.suffix == ".flac" and soundfile.info(exported.audio).format == "FLAC"
+    assert len(exported.stems) == 4
+    assert exported.document["loudness"]["target_lufs"] == -20.0
