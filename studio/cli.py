@@ -61,6 +61,7 @@ def _cmd_parse(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    from studio.core.plan import first_unknown_voice
     from studio.core.project import ProjectError, load_project
     from studio.core.tags import ScriptError, SpeechItem, parse_script
 
@@ -72,12 +73,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
         items = parse_script(project.script)
     except ScriptError as exc:
         raise CliError(f"{args.project}: field 'script': {exc}") from None
-    voices = {item.voice for item in items if isinstance(item, SpeechItem) and item.voice is not None}
-    unknown = sorted(voices - set(project.cast)) if project.cast else []
-    if unknown:
-        first = next(i for i in items if isinstance(i, SpeechItem) and i.voice == unknown[0])
+    unknown = first_unknown_voice(items, project.cast)
+    if unknown is not None:
         raise CliError(
-            f"{args.project}: field 'script': line {first.line}: voice {unknown[0]!r} is not in the cast"
+            f"{args.project}: field 'script': line {unknown.line}: voice {unknown.voice!r} is not in the cast"
         )
     speech = sum(1 for item in items if isinstance(item, SpeechItem))
     lines = project.script.count("\n") + 1 if project.script else 0

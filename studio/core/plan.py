@@ -104,6 +104,16 @@ def segment_seed(project_seed: int, *, text: str, emotion, directives, voice, la
     return int.from_bytes(hashlib.sha256(payload.encode("utf-8")).digest()[:4], "big") & 0x7FFFFFFF
 
 
+def first_unknown_voice(items: Sequence[ScriptItem], cast: Mapping) -> ScriptItem | None:
+    """The first item whose [voice: Name] is not in a (non-empty) cast, or None.
+
+    An empty cast means the project does not use cast names, so any name is left to the caller's voice.
+    """
+    if not cast:
+        return None
+    return next((i for i in items if getattr(i, "voice", None) is not None and i.voice not in cast), None)
+
+
 def plan_segments(
     items: Sequence[ScriptItem],
     *,

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from studio.audio.export import ExportResult, ExportSegment, export_render
-from studio.core.plan import PlannedSegment, plan_segments
+from studio.core.plan import PlannedSegment, first_unknown_voice, plan_segments
 from studio.core.project import Project, ProjectError, load_project
 from studio.core.tags import ScriptError, decode_script_bytes, parse_script
 from studio.core.voices import VoiceLibrary, pinned_seeds
@@ -56,11 +56,9 @@ def plan_project(project: Project, *, source: str, library: VoiceLibrary | None 
         items = parse_script(project.script)
     except ScriptError as exc:
         raise InputError(f"{source}: {exc}") from None
-    if project.cast:
-        for item in items:
-            voice = getattr(item, "voice", None)
-            if voice is not None and voice not in project.cast:
-                raise InputError(f"{source}: line {item.line}: voice {voice!r} is not in the project's cast")
+    unknown = first_unknown_voice(items, project.cast)
+    if unknown is not None:
+        raise InputError(f"{source}: line {unknown.line}: voice {unknown.voice!r} is not in the project's cast")
     return plan_segments(
         items,
         language=project.render.language,

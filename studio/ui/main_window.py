@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 from studio.audio.buffers import GrowingAudio
 from studio.audio.export import ExportError
 from studio.audio.playback import PlaybackUnavailable, Player, default_output_device
-from studio.core.plan import PlannedSegment, expected_seconds
+from studio.core.plan import PlannedSegment, expected_seconds, first_unknown_voice
 from studio.core.project import PROJECT_SUFFIX, Project, ProjectError, load_project, save_project
 from studio.core.recovery import discard_recovery, find_recoveries, recovery_path, write_recovery
 from studio.core.script import ScriptChange, ScriptModel
@@ -398,9 +398,8 @@ class MainWindow(QMainWindow):
             state, message = "error", str(analysis.error)
         elif not analysis.items:
             state = "empty"
-        elif self.project.cast and any(i.voice is not None and i.voice not in self.project.cast for i in speech):
-            missing = next(i.voice for i in speech if i.voice is not None and i.voice not in self.project.cast)
-            state, message = "error", f"line {index + 1}: voice {missing!r} is not in the project's cast"
+        elif (unknown := first_unknown_voice(speech, self.project.cast)) is not None:
+            state, message = "error", f"line {index + 1}: voice {unknown.voice!r} is not in the project's cast"
         elif line.state.locked:
             state = "locked"
         elif current and render.states:
