@@ -294,7 +294,8 @@ def _build_parser() -> argparse.ArgumentParser:
         usage="%(prog)s [PROJECT]  |  %(prog)s COMMAND ...",
         description=(
             "Qwen3-TTS Studio. With no COMMAND, opens the editor (with PROJECT if given); "
-            "--screenshot PNG saves a picture of the window and exits."
+            "--screenshot PNG saves a picture of the window and exits; --self-test checks this installation "
+            "(Qt, torch, a tiny model rendering a tagged line, PortAudio) and prints one JSON object."
         ),
     )
     parser.add_argument("--version", action="version", version=f"qwen-tts-studio {__version__}")
@@ -351,8 +352,33 @@ def _names_subcommand(argv: list[str]) -> bool:
     return bool(positionals) and positionals[0] in SUBCOMMANDS
 
 
+def _run_training(argv: list[str]) -> int:
+    """`--run-training MODULE ARGS...`: run a training step in this process, as `python -m MODULE` would.
+
+    This is how the wizard starts its subprocesses, in a checkout and in a frozen build alike (see
+    studio/launch.py). The module runs with its own argv and its own exit code.
+    """
+    import runpy
+
+    from studio.launch import TRAINING_ENTRY_POINTS
+
+    if not argv or argv[0] not in TRAINING_ENTRY_POINTS:
+        given = repr(argv[0]) if argv else "nothing"
+        print(
+            f"qwen-tts-studio: --run-training takes one of {', '.join(TRAINING_ENTRY_POINTS)}, not {given}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    module, rest = argv[0], argv[1:]
+    sys.argv = [module, *rest]
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--run-training"]:
+        return _run_training(argv[1:])
     parser = _build_parser()
     try:
         if _names_subcommand(argv):
@@ -361,9 +387,15 @@ def main(argv: list[str] | None = None) -> int:
         gui = OneLineArgumentParser(prog="qwen-tts-studio", add_help=False)
         gui.add_argument("project", nargs="?")
         gui.add_argument("--screenshot", metavar="PNG")
+        gui.add_argument("--self-test", action="store_true")
+        gui.add_argument("--self-test-qt", metavar="WAV", help=argparse.SUPPRESS)
         if any(a in ("-h", "--help", "--version") for a in argv):
             parser.parse_args(argv)  # prints help or version and exits 0
         args = gui.parse_args(argv)
+        if args.self_test or args.self_test_qt:
+            from studio.selftest import run_qt_check, run_self_test
+
+            return run_qt_check(Path(args.self_test_qt)) if args.self_test_qt else run_self_test()
         from studio.ui.app import NoDisplayError, StartupError, run_gui, take_screenshot
 
         project = Path(args.project) if args.project else None

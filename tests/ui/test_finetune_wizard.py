@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import threading
 import time
 from pathlib import Path
@@ -184,15 +185,25 @@ def test_loss_history_smooths_and_forgets_redone_steps():
 
 
 def test_training_command_uses_accelerate_for_several_gpus():
-    assert training_command("training.sft", ["--config", "r/run.json"])[1:] == [
-        "-m",
-        "training.sft",
-        "--config",
-        "r/run.json",
-    ]
+    single = training_command("training.sft", ["--config", "r/run.json"])
+    assert single == [sys.executable, "-m", "studio", "--run-training", "training.sft", "--config", "r/run.json"]
     multi = training_command("training.sft", ["--config", "r/run.json"], processes=2)
-    assert multi[1:6] == ["-m", "accelerate.commands.launch", "--num_processes", "2", "-m"]
-    assert multi[6:] == ["training.sft", "--config", "r/run.json"]
+    launcher = [sys.executable, "-m", "studio", "--run-training", "accelerate.commands.launch"]
+    assert multi[:5] == launcher
+    # accelerate starts the very same single-process command once per GPU.
+    assert multi[5:] == ["--num_processes", "2", "--no_python", *single]
+
+
+def test_training_command_in_a_frozen_build_runs_the_executable(monkeypatch):
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", "/opt/qwen-tts-studio/qwen-tts-studio")
+    assert training_command("training.prepare", ["--run", "r"]) == [
+        "/opt/qwen-tts-studio/qwen-tts-studio",
+        "--run-training",
+        "training.prepare",
+        "--run",
+        "r",
+    ]
 
 
 # --- the whole path --------------------------------------------------------------------------------------------
@@ -232,7 +243,7 @@ def test_walk_the_wizard_end_to_end(qtbot, make_wizard, tmp_path, tiny_checkpoin
     settings.max_steps_spin.setValue(6)
     settings.command_button.click()
     text = settings.command_dialog.text.toPlainText()
-    assert f"-m training.sft --config {run_dir / 'run.json'}" in text and '"speaker": "tester"' in text
+    assert f"--run-training training.sft --config {run_dir / 'run.json'}" in text and '"speaker": "tester"' in text
     settings.command_dialog.close()
 
     # 4: prepare.

@@ -29,6 +29,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from studio.core.atomic import atomic_write_text
+from studio.launch import run_training_command
 from studio.ui.wizard.runstate import (
     CRASHED,
     EVENTS_NAME,
@@ -45,7 +46,7 @@ from studio.ui.wizard.runstate import (
 )
 from training.protocol import clear_stop, parse_line, request_stop
 
-# The folder holding the `studio` and `training` packages: put on PYTHONPATH so `-m training.X` works
+# The folder holding the `studio` and `training` packages: put on PYTHONPATH so `-m studio` works
 # from a source checkout that was never pip-installed.
 _PROJECT_ROOT = Path(__file__).resolve().parents[3]
 # How often a detached run's files are read. Steps take a second or more even on a GPU, so a quarter
@@ -56,25 +57,18 @@ _STOP_GRACE_MS = 5000
 
 
 def training_command(module: str, args: Sequence[str], *, processes: int = 1) -> list[str]:
-    """The command line (program first) that runs ``python -m <module> <args>``.
+    """The command line (program first) that runs training entry point ``module`` with ``args``.
 
-    The one place that knows how a training command is started: a frozen build, which has no
-    ``python -m``, swaps this function's body and nothing else. Several processes (GPUs) go through
-    ``accelerate launch``, which starts one copy of the module per process.
+    Every step goes through the studio's own ``--run-training`` dispatch, so a frozen build (which has
+    no ``python -m``) and a source checkout start training the same way. Several processes (GPUs) go
+    through ``accelerate launch --no_python``, which starts one copy of that same command per process.
     """
-    args = [str(a) for a in args]
+    step = run_training_command(module, args)
     if processes > 1:
-        return [
-            sys.executable,
-            "-m",
-            "accelerate.commands.launch",
-            "--num_processes",
-            str(processes),
-            "-m",
-            module,
-            *args,
-        ]
-    return [sys.executable, "-m", module, *args]
+        return run_training_command(
+            "accelerate.commands.launch", ["--num_processes", str(processes), "--no_python", *step]
+        )
+    return step
 
 
 def training_environment() -> dict[str, str]:
