@@ -154,12 +154,18 @@ class WaveformView(pg.PlotWidget):
         if not len(x):
             self._curve.setData([], [])
             return
+        if mins is maxs:
+            # Zoomed in below one pyramid block per column (any view shorter than about 3 s): the
+            # envelope is the raw samples, min == max, and min-to-max bars would have no length at
+            # all. Drawn as a line through the samples instead.
+            self._curve.setData(x / rate, mins, connect="all")
+            return
         # Each column is one vertical segment from min to max: "pairs" draws every second gap.
         xs = np.repeat(x / rate, 2)
         ys = np.empty(2 * len(mins), dtype=np.float32)
         ys[0::2] = mins
         ys[1::2] = maxs
-        self._curve.setData(xs, ys)
+        self._curve.setData(xs, ys, connect="pairs")
 
     def _on_scene_clicked(self, event) -> None:
         if event.button() != Qt.MouseButton.LeftButton:
