@@ -36,6 +36,14 @@ def _application():
     app.setOrganizationName("QwenTTSStudio")
     app.setApplicationName("Qwen3-TTS Studio")
     app.setApplicationVersion(__version__)
+    # Window managers match the running window to the installed .desktop entry (and its icon) by this name.
+    app.setDesktopFileName("qwen-tts-studio")
+    from PySide6.QtGui import QIcon
+
+    from studio.resources import APP_ICON
+
+    if APP_ICON.is_file():
+        app.setWindowIcon(QIcon(str(APP_ICON)))
     return app
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QDrag, QIcon, QKeySequence, QPixmap
@@ -19,9 +18,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.resources import resource_path
 from studio.ui.script_editor import TAG_MIME_TYPE
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 PAUSE_TAG = "[pause]"
 _SETTINGS_KEY = "palette/user_tags"
 
@@ -35,7 +34,7 @@ class PaletteEntry:
 
 
 def load_default_emotions() -> list[PaletteEntry]:
-    data = json.loads((RESOURCES / "emotions.json").read_text(encoding="utf-8"))
+    data = json.loads(resource_path("emotions.json").read_text(encoding="utf-8"))
     return [PaletteEntry(e["tag"], f"[{e['tag']}]", e["colour"]) for e in data["emotions"]]
 
 
