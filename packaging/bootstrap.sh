@@ -29,9 +29,11 @@ runtime_packages=(
     libxkbcommon0 libxkbcommon-x11-0 libx11-xcb1
     libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0
     libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1
+    libwayland-client0 libwayland-cursor0 libwayland-egl1
 )
-# The tests also run the real window under Xvfb.
-test_packages=(xvfb xauth x11-utils)
+# The tests also run the real window under Xvfb, and build and unpack the desktop packages
+# (tests/packaging: zstd for the tarball, desktop-file-validate for the menu entry).
+test_packages=(xvfb xauth x11-utils zstd desktop-file-utils)
 
 wanted=("${runtime_packages[@]}")
 [[ $mode == test ]] && wanted+=("${test_packages[@]}")

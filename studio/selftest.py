@@ -335,7 +335,8 @@ def _check_audio(entry: dict[str, Any]) -> None:
     import sounddevice as sd
 
     entry["portaudio"] = sd.get_portaudio_version()[1]
-    entry["library"] = str(getattr(sd, "_libname", ""))
+    # The file the loader really opened (sounddevice only knows the name it asked for).
+    entry["library"] = _loaded_library_path("libportaudio") or str(getattr(sd, "_libname", ""))
     devices = sd.query_devices()
     outputs = [d["name"] for d in devices if d["max_output_channels"] > 0]
     entry["devices"] = len(devices)
