@@ -4,14 +4,22 @@ Machines here are noisy (two shared cores), so every comparison alternates its c
 and reports the ratio of medians; absolute numbers are printed for context only. Nothing here is a
 pass/fail check: the table is the result.
 
-    python -m bench [--quick] [--out FILE.md]
+    python -m bench [--quick] [--out FILE.md] [--device cpu|cuda] [--full-size [--cache-dir DIR]]
+
+`--full-size` adds figures for a random-weight checkpoint at the published 1.7B dimensions (see
+studio/engine/tiny.py): real-time factor, frames/s and time to first audio of the real model's size
+on the chosen device. The checkpoint (about 4.5 GB) is built once into --cache-dir and reused.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import hashlib
 import os
 import platform
+import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -54,9 +62,7 @@ class Table:
         return "\n".join(lines)
 
 
-def machine_description() -> str:
-    import torch
-
+def cpu_name() -> str:
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -65,6 +71,13 @@ def machine_description() -> str:
                 break
     except OSError:
         pass
+    return cpu
+
+
+def machine_description() -> str:
+    import torch
+
+    cpu = cpu_name()
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}, "
             f"{device}")
@@ -127,6 +140,132 @@ def bench_engine(table: Table, checkpoint: Path, *, repeats: int, device: str) -
               f"{timings['streaming'] / audio_seconds:.3f}",
               f"{(frames - 1) / timings['streaming']:.1f} frames/s, {audio_seconds:.1f} s of audio, "
               f"{loaded.info.summary()}", "")
+
+
+# --- full size (published 1.7B dimensions, random weights) ---------------------------------------------
+
+FULL_SIZE_SEED = 0
+_FULL_SIZE_FOLDER = re.compile(r"voice_design-full-seed\d+-[0-9a-f]{12}")
+
+
+def full_size_checkpoint(cache_dir: Path) -> tuple[Path, float | None]:
+    """The full-size VoiceDesign checkpoint in ``cache_dir``, built if missing, and its build time.
+
+    The build time is None when a cached checkpoint was reused. The folder name carries a hash of
+    the size's definition, so changing a dimension or gain in studio/engine/tiny.py builds afresh;
+    checkpoints from older definitions are deleted (4.5 GB each). A build appears atomically (it is
+    renamed into place), so an existing folder is a complete one.
+    """
+    from studio.engine.tiny import SIZES, build_tiny_checkpoint
+
+    key = hashlib.sha256(repr(SIZES["full"]).encode("utf-8")).hexdigest()[:12]
+    folder = cache_dir / f"voice_design-full-seed{FULL_SIZE_SEED}-{key}"
+    if (folder / "config.json").is_file():
+        return folder, None
+    if cache_dir.is_dir():
+        for stale in cache_dir.iterdir():
+            if stale != folder and stale.is_dir() and _FULL_SIZE_FOLDER.fullmatch(stale.name):
+                print(f"  removing an outdated full-size checkpoint: {stale}", flush=True)
+                shutil.rmtree(stale, ignore_errors=True)
+    print(f"  building the full-size checkpoint into {folder} (about 4.5 GB; once)", flush=True)
+    started = time.perf_counter()
+    build_tiny_checkpoint(folder, model_type="voice_design", seed=FULL_SIZE_SEED, size="full")
+    return folder, time.perf_counter() - started
+
+
+def device_name(device: str) -> str:
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    if device == "cpu":
+        return f"{cpu_name()}, {torch.get_num_threads()} threads"
+    return device
+
+
+def bench_full_size(table: Table, cache_dir: Path, *, device: str, frames: int | None, repeats: int) -> None:
+    import torch
+
+    from studio.core.project import GenerationParams
+    from studio.core.voice import VoiceSpec
+    from studio.engine.loader import load_model
+    from studio.engine.synth import StreamingSettings, Synthesizer, SynthRequest
+
+    section_started = time.perf_counter()
+    checkpoint, build_seconds = full_size_checkpoint(cache_dir)
+    weights_gb = sum(p.stat().st_size for p in checkpoint.rglob("*.safetensors")) / 1e9
+    started = time.perf_counter()
+    loaded = load_model(str(checkpoint), device=device)
+    load_seconds = time.perf_counter() - started
+    info = loaded.info
+    name = device_name(info.device)
+    print(f"  loaded in {load_seconds:.1f} s: {info.parameters:,} parameters, {info.dtype} on {name}", flush=True)
+    if frames is None:
+        # On two CPU cores a full-size frame takes about half a second: 32 frames keep each run
+        # under a minute; a GPU gets the tiny figures' 10 s segment.
+        frames = 32 if info.device == "cpu" else 126
+    text = "The storm had been building over the valley since noon, and nobody wanted to go out."
+    voice = VoiceSpec.design("An old storyteller with a warm, low voice")
+
+    def request(max_new_tokens: int) -> SynthRequest:
+        return SynthRequest(text, voice, seed=1, generation=GenerationParams(max_new_tokens=max_new_tokens))
+
+    one_shot = Synthesizer(loaded, streaming=StreamingSettings(enabled=False))
+    streaming = Synthesizer(loaded)
+    # The first generate pays one-off costs (allocator growth, kernel selection, CUDA context), which
+    # a few frames through both paths absorb before anything is timed.
+    list(one_shot.stream(request(4)))
+    list(streaming.stream(request(4)))
+    if info.device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+
+    measured = request(frames)
+    times: dict[str, list[float]] = {"one_shot": [], "streaming": [], "first": []}
+    samples = 0
+    for _ in range(repeats):
+        # Every chunk is a numpy array copied off the device, so wall time here includes the GPU's work.
+        started = time.perf_counter()
+        samples = sum(len(chunk.samples) for chunk in one_shot.stream(measured))
+        times["one_shot"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        stream = streaming.stream(measured)
+        first = next(stream)
+        times["first"].append(time.perf_counter() - started)
+        streamed = len(first.samples) + sum(len(chunk.samples) for chunk in stream)
+        times["streaming"].append(time.perf_counter() - started)
+        if streamed != samples:
+            raise RuntimeError(f"streaming gave {streamed} samples, one-shot {samples}")
+    median = {key: statistics.median(values) for key, values in times.items()}
+    audio_seconds = samples / info.sample_rate
+    audio_frames = round(audio_seconds * 12.5)
+
+    # The decoder's share of the one-shot time: random codes decode like generated ones.
+    codes = torch.randint(0, 2048, (audio_frames, 16), generator=torch.Generator().manual_seed(0))
+    speech_tokenizer = loaded.tts.model.speech_tokenizer
+    started = time.perf_counter()
+    speech_tokenizer.decode([{"audio_codes": codes.to(info.device)}])
+    decode_seconds = time.perf_counter() - started
+
+    extra = ""
+    if info.device.startswith("cuda"):
+        extra = f"; peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB"
+    section_seconds = time.perf_counter() - section_started
+    built = "reused from the cache" if build_seconds is None else f"built in {build_seconds:.0f} s"
+    runs = f"median of {repeats}" if repeats > 1 else "one run"
+    table.add("full size (1.7B dims, random weights): checkpoint build / load",
+              f"{'cached' if build_seconds is None else f'{build_seconds:.0f} s'} / {load_seconds:.0f} s",
+              f"{weights_gb:.1f} GB of safetensors ({built}); {info.parameters:,} parameters loaded as "
+              f"{info.dtype} on {name}{extra}; this section took {section_seconds:.0f} s", "")
+    for key, label in (("one_shot", "one-shot"), ("streaming", "streaming")):
+        table.add(f"full size: real-time factor, {label} (lower is faster)",
+                  f"{median[key] / audio_seconds:.2f}",
+                  f"{audio_frames / median[key]:.2f} frames/s: {audio_frames} frames = {audio_seconds:.2f} s of "
+                  f"audio in {median[key]:.1f} s ({runs}) on {name}, {info.dtype}", "")
+    table.add("full size: time to first audio, streaming / one-shot",
+              f"{median['first'] / median['one_shot']:.3f}x",
+              f"{median['first'] * 1000:.0f} ms vs {median['one_shot'] * 1000:.0f} ms for the whole "
+              f"{audio_seconds:.1f} s segment; decoding all {audio_frames} frames at once takes "
+              f"{decode_seconds * 1000:.0f} ms", "")
 
 
 # --- UI -------------------------------------------------------------------------------------------------
@@ -281,6 +420,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repeats and 10 minutes of audio")
     parser.add_argument("--device", default="cpu", help="device for the engine figures (default: cpu)")
     parser.add_argument("--out", help="also write the table as Markdown to this file")
+    parser.add_argument("--full-size", action="store_true",
+                        help="also measure a random-weight checkpoint at the published 1.7B size")
+    parser.add_argument("--full-size-frames", type=int, metavar="N",
+                        help="frames per full-size run (default: 32 on the CPU, 126 on a GPU)")
+    parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "qtts-bench-cache",
+                        help="where the full-size checkpoint is built and kept (default: %(default)s)")
     args = parser.parse_args(argv)
     import torch
 
@@ -294,6 +439,12 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint = build_tiny_checkpoint(Path(tmp) / "voice_design", model_type="voice_design")
         print("engine (tiny random-weight VoiceDesign checkpoint):", flush=True)
         bench_engine(table, checkpoint, repeats=3 if args.quick else 7, device=args.device)
+        if args.full_size:
+            print("engine at full size (published 1.7B dimensions, random weights):", flush=True)
+            bench_full_size(table, args.cache_dir, device=args.device, frames=args.full_size_frames,
+                            repeats=1 if args.quick else 3)
+            # The loaded model (8 GB in float32) must not sit in memory under the UI figures.
+            gc.collect()
         print("user interface:", flush=True)
         bench_ui_stall(table, checkpoint)
         bench_waveform(table, minutes=10 if args.quick else 60)

@@ -1,11 +1,13 @@
-"""Build small random-weight Qwen3-TTS checkpoints.
+"""Build random-weight Qwen3-TTS checkpoints: tiny ones for tests, published-size ones for speed.
 
 The real Qwen3-TTS weights cannot be downloaded where the studio's tests and benchmarks run, yet the
 engine has to be exercised through the same code path it uses in production:
 ``qwen_tts.Qwen3TTSModel.from_pretrained(folder)``. This module writes a complete checkpoint folder,
 built with qwen-tts's own configuration and model classes so that every shape, key name and loader
-quirk matches a published checkpoint, only at a size that loads in a second and generates a few
-dozen frames in a few seconds on two CPU cores.
+quirk matches a published checkpoint. The default ``tiny`` size loads in a second and generates a
+few dozen frames in a few seconds on two CPU cores; the ``full`` size has the published 1.7B
+dimensions (1.92 billion parameters, about 4.5 GB on disk), so a benchmark on it costs what the real
+model costs per frame.
 
 The weights are random but not arbitrary: they are drawn from a generator seeded by ``seed`` (same
 seed, byte-identical ``model.safetensors``) and scaled so the speech-tokenizer decoder produces
@@ -14,7 +16,7 @@ zero), which would make every "did we get sound?" check meaningless.
 
 Usage::
 
-    python -m studio.engine.tiny OUT_DIR --type voice_design|custom_voice|base [--seed N]
+    python -m studio.engine.tiny OUT_DIR --type voice_design|custom_voice|base [--size tiny|full] [--seed N]
 
 No Qt here: this runs in test fixtures, benchmark scripts and training subprocesses.
 """
@@ -27,9 +29,10 @@ import math
 import os
 import re
 import shutil
+import struct
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -170,6 +173,9 @@ class CheckpointSize:
     # Spread of the talker's codec logits; a wide spread keeps the never-trained end-of-speech
     # logit (0) out of the sampled top-k so every run lasts exactly max_new_tokens frames.
     codec_head_std: float
+    # dtype of the main model.safetensors ("float32" or "bfloat16"); the speech tokenizer is always
+    # float32 (see _build_into).
+    weights_dtype: str
 
 
 SIZES: dict[str, CheckpointSize] = {
@@ -215,6 +221,65 @@ SIZES: dict[str, CheckpointSize] = {
         dec_layer_scale=0.5,
         dec_convnext_gamma=0.5,
         codec_head_std=0.4,
+        weights_dtype="float32",
+    ),
+    # The published 1.7B dimensions (Qwen3-TTS-12Hz-1.7B-* and Qwen3-TTS-Tokenizer-12Hz configs; see
+    # QWEN3_TTS_FACTS.md). Only the weights are random. The text tokenizer stays the small
+    # byte-level one, so its special ids are not the published 151644...; the text embedding still
+    # has all 151936 rows, so memory, load time and per-frame cost match the real model.
+    "full": CheckpointSize(
+        talker_hidden=2048,
+        talker_intermediate=6144,
+        talker_layers=28,
+        talker_heads=16,
+        talker_kv_heads=8,
+        talker_head_dim=128,
+        # Sums to head_dim / 2: one rotary section per (time, height, width) position axis.
+        mrope_section=(24, 20, 20),
+        text_hidden=2048,
+        text_vocab_size=151936,
+        cp_hidden=1024,
+        cp_intermediate=3072,
+        cp_layers=5,
+        cp_heads=16,
+        cp_kv_heads=8,
+        cp_head_dim=128,
+        codebook_size=2048,
+        num_code_groups=16,
+        # Only built for Base; these are Qwen3TTSSpeakerEncoderConfig's own (published) defaults.
+        spk_channels=(512, 512, 512, 512, 1536),
+        spk_attention_channels=128,
+        spk_res2net_scale=8,
+        spk_se_channels=128,
+        # 114.3 M decoder parameters, the "about 114 M" of the published speech tokenizer.
+        dec_hidden=512,
+        dec_latent=1024,
+        dec_codebook_dim=512,
+        dec_intermediate=1024,
+        dec_layers=8,
+        dec_heads=16,
+        dec_head_dim=64,
+        dec_decoder_dim=1536,
+        enc_hidden=512,
+        enc_filters=64,
+        enc_layers=8,
+        enc_heads=8,
+        enc_intermediate=2048,
+        enc_codebook_dim=256,
+        enc_num_quantizers=32,
+        # Measured on 40 frames of random codes with the other three gains as in "tiny": at an
+        # output gain of 1 the decoder's last conv gives rms 2.45 (peaks 10), so 0.06 puts the
+        # decoded noise near rms 0.15 with peaks near 0.6: finite, audible and unclipped. It is
+        # noise, not speech; at this size only the timing is meant to be realistic.
+        dec_output_gain=0.06,
+        dec_residual_gain=0.3,
+        dec_layer_scale=0.5,
+        dec_convnext_gamma=0.5,
+        # The tiny spread (0.4 over 64 inputs) scaled to 2048 inputs: logits with the same spread.
+        codec_head_std=0.07,
+        # Half the disk of float32 (3.8 GB instead of 7.7 GB) and exactly what the loader uses on
+        # CUDA; on the CPU the loader upcasts to float32 tensor by tensor while loading.
+        weights_dtype="bfloat16",
     ),
 }
 
@@ -423,7 +488,7 @@ def _model_config(
             "enc_se_channels": size.spk_se_channels,
             "sample_rate": SAMPLE_RATE,
         },
-        "torch_dtype": "float32",
+        "torch_dtype": size.weights_dtype,
         # Lets the studio and benchmark reports tell a random-weight checkpoint from a real one.
         "studio_tiny_checkpoint": {"size": size_name, "seed": seed},
     }
@@ -529,6 +594,8 @@ class _Const:
 # What a weight rule may answer for one tensor: a standard deviation for a normal draw, a constant
 # fill, or None for "1 / sqrt(fan_in)" (vectors: ones, which suits every norm weight).
 _Rule = Callable[[str, "torch.Tensor"], "float | _Const | None"]
+# A last edit of one drawn float32 tensor, by key, before it is cast and written.
+_Transform = Callable[[str, "torch.Tensor"], "torch.Tensor"]
 
 
 def _fan_in(tensor: torch.Tensor, transposed_stride: int | None) -> int:
@@ -542,11 +609,44 @@ def _fan_in(tensor: torch.Tensor, transposed_stride: int | None) -> int:
     return max(1, shape[1] * shape[2])
 
 
-def _random_state(module: torch.nn.Module, gen: torch.Generator, rule: _Rule) -> dict[str, torch.Tensor]:
-    """Draw every saved tensor of ``module`` from ``gen``.
+def _draw(key: str, like: torch.Tensor, gen: torch.Generator, rule: _Rule, stride: int | None) -> torch.Tensor:
+    """One float32 tensor shaped like ``like`` (which may live on the meta device)."""
+    import torch
 
-    Everything is filled explicitly, in state-dict order, so the bytes depend only on the seed and
-    this code, never on how transformers happens to initialise a freshly constructed model.
+    shape = tuple(like.shape)
+    leaf = key.rsplit(".", 1)[-1]
+    if not like.is_floating_point():
+        return torch.zeros(shape, dtype=like.dtype)
+    if leaf in ("running_var", "cluster_usage", "initialized"):
+        return torch.ones(shape)
+    if leaf in ("bias", "running_mean", "alpha", "beta"):
+        # Snake alpha/beta are stored as logs: zero means a plain x + sin^2(x).
+        return torch.zeros(shape)
+    spec = rule(key, like)
+    if isinstance(spec, _Const):
+        return torch.full(shape, spec.value)
+    if like.dim() == 1:
+        return torch.ones(shape)
+    std = spec if spec is not None else 1.0 / math.sqrt(_fan_in(like, stride))
+    return torch.randn(shape, generator=gen, dtype=torch.float32).mul_(std)
+
+
+def _write_random_weights(
+    module: torch.nn.Module,
+    path: Path,
+    gen: torch.Generator,
+    rule: _Rule,
+    *,
+    dtype: torch.dtype,
+    transform: _Transform | None = None,
+) -> None:
+    """Draw every saved tensor of ``module`` from ``gen`` and stream it into a safetensors file.
+
+    ``module`` is built on the meta device: only its key names and shapes are used. Everything is
+    filled explicitly, in state-dict order, so the bytes depend only on the seed and this code,
+    never on how transformers happens to initialise a freshly constructed model. One tensor at a
+    time is in memory, which is what keeps a 1.9-billion-parameter build at about 2 GB of RAM (the
+    largest tensor, the 151936 x 2048 text embedding, drawn in float32 and cast).
     """
     import torch
 
@@ -555,27 +655,17 @@ def _random_state(module: torch.nn.Module, gen: torch.Generator, rule: _Rule) ->
         for name, sub in module.named_modules()
         if isinstance(sub, torch.nn.ConvTranspose1d)
     }
-    out: dict[str, torch.Tensor] = {}
-    for key, tensor in module.state_dict().items():
-        leaf = key.rsplit(".", 1)[-1]
-        if not tensor.is_floating_point():
-            value = torch.zeros_like(tensor)
-        elif leaf in ("running_var", "cluster_usage", "initialized"):
-            value = torch.ones_like(tensor)
-        elif leaf in ("bias", "running_mean", "alpha", "beta"):
-            # Snake alpha/beta are stored as logs: zero means a plain x + sin^2(x).
-            value = torch.zeros_like(tensor)
-        else:
-            spec = rule(key, tensor)
-            if isinstance(spec, _Const):
-                value = torch.full_like(tensor, spec.value)
-            elif tensor.dim() == 1:
-                value = torch.ones_like(tensor)
-            else:
-                std = spec if spec is not None else 1.0 / math.sqrt(_fan_in(tensor, strides.get(key)))
-                value = torch.randn(tensor.shape, generator=gen, dtype=torch.float32) * std
-        out[key] = value.to(tensor.dtype).contiguous()
-    return out
+    state = module.state_dict()
+    layout = [(key, tuple(t.shape), dtype if t.is_floating_point() else t.dtype) for key, t in state.items()]
+
+    def tensors() -> Iterator[torch.Tensor]:
+        for key, like in state.items():
+            value = _draw(key, like, gen, rule, strides.get(key))
+            if transform is not None:
+                value = transform(key, value)
+            yield value.to(dtype) if value.is_floating_point() else value
+
+    _write_safetensors(path, layout, tensors())
 
 
 def _tts_rule(size: CheckpointSize) -> _Rule:
@@ -608,70 +698,162 @@ def _speech_tokenizer_rule(size: CheckpointSize) -> _Rule:
     return rule
 
 
-def _final_conv_key(decoder_state: dict[str, torch.Tensor]) -> str:
+def _final_conv_key(keys: Iterable[str]) -> str:
     # decoder.decoder is [conv, upsampling blocks..., snake, conv]: the waveform comes out of the
     # highest-numbered top-level conv.
     pattern = re.compile(r"decoder\.decoder\.(\d+)\.conv\.weight")
-    indexed = {int(m.group(1)): k for k in decoder_state if (m := pattern.fullmatch(k))}
+    indexed = {int(m.group(1)): k for k in keys if (m := pattern.fullmatch(k))}
     return indexed[max(indexed)]
 
 
-def _shape_speech_decoder(state: dict[str, torch.Tensor], size: CheckpointSize) -> dict[str, torch.Tensor]:
-    """Make the last conv of the waveform decoder DC-free and set its output level."""
-    state = dict(state)
-    for name in state:
-        if name.startswith("decoder.decoder.") and name.endswith(".conv2.conv.weight"):
-            state[name] = state[name] * size.dec_residual_gain
-    key = _final_conv_key(state)
-    weight = state[key]
-    # Snake activations add a positive sin^2 term; zero-sum taps keep it from becoming DC offset.
-    weight = weight - weight.mean(dim=-1, keepdim=True)
-    weight = weight * size.dec_output_gain
-    state[key] = weight.contiguous()
-    return state
+def _speech_decoder_transform(keys: Iterable[str], size: CheckpointSize) -> _Transform:
+    """Scale the decoder's residual branches, and make its last conv DC-free at a set output level."""
+    final = _final_conv_key(keys)
+
+    def transform(key: str, value: torch.Tensor) -> torch.Tensor:
+        if key.startswith("decoder.decoder.") and key.endswith(".conv2.conv.weight"):
+            return value * size.dec_residual_gain
+        if key == final:
+            # Snake activations add a positive sin^2 term; zero-sum taps keep it from becoming DC offset.
+            return (value - value.mean(dim=-1, keepdim=True)) * size.dec_output_gain
+        return value
+
+    return transform
 
 
-def _save_safetensors(state: dict[str, torch.Tensor], path: Path) -> None:
-    from safetensors.torch import save_file
+# safetensors' names for the dtypes a checkpoint here can hold.
+_SAFETENSORS_DTYPES = {
+    "float32": "F32",
+    "bfloat16": "BF16",
+    "float16": "F16",
+    "int64": "I64",
+    "int32": "I32",
+    "bool": "BOOL",
+}
 
-    save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(path), metadata={"format": "pt"})
+
+def _write_safetensors(
+    path: Path, layout: Sequence[tuple[str, tuple[int, ...], torch.dtype]], tensors: Iterable[torch.Tensor]
+) -> None:
+    """Write a safetensors file whose tensors arrive one by one, in ``layout`` order.
+
+    ``safetensors.torch.save_file`` needs every tensor in memory at once and then copies each into a
+    bytes object, two full copies of a multi-gigabyte checkpoint. The format is simple enough to
+    stream: an 8-byte little-endian header length, a JSON header with each tensor's dtype, shape and
+    byte range, then the raw little-endian data in that order.
+    """
+    import torch
+
+    header: dict[str, Any] = {}
+    offset = 0
+    for key, shape, dtype in layout:
+        nbytes = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
+        header[key] = {
+            "dtype": _SAFETENSORS_DTYPES[str(dtype).replace("torch.", "")],
+            "shape": list(shape),
+            "data_offsets": [offset, offset + nbytes],
+        }
+        offset += nbytes
+    # transformers refuses safetensors files whose metadata does not say they hold torch tensors.
+    header["__metadata__"] = {"format": "pt"}
+    encoded = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    # Space padding to 8 bytes keeps the data section aligned for readers that memory-map it.
+    encoded += b" " * (-len(encoded) % 8)
+
+    free = shutil.disk_usage(path.parent).free
+    if free < offset + len(encoded):
+        raise TinyCheckpointError(
+            f"{path.parent}: {offset / 1e9:.1f} GB of weights to write but only {free / 1e9:.1f} GB free"
+        )
+    with path.open("wb") as handle:
+        handle.write(struct.pack("<Q", len(encoded)))
+        handle.write(encoded)
+        for (key, shape, dtype), tensor in zip(layout, tensors, strict=True):
+            if tuple(tensor.shape) != shape or tensor.dtype != dtype:
+                raise RuntimeError(f"{key}: drew {tuple(tensor.shape)} {tensor.dtype}, expected {shape} {dtype}")
+            # A byte view of the tensor's own memory: no copy beyond the one contiguous() may make.
+            handle.write(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().data)
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def _build_into(folder: Path, model_type: str, seed: int, size_name: str) -> None:
+def _meta_models(model_cfg: dict[str, Any], st_cfg: dict[str, Any]) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """The TTS model and the speech tokenizer, built by qwen-tts's classes on the meta device.
+
+    The meta device gives every parameter its shape and name without allocating or initialising it,
+    so a 1.7B model costs nothing here; the weights are drawn and written one tensor at a time.
+    Configs are deep-copied on the way in because the constructors edit nested dicts in place
+    (rope_scaling gains keys), and the dicts written to disk must stay as built here.
+    """
     import torch
     from qwen_tts.core.models.configuration_qwen3_tts import Qwen3TTSConfig
     from qwen_tts.core.models.modeling_qwen3_tts import Qwen3TTSForConditionalGeneration
     from qwen_tts.core.tokenizer_12hz.configuration_qwen3_tts_tokenizer_v2 import Qwen3TTSTokenizerV2Config
     from qwen_tts.core.tokenizer_12hz.modeling_qwen3_tts_tokenizer_v2 import Qwen3TTSTokenizerV2Model
 
+    with torch.device("meta"):
+        model = Qwen3TTSForConditionalGeneration(Qwen3TTSConfig(**copy.deepcopy(model_cfg)))
+        st_model = Qwen3TTSTokenizerV2Model(Qwen3TTSTokenizerV2Config(**copy.deepcopy(st_cfg)))
+    return model, st_model
+
+
+def checkpoint_configs(
+    model_type: str, size_name: str = "tiny", *, text_ids: dict[str, int] | None = None, seed: int = 0
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ``config.json`` of the model and of its speech tokenizer, as a build would write them.
+
+    ``text_ids`` are the text special-token ids (by token); without them the ids the tiny tokenizer
+    assigns are assumed (they follow from its fixed vocabulary), which lets tests and benchmarks
+    inspect a size, or build it on the meta device, without writing a tokenizer.
+    """
+    size = SIZES[size_name]
+    if text_ids is None:
+        with tempfile.TemporaryDirectory() as scratch:
+            text_ids = _build_text_tokenizer(Path(scratch))
+    text_vocab = size.text_vocab_size or _round_up(max(text_ids.values()) + 1, 64)
+    model_cfg = _model_config(size, model_type, text_ids, text_vocab, size_name=size_name, seed=seed)
+    return model_cfg, _speech_tokenizer_config(size)
+
+
+def meta_models(model_type: str, size_name: str = "tiny") -> tuple[torch.nn.Module, torch.nn.Module]:
+    """The TTS model and speech tokenizer of a size, without weights (meta device): for counting."""
+    return _meta_models(*checkpoint_configs(model_type, size_name))
+
+
+def _build_into(folder: Path, model_type: str, seed: int, size_name: str) -> None:
+    import torch
+
     size = SIZES[size_name]
     text_ids = _build_text_tokenizer(folder)
-    text_vocab = size.text_vocab_size or _round_up(max(text_ids.values()) + 1, 64)
-
-    model_cfg = _model_config(size, model_type, text_ids, text_vocab, size_name=size_name, seed=seed)
-    st_cfg = _speech_tokenizer_config(size)
+    model_cfg, st_cfg = checkpoint_configs(model_type, size_name, text_ids=text_ids, seed=seed)
+    model, st_model = _meta_models(model_cfg, st_cfg)
 
     gen = torch.Generator().manual_seed(int(seed))
+    eos = model_cfg["talker_config"]["codec_eos_token_id"]
 
-    # Configs are deep-copied on the way in because the constructors edit nested dicts in place
-    # (rope_scaling gains keys), and the dicts written to disk must stay as built here.
-    model = Qwen3TTSForConditionalGeneration(Qwen3TTSConfig(**copy.deepcopy(model_cfg)))
-    state = _random_state(model, gen, _tts_rule(size))
+    def pin_eos(key: str, value: torch.Tensor) -> torch.Tensor:
+        if key == "talker.codec_head.weight":
+            # A zero row pins the end-of-speech logit at 0, below the top-k of the codebook logits.
+            value[eos] = 0.0
+        return value
+
+    _write_random_weights(
+        model, folder / "model.safetensors", gen, _tts_rule(size), dtype=getattr(torch, size.weights_dtype),
+        transform=pin_eos,
+    )
     del model
-    # A zero row pins the end-of-speech logit at 0, below the top-k of the codebook logits.
-    state["talker.codec_head.weight"][model_cfg["talker_config"]["codec_eos_token_id"]] = 0.0
-    _save_safetensors(state, folder / "model.safetensors")
 
     st_dir = folder / "speech_tokenizer"
     st_dir.mkdir()
-    st_model = Qwen3TTSTokenizerV2Model(Qwen3TTSTokenizerV2Config(**copy.deepcopy(st_cfg)))
-    st_state = _shape_speech_decoder(_random_state(st_model, gen, _speech_tokenizer_rule(size)), size)
+    # Always float32: the decoder's last conv taps are made zero-sum (no DC offset), which bfloat16
+    # rounding would undo, and at 154 M parameters (0.6 GB) there is little to save.
+    _write_random_weights(
+        st_model, st_dir / "model.safetensors", gen, _speech_tokenizer_rule(size), dtype=torch.float32,
+        transform=_speech_decoder_transform(st_model.state_dict().keys(), size),
+    )
     del st_model
-    _save_safetensors(st_state, st_dir / "model.safetensors")
 
     _write_json(folder / "config.json", model_cfg)
     _write_json(folder / "generation_config.json", GENERATION_DEFAULTS)
@@ -684,9 +866,11 @@ def _build_into(folder: Path, model_type: str, seed: int, size_name: str) -> Non
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_request(out_dir: Path, model_type: str) -> None:
+def _check_request(out_dir: Path, model_type: str, size_name: str = "tiny") -> None:
     if model_type not in TINY_TYPES:
         raise TinyCheckpointError(f"unknown checkpoint type {model_type!r}; choose one of {', '.join(TINY_TYPES)}")
+    if size_name not in SIZES:
+        raise TinyCheckpointError(f"unknown checkpoint size {size_name!r}; choose one of {', '.join(SIZES)}")
     if out_dir.exists():
         if not out_dir.is_dir():
             raise TinyCheckpointError(f"{out_dir} exists and is not a folder")
@@ -694,22 +878,23 @@ def _check_request(out_dir: Path, model_type: str) -> None:
             raise TinyCheckpointError(f"{out_dir} exists and is not empty")
 
 
-def build_tiny_checkpoint(out_dir: Path, *, model_type: str, seed: int = 0) -> Path:
-    """Write a tiny ``model_type`` checkpoint folder at ``out_dir`` and return its path.
+def build_tiny_checkpoint(out_dir: Path, *, model_type: str, seed: int = 0, size: str = "tiny") -> Path:
+    """Write a random-weight ``model_type`` checkpoint folder at ``out_dir`` and return its path.
 
+    ``size`` names an entry of ``SIZES``: "tiny" (the default, for tests) or "full" (the published
+    1.7B dimensions, about 4.5 GB, for speed benchmarks).
     ``out_dir`` must not exist or be an empty folder. The folder appears complete or not at all:
     it is built next to ``out_dir`` and renamed into place at the end.
-    Raises ``TinyCheckpointError`` for an unknown type or an occupied ``out_dir``.
+    Raises ``TinyCheckpointError`` for an unknown type or size, an occupied ``out_dir``, or (full
+    size) too little free disk space.
     """
     out_dir = Path(out_dir)
-    _check_request(out_dir, model_type)
-    # A later --size option picks another SIZES entry here.
-    size_name = "tiny"
+    _check_request(out_dir, model_type, size)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
     try:
-        _build_into(staging, model_type, int(seed), size_name)
+        _build_into(staging, model_type, int(seed), size)
         # mkdtemp makes a private folder and safetensors writes 0600 files; a checkpoint is meant
         # to be read by other processes and users (benchmark runners, a copied-out cache).
         for path in [staging, *staging.rglob("*")]:
@@ -725,25 +910,29 @@ def build_tiny_checkpoint(out_dir: Path, *, model_type: str, seed: int = 0) -> P
     return out_dir
 
 
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = OneLineArgumentParser(
         prog="python -m studio.engine.tiny",
-        description="Write a tiny random-weight Qwen3-TTS checkpoint for tests and benchmarks.",
+        description="Write a random-weight Qwen3-TTS checkpoint (tiny, or at the published 1.7B size).",
     )
     parser.add_argument("out_dir", type=Path, help="folder to create (must not exist or be empty)")
     parser.add_argument("--type", dest="model_type", metavar="TYPE", required=True, help=" | ".join(TINY_TYPES))
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="weight seed (default 0)")
+    parser.add_argument(
+        "--size",
+        default="tiny",
+        metavar="SIZE",
+        help="tiny (default) | full: the published 1.7B dimensions, about 4.5 GB on disk",
+    )
     try:
         args = parser.parse_args(argv)
         # Checked before the heavy imports so a typo fails fast and without library noise.
-        _check_request(args.out_dir, args.model_type)
+        _check_request(args.out_dir, args.model_type, args.size)
     except (ArgumentError, TinyCheckpointError) as exc:
         print(f"tiny: error: {exc}", file=sys.stderr)
         return 2
     try:
-        path = build_tiny_checkpoint(args.out_dir, model_type=args.model_type, seed=args.seed)
+        path = build_tiny_checkpoint(args.out_dir, model_type=args.model_type, seed=args.seed, size=args.size)
     except TinyCheckpointError as exc:
         print(f"tiny: error: {exc}", file=sys.stderr)
         return 2
