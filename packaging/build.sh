@@ -25,8 +25,12 @@ reuse_venv=0
 while [[ $# -gt 0 ]]; do
     case $1 in
     --torch)
-        variant=${2:-}
-        shift 2 || true
+        if [[ $# -lt 2 ]]; then
+            echo "build.sh: --torch needs a value: cpu or cuda" >&2
+            exit 2
+        fi
+        variant=$2
+        shift 2
         ;;
     --torch=*)
         variant=${1#--torch=}
