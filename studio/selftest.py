@@ -58,16 +58,19 @@ def build_info() -> dict[str, Any] | None:
         return {"error": f"{path}: {exc}"}
 
 
-def _check(name: str, report: dict[str, Any], body: Callable[[dict[str, Any]], None]) -> None:
+def _check(name: str, report: dict[str, Any], body: Callable[[dict[str, Any]], Any]) -> Any:
+    """Run one check into ``report["checks"][name]``; returns what ``body`` returned (None if it raised)."""
     entry: dict[str, Any] = {"ok": False}
+    result = None
     started = time.perf_counter()
     try:
-        body(entry)
+        result = body(entry)
         entry["ok"] = not entry.get("error")
     except Exception as exc:  # noqa: BLE001 - the report names the failure; the next checks still run
         entry["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
     entry["seconds"] = round(time.perf_counter() - started, 3)
     report["checks"][name] = entry
+    return result
 
 
 def _check_python(entry: dict[str, Any]) -> None:
@@ -193,11 +196,11 @@ def _check_engine(entry: dict[str, Any], workdir: Path) -> Path | None:
 
 
 def _qt_child_environment(workdir: Path) -> tuple[dict[str, str], str | None]:
+    from studio.ui.app import needs_offscreen
+
     env = dict(os.environ)
     note = None
-    if sys.platform.startswith("linux") and not (
-        env.get("QT_QPA_PLATFORM") or env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")
-    ):
+    if needs_offscreen(env):
         # No screen (a server, a build machine): draw offscreen rather than fail for want of a display.
         env["QT_QPA_PLATFORM"] = "offscreen"
         note = "no display: drew offscreen"
@@ -393,15 +396,10 @@ def run_self_test() -> int:
     with _stdout_to_stderr() as report_stream:
         with tempfile.TemporaryDirectory(prefix="qwen-tts-studio-self-test-") as tmp:
             workdir = Path(tmp)
-            wav: list[Path | None] = [None]
             _check("python", report, _check_python)
             _check("torch", report, _check_torch)
-
-            def engine(entry: dict[str, Any]) -> None:
-                wav[0] = _check_engine(entry, workdir)
-
-            _check("engine", report, engine)
-            _check("qt", report, lambda entry: _check_qt(entry, workdir, wav[0]))
+            wav = _check("engine", report, lambda entry: _check_engine(entry, workdir))
+            _check("qt", report, lambda entry: _check_qt(entry, workdir, wav))
             _check("audio", report, _check_audio)
         report["ok"] = all(check["ok"] for check in report["checks"].values())
         report["failed"] = [name for name, check in report["checks"].items() if not check["ok"]]

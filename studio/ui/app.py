@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from studio import __version__
@@ -17,12 +18,21 @@ class StartupError(RuntimeError):
     """A failure of a non-interactive start (--screenshot); str() is one line."""
 
 
+def needs_offscreen(env: Mapping[str, str] | None = None) -> bool:
+    """True on Linux when no platform is chosen and there is no X or Wayland display to open a window on.
+
+    Qt's xcb plugin aborts the whole process (with a core dump) when it cannot reach a display.
+    Other platforms always have a screen when a user runs the app.
+    """
+    env = os.environ if env is None else env
+    return sys.platform.startswith("linux") and not (
+        env.get("QT_QPA_PLATFORM") or env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")
+    )
+
+
 def check_display() -> None:
-    # Qt's xcb plugin aborts the whole process (with a core dump) when it cannot reach a display;
-    # a plain message is kinder. Other platforms always have a screen when a user runs the app.
-    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
-        return
-    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+    # A plain message is kinder than Qt's abort.
+    if needs_offscreen():
         raise NoDisplayError(
             "no display found (DISPLAY and WAYLAND_DISPLAY are unset): run the studio in a desktop session, "
             "or use the command-line subcommands (qwen-tts-studio --help)"
@@ -49,9 +59,7 @@ def _application():
 
 def take_screenshot(project: Path | None, png: Path) -> None:
     """Open the window (offscreen when there is no display), load `project`, lay out, save a PNG."""
-    if sys.platform.startswith("linux") and not (
-        os.environ.get("QT_QPA_PLATFORM") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-    ):
+    if needs_offscreen():
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     from studio.core.project import ProjectError, load_project
 

@@ -5,7 +5,7 @@ then runs the frozen executable's self-test offscreen and on a real X server (Xv
 training step through the frozen `--run-training` dispatch, unpacks the .deb into a scratch root with
 `dpkg -x` and runs the installed launcher's self-test.
 
-Slow (about ten minutes on two cores, most of it pip and PyInstaller); part of the README's test
+Slow (5 min 20 s on two cores, most of it pip and PyInstaller); part of the README's test
 command and CI. `QWEN_TTS_STUDIO_PREBUILT=1` skips the build and tests what is already in dist/cpu
 (for iterating on these tests; CI always builds).
 """
