@@ -53,6 +53,8 @@ import numpy as np
 
 from studio.core.atomic import atomic_write_bytes, atomic_write_text
 from studio.core.cli_args import ArgumentError, OneLineArgumentParser
+from studio.core.limits import TooLargeError, read_limited
+from studio.core.owned import FileLedger, NotOwnedError
 from training.protocol import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -129,13 +131,31 @@ def _clean_text(text: str) -> str:
     return " ".join(text.split())
 
 
+# A manifest of 100,000 clips is a few MB; a bigger one is almost certainly the wrong file.
+MANIFEST_LIMIT = 64 * 1024 * 1024
+TRANSCRIPT_LIMIT = 1024 * 1024
+
+
 def _read_manifest_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise CommandError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
+        data = read_limited(path, MANIFEST_LIMIT, what="dataset manifest")
+    except TooLargeError as exc:
+        raise CommandError(str(exc)) from None
     except OSError as exc:
         raise CommandError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise CommandError(
+            f"{path}: line {line}, column {column}: not UTF-8 text (bad byte at offset {exc.start})",
+            hint="save the file as UTF-8",
+        ) from None
+
+
+def _read_transcript(path: Path) -> str:
+    return read_limited(path, TRANSCRIPT_LIMIT, what="transcript").decode("utf-8-sig")
 
 
 def _is_inside(path: Path, folder: Path) -> bool:
@@ -170,10 +190,13 @@ def list_folder(folder: Path, *, exclude: Path | None = None) -> list[Entry]:
         entry = Entry(audio=path.absolute(), text="", source=rel)
         if transcript.is_file():
             try:
-                entry.text = _clean_text(transcript.read_text(encoding="utf-8-sig"))
+                entry.text = _clean_text(_read_transcript(transcript))
             except UnicodeDecodeError:
                 entry.text_known = False
                 entry.problems.append(f"unreadable transcript: {transcript.name} is not UTF-8 text")
+            except TooLargeError:
+                entry.text_known = False
+                entry.problems.append(f"unreadable transcript: {transcript.name} is larger than 1 MB")
             except OSError as exc:
                 entry.text_known = False
                 entry.problems.append(f"unreadable transcript: {transcript.name} ({exc.strerror or exc})")
@@ -188,8 +211,8 @@ def list_folder(folder: Path, *, exclude: Path | None = None) -> list[Entry]:
         rel = path.relative_to(folder).as_posix()
         entry = Entry(audio=stem.absolute(), text="", source=rel, audio_known=False)
         try:
-            entry.text = _clean_text(path.read_text(encoding="utf-8-sig"))
-        except (UnicodeDecodeError, OSError):
+            entry.text = _clean_text(_read_transcript(path))
+        except (UnicodeDecodeError, OSError, TooLargeError):
             pass
         entry.problems.append(f"missing audio: no audio file named {stem.name}.* next to {path.name}")
         entries.append((rel, entry))
@@ -265,8 +288,35 @@ def list_jsonl(jsonl_path: Path) -> list[Entry]:
     return entries
 
 
+def _check_run_folder(dataset: Path, out_dir: Path) -> None:
+    # The dataset is only ever read. A run folder that is (or lies inside) the dataset's folder would
+    # mix the studio's converted copies with the user's recordings, whatever the layout.
+    root = dataset if dataset.is_dir() else dataset.parent
+    if dataset.exists() and _is_inside(out_dir, root):
+        raise CommandError(
+            f"{out_dir}: the run folder is inside the dataset folder {root}",
+            hint="choose a run folder outside the dataset, which is only ever read",
+        )
+
+
+def _check_entries_outside(entries: Sequence[Entry], out_dir: Path) -> None:
+    for entry in entries:
+        for path in (entry.audio, entry.ref_audio):
+            if path is not None and _is_inside(path, out_dir):
+                raise CommandError(
+                    f"{out_dir}: the run folder holds the dataset's recording {path} ({entry.source})",
+                    hint="choose a run folder outside the dataset, which is only ever read",
+                )
+
+
 def find_layout(dataset: Path, out_dir: Path) -> Layout:
     """Recognise the dataset's layout and list its items; CommandError when there is none."""
+    layout = _find_layout(dataset, out_dir)
+    _check_run_folder(dataset, out_dir)
+    return layout
+
+
+def _find_layout(dataset: Path, out_dir: Path) -> Layout:
     hint = "pass a folder of audio files with .txt transcripts, an LJSpeech metadata.csv or a .jsonl file"
     if not dataset.exists():
         raise CommandError(f"{dataset}: no such file or folder", hint=hint)
@@ -286,11 +336,6 @@ def find_layout(dataset: Path, out_dir: Path) -> Layout:
         raise CommandError(f"{dataset}: several .jsonl files ({names})", hint="pass the one to use")
     if manifests:
         return Layout("jsonl", dataset, list_jsonl(manifests[0]))
-    if _is_inside(out_dir, dataset):
-        raise CommandError(
-            f"{out_dir}: the run folder is inside the dataset folder {dataset}",
-            hint="choose a run folder outside the dataset, which is only ever read",
-        )
     entries = list_folder(dataset, exclude=out_dir)
     if not entries:
         raise CommandError(f"{dataset}: no audio files, metadata.csv or .jsonl found", hint=hint)
@@ -435,12 +480,13 @@ def _wav_bytes(mono: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _remove_stale(folder: Path, keep: set[str]) -> None:
-    if not folder.is_dir():
-        return
-    for path in folder.iterdir():
-        if path.is_file() and path.suffix == ".wav" and path.name not in keep:
-            path.unlink()
+def _claim(ledger: FileLedger, rel: str) -> Path:
+    try:
+        return ledger.claim(rel)
+    except NotOwnedError as exc:
+        raise CommandError(
+            str(exc), hint="the run folder holds files of yours; choose an empty folder or one this studio made"
+        ) from None
 
 
 class Stopped(Exception):
@@ -465,6 +511,8 @@ def validate_dataset(
         raise CommandError(f"{out_dir}: exists and is not a folder", hint="pass a folder for --out")
     layout = find_layout(dataset, out_dir)
     entries = layout.entries
+    _check_entries_outside(entries, out_dir)
+    ledger = FileLedger(out_dir)
     total = len(entries)
     emitter.start(total=total, what="validate", dataset=str(dataset.absolute()), layout=layout.kind)
     log.info("%s: %s layout, %d items", dataset, layout.kind, total)
@@ -502,7 +550,7 @@ def validate_dataset(
                 if not ref_problems:
                     name = f"{len(written_refs) + 1:03d}_{_safe_name(entry.ref_audio)}.wav"
                     ref_dir.mkdir(parents=True, exist_ok=True)
-                    atomic_write_bytes(ref_dir / name, _wav_bytes(ref_facts.mono))
+                    atomic_write_bytes(_claim(ledger, f"ref/{name}"), _wav_bytes(ref_facts.mono))
                     written_refs.add(name)
                     prepared = f"ref/{name}"
                 refs[entry.ref_audio] = (prepared, ref_problems)
@@ -525,7 +573,7 @@ def validate_dataset(
         if not problems and facts.mono is not None:
             name = f"{index:05d}_{_safe_name(entry.audio)}.wav"
             data = _wav_bytes(facts.mono)
-            atomic_write_bytes(audio_dir / name, data)
+            atomic_write_bytes(_claim(ledger, f"audio/{name}"), data)
             written_audio.add(name)
             prepared_audio = f"audio/{name}"
             # training.prepare keys its resume check on this: codes made from other audio are redone.
@@ -551,8 +599,9 @@ def validate_dataset(
             emitter.warning(f"{entry.source}: {'; '.join(problems)}", item=str(entry.audio))
         emitter.progress(index, total, item=str(entry.audio), eta_s=eta(index))
 
-    _remove_stale(audio_dir, written_audio)
-    _remove_stale(ref_dir, written_refs)
+    # Copies a previous run made that this one did not make again; never a file the ledger lacks.
+    ledger.remove_except({f"audio/{n}" for n in written_audio}, under="audio")
+    ledger.remove_except({f"ref/{n}" for n in written_refs}, under="ref")
     usable = [item for item in items if item["usable"]]
     seconds = float(sum(item["seconds"] or 0.0 for item in usable))
     kinds = Counter(kind for item in items for kind in {problem_kind(p) for p in item["problems"]})
@@ -570,10 +619,8 @@ def validate_dataset(
             "problems": dict(sorted(kinds.items())),
         },
     }
-    atomic_write_text(out_dir / REPORT_NAME, json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+    atomic_write_text(_claim(ledger, REPORT_NAME), json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     return report
-
-
 
 
 def main(argv: Sequence[str] | None = None) -> int:
