@@ -24,15 +24,22 @@ class CliError(Exception):
 
 def _read_script_source(source: str) -> tuple[str, str]:
     """Return (display name, text) for a script path or '-' (stdin)."""
+    from studio.core.limits import SCRIPT_LIMIT, TooLargeError, read_limited, read_stream_limited
     from studio.core.tags import decode_script_bytes
 
     if source == "-":
-        name, data = "<stdin>", sys.stdin.buffer.read()
+        name = "<stdin>"
+        try:
+            data = read_stream_limited(sys.stdin.buffer, SCRIPT_LIMIT, name=name, what="script")
+        except TooLargeError as exc:
+            raise CliError(str(exc)) from None
     else:
         path = Path(source)
         name = str(path)
         try:
-            data = path.read_bytes()
+            data = read_limited(path, SCRIPT_LIMIT, what="script")
+        except TooLargeError as exc:
+            raise CliError(str(exc)) from None
         except FileNotFoundError:
             raise CliError(f"{name}: no such file") from None
         except IsADirectoryError:

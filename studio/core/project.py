@@ -7,6 +7,7 @@ atomic and keeps the previous version as `<name>.qtts.bak`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Callable
@@ -14,13 +15,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from studio.core.atomic import atomic_write_text
+from studio.core.atomic import atomic_write_bytes
+from studio.core.limits import PROJECT_LIMIT, JsonLimitError, TooLargeError, loads_json, read_limited
 from studio.core.voice import VOICE_KINDS, VoiceError, VoiceSpec
 
 SCHEMA_VERSION = 1
 PROJECT_SUFFIX = ".qtts"
 BACKUP_SUFFIX = ".bak"
 FORMAT_NAME = "qwen-tts-studio-project"
+# Bounds on integers a file may hold. Seeds feed torch's 64-bit generator; the codec vocabulary is a
+# few thousand entries, so a larger top-k means nothing; 8192 frames (about 11 minutes) is the
+# published models' own generation cap.
+MAX_SEED = 2**63 - 1
+MAX_TOP_K = 100_000
+MAX_NEW_TOKENS = 8192
+MAX_TAKE = 9999
 
 # Ordered migrations: MIGRATIONS[v] turns a version-v document into a version-(v+1) document.
 # Each takes and returns a plain dict, so it can be tested on its own; none exist yet because
@@ -159,7 +168,10 @@ class FieldReader:
             raise ProjectError(f"expected a string, got {_type_name(value)}", field=self._name(key))
         return value
 
-    def integer(self, key: str, default: Any = None, *, nullable: bool = False, minimum: int | None = None) -> Any:
+    def integer(
+        self, key: str, default: Any = None, *, nullable: bool = False, minimum: int | None = None,
+        maximum: int | None = None,
+    ) -> Any:
         value = self._get(key, default, False)
         if value is None and (nullable or key not in self.obj):
             return value
@@ -167,12 +179,16 @@ class FieldReader:
             raise ProjectError(f"expected an integer, got {_type_name(value)}", field=self._name(key))
         if minimum is not None and value < minimum:
             raise ProjectError(f"must be at least {minimum}, got {value}", field=self._name(key))
+        if maximum is not None and value > maximum:
+            raise ProjectError(f"must be at most {maximum}, got {value}", field=self._name(key))
         return value
 
     def number(self, key: str, default: float, *, low: float, high: float) -> float:
         value = self._get(key, default, False)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ProjectError(f"expected a number, got {_type_name(value)}", field=self._name(key))
+        if not math.isfinite(value):
+            raise ProjectError(f"expected a finite number, got {value}", field=self._name(key))
         if not low <= value <= high:
             raise ProjectError(f"must be between {low:g} and {high:g}, got {value:g}", field=self._name(key))
         return float(value)
@@ -212,10 +228,10 @@ def _read_export(reader: FieldReader) -> ExportSettings:
 def _read_generation(reader: FieldReader) -> GenerationParams:
     params = GenerationParams(
         temperature=reader.number("temperature", 0.9, low=0.0, high=5.0),
-        top_k=reader.integer("top_k", 50, minimum=0),
+        top_k=reader.integer("top_k", 50, minimum=0, maximum=MAX_TOP_K),
         top_p=reader.number("top_p", 1.0, low=0.0, high=1.0),
         repetition_penalty=reader.number("repetition_penalty", 1.05, low=0.5, high=5.0),
-        max_new_tokens=reader.integer("max_new_tokens", None, nullable=True, minimum=1),
+        max_new_tokens=reader.integer("max_new_tokens", None, nullable=True, minimum=1, maximum=MAX_NEW_TOKENS),
     )
     reader.finish()
     return params
@@ -313,7 +329,7 @@ def project_from_json(doc: Any) -> Project:
     render = RenderSettings(
         model=render_reader.string("model", None, nullable=True),
         language=render_reader.string("language", "auto"),
-        seed=render_reader.integer("seed", 0, minimum=0),
+        seed=render_reader.integer("seed", 0, minimum=0, maximum=MAX_SEED),
         voice=render_reader.string("voice", None, nullable=True),
         output_dir=render_reader.string("output_dir", None, nullable=True),
         export=_read_export(render_reader.child("export")),
@@ -337,7 +353,9 @@ def project_from_json(doc: Any) -> Project:
             )
         if line_no in lines:
             raise ProjectError(f"line {line_no} appears twice", field=f"lines[{index}].line")
-        lines[line_no] = LineState(locked=entry.boolean("locked", False), take=entry.integer("take", 0, minimum=0))
+        lines[line_no] = LineState(
+            locked=entry.boolean("locked", False), take=entry.integer("take", 0, minimum=0, maximum=MAX_TAKE)
+        )
         entry.finish()
     top.finish()
     return Project(script=script, cast=cast, render=render, lines=lines)
@@ -380,40 +398,99 @@ def project_to_json(project: Project) -> dict[str, Any]:
     }
 
 
-def load_project(path: Path) -> Project:
-    """Read and validate a project file. Every failure is a ProjectError whose message names the file."""
-    path = Path(path)
+def parse_project_bytes(data: bytes, *, source: str) -> Project:
+    """Decode and validate a project file's bytes; every failure is a ProjectError naming `source`."""
+    if not data.strip():
+        raise ProjectError("the file is empty", source=source)
     try:
-        data = path.read_bytes()
+        # A byte-order mark is how some editors mark UTF-8; scripts accept it, so projects do too.
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ProjectError(f"not UTF-8 text (bad byte at offset {exc.start})", source=source) from None
+    try:
+        doc = loads_json(text)
+    except json.JSONDecodeError as exc:
+        raise ProjectError(
+            f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); the file may be truncated",
+            source=source,
+        ) from None
+    except JsonLimitError as exc:
+        raise ProjectError(f"not a project file: {exc}", source=source) from None
+    try:
+        return project_from_json(doc)
+    except ProjectError as exc:
+        raise ProjectError(exc.reason, field=exc.field, source=source) from None
+
+
+def _read_project_bytes(path: Path) -> bytes:
+    try:
+        return read_limited(path, PROJECT_LIMIT, what="project file")
     except FileNotFoundError:
         raise ProjectError("no such file", source=str(path)) from None
     except IsADirectoryError:
         raise ProjectError("is a folder, not a project file", source=str(path)) from None
+    except TooLargeError:
+        raise ProjectError(f"larger than the {PROJECT_LIMIT // 2**20} MB a project file may have",
+                           source=str(path)) from None
     except OSError as exc:
         raise ProjectError(f"cannot be read ({exc.strerror})", source=str(path)) from None
-    if not data.strip():
-        raise ProjectError("the file is empty", source=str(path))
+
+
+@dataclass(frozen=True)
+class DiskVersion:
+    """What a project file held when it was opened or last saved: a save checks it is still there."""
+
+    sha256: str | None  # None: there was no file
+
+
+def _version_of(data: bytes | None) -> DiskVersion:
+    return DiskVersion(None if data is None else hashlib.sha256(data).hexdigest())
+
+
+def load_project(path: Path) -> Project:
+    """Read and validate a project file. Every failure is a ProjectError whose message names the file."""
+    return load_project_versioned(path)[0]
+
+
+def load_project_versioned(path: Path) -> tuple[Project, DiskVersion]:
+    """load_project, plus the version of the file that was read (for save_project's `expect`)."""
+    path = Path(path)
+    data = _read_project_bytes(path)
+    return parse_project_bytes(data, source=str(path)), _version_of(data)
+
+
+class ProjectConflictError(Exception):
+    """The file changed on disk since it was opened or saved here; str() says so and names it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        super().__init__(f"{path}: changed on disk since it was opened here (another window or program saved it)")
+
+
+def disk_version(path: Path) -> DiskVersion:
+    path = Path(path)
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ProjectError(f"not UTF-8 text (bad byte at offset {exc.start})", source=str(path)) from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ProjectError(
-            f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); the file may be truncated",
-            source=str(path),
-        ) from None
-    try:
-        return project_from_json(doc)
-    except ProjectError as exc:
-        raise ProjectError(exc.reason, field=exc.field, source=str(path)) from None
+        return _version_of(read_limited(path, PROJECT_LIMIT, what="project file"))
+    except FileNotFoundError:
+        return DiskVersion(None)
+    except (OSError, TooLargeError):
+        return DiskVersion("unreadable")
 
 
 def dumps_project(project: Project) -> str:
     return json.dumps(project_to_json(project), indent=2, ensure_ascii=False) + "\n"
 
 
-def save_project(project: Project, path: Path) -> None:
-    """Save atomically; the version that was on disk is kept as `<name>.bak`."""
-    atomic_write_text(Path(path), dumps_project(project), backup_suffix=BACKUP_SUFFIX)
+def save_project(project: Project, path: Path, *, expect: DiskVersion | None = None) -> DiskVersion:
+    """Save atomically; the version that was on disk is kept as `<name>.bak`. Returns the new version.
+
+    With `expect` (what load_project_versioned or the last save returned), a file that changed on disk
+    in between is not replaced: ProjectConflictError, and the caller asks the user. OSError for a
+    file that cannot be written (PermissionError "the file is read-only" for a read-only one).
+    """
+    path = Path(path)
+    if expect is not None and disk_version(path) != expect:
+        raise ProjectConflictError(path)
+    data = dumps_project(project).encode("utf-8")
+    atomic_write_bytes(path, data, backup_suffix=BACKUP_SUFFIX, clean_stale=True)
+    return _version_of(data)

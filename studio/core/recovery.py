@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studio.core.atomic import atomic_write_text
-from studio.core.project import Project, ProjectError, project_from_json, project_to_json
+from studio.core.limits import PROJECT_LIMIT, loads_json, read_limited
+from studio.core.project import DiskVersion, Project, ProjectError, project_from_json, project_to_json
 
 RECOVERY_SUFFIX = ".qtts-recovery"
 
@@ -27,23 +28,32 @@ class Recovery:
     project: Project
     project_path: Path | None  # the file the work belongs to, None for an unsaved new project
     saved_at: float  # epoch seconds
+    base: DiskVersion | None = None  # the version of project_path the work started from, if known
 
 
 def recovery_path(folder: Path, project_path: Path | None, session: str) -> Path:
-    """One recovery file per project file; unsaved new projects get one per running session."""
-    key = str(Path(project_path).resolve()) if project_path else f"untitled-{session}"
+    """One recovery file per window (`session`) and project file.
+
+    Keyed on the window too: two windows with the same project open each keep their own unsaved
+    work, so one's autosave never overwrites the other's and one's save never deletes the other's.
+    """
+    project = str(Path(project_path).resolve()) if project_path else "untitled"
+    key = f"{project}\0{session}"
     return Path(folder) / (hashlib.sha256(key.encode("utf-8")).hexdigest()[:16] + RECOVERY_SUFFIX)
 
 
-def write_recovery(path: Path, project: Project, project_path: Path | None) -> None:
+def write_recovery(
+    path: Path, project: Project, project_path: Path | None, base: DiskVersion | None = None
+) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     doc = {
         "project_path": str(project_path) if project_path else None,
+        "base_sha256": base.sha256 if base is not None else None,
         "saved_at": time.time(),
         "pid": os.getpid(),
         "project": project_to_json(project),
     }
-    atomic_write_text(Path(path), json.dumps(doc, ensure_ascii=False))
+    atomic_write_text(Path(path), json.dumps(doc, ensure_ascii=False), clean_stale=True)
 
 
 def _process_alive(pid: int) -> bool:
@@ -70,13 +80,15 @@ def find_recoveries(folder: Path) -> list[Recovery]:
         return out
     for path in folder.glob(f"*{RECOVERY_SUFFIX}"):
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            doc = loads_json(read_limited(path, PROJECT_LIMIT + 2**20, what="recovery file").decode("utf-8"))
             if _process_alive(int(doc.get("pid", 0))):
                 continue
             project = project_from_json(doc["project"])
             target = Path(doc["project_path"]) if doc.get("project_path") else None
-            out.append(Recovery(path, project, target, float(doc["saved_at"])))
-        except (OSError, ValueError, KeyError, TypeError, ProjectError):
+            base = doc.get("base_sha256")
+            version = DiskVersion(base) if isinstance(base, str) else None
+            out.append(Recovery(path, project, target, float(doc["saved_at"]), version))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, ProjectError):
             continue
     return sorted(out, key=lambda r: r.saved_at, reverse=True)
 

@@ -5,14 +5,14 @@ Shared by `python -m studio render` and the GUI's render worker so both plan and
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
 from studio.audio.export import ExportResult, ExportSegment, export_render
+from studio.core.limits import PROJECT_LIMIT, SCRIPT_LIMIT, TooLargeError, loads_json, read_limited
 from studio.core.plan import PlannedSegment, first_unknown_voice, plan_segments
-from studio.core.project import Project, ProjectError, load_project
+from studio.core.project import Project, ProjectError, parse_project_bytes
 from studio.core.tags import ScriptError, decode_script_bytes, parse_script
 from studio.core.voices import VoiceLibrary, pinned_seeds
 from studio.engine.loader import ModelInfo
@@ -27,20 +27,25 @@ def read_input(path: Path) -> Project:
     """A .qtts project, or a plain script file wrapped in a default project."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_limited(path, max(SCRIPT_LIMIT, PROJECT_LIMIT), what="script or project file")
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, not a script or project file") from None
+    except TooLargeError as exc:
+        raise InputError(str(exc)) from None
     except OSError as exc:
         raise InputError(f"{path}: cannot be read ({exc.strerror})") from None
     looks_like_project = path.suffix == ".qtts"
-    if not looks_like_project and data.lstrip().startswith(b"{"):
+    if not looks_like_project and data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
         try:
-            looks_like_project = "schema_version" in json.loads(data)
+            doc = loads_json(data.decode("utf-8-sig"))
+            looks_like_project = isinstance(doc, dict) and "schema_version" in doc
         except ValueError:
             looks_like_project = False
     if looks_like_project:
         try:
-            return load_project(path)
+            return parse_project_bytes(data, source=str(path))
         except ProjectError as exc:
             raise InputError(str(exc)) from None
     try:

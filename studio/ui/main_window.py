@@ -36,7 +36,15 @@ from studio.audio.buffers import GrowingAudio
 from studio.audio.export import ExportError
 from studio.audio.playback import PlaybackUnavailable, Player, default_output_device
 from studio.core.plan import PlannedSegment, expected_seconds, first_unknown_voice
-from studio.core.project import PROJECT_SUFFIX, Project, ProjectError, load_project, save_project
+from studio.core.project import (
+    PROJECT_SUFFIX,
+    DiskVersion,
+    Project,
+    ProjectConflictError,
+    ProjectError,
+    load_project_versioned,
+    save_project,
+)
 from studio.core.recovery import discard_recovery, find_recoveries, recovery_path, write_recovery
 from studio.core.script import ScriptChange, ScriptModel
 from studio.core.tags import PauseItem, SpeechItem, analyse_lines, tag_kind
@@ -111,6 +119,7 @@ class MainWindow(QMainWindow):
         self.setObjectName("MainWindow")
         self.project = Project()
         self.project_path: Path | None = None
+        self._disk_version: DiskVersion | None = None
         self.undo_stack = QUndoStack(self)
         self.model = ScriptModel("")
         self._session = uuid.uuid4().hex[:8]
@@ -517,10 +526,15 @@ class MainWindow(QMainWindow):
         name = self.project_path.name if self.project_path else "Untitled"
         self.setWindowTitle(f"{name}[*] — {APP_TITLE}")
 
-    def _set_project(self, project: Project, path: Path | None, *, modified: bool = False) -> None:
+    def _set_project(
+        self, project: Project, path: Path | None, *, modified: bool = False, version: DiskVersion | None = None
+    ) -> None:
         self._discard_own_recovery()
         self.project = project
         self.project_path = path
+        # What the file held when it was read: a save checks it is still there, so a save from another
+        # window or program in between is never silently replaced.
+        self._disk_version = version
         self._line_renders.clear()
         self._take_counts.clear()
         self._warnings.clear()
@@ -1091,11 +1105,11 @@ class MainWindow(QMainWindow):
     def open_project(self, path: Path) -> bool:
         """Load `path`; on failure show the reason and keep the current project as it was."""
         try:
-            project = load_project(path)
+            project, version = load_project_versioned(path)
         except ProjectError as exc:
             QMessageBox.critical(self, "Cannot open project", str(exc))
             return False
-        self._set_project(project, Path(path))
+        self._set_project(project, Path(path), version=version)
         self._remember(Path(path))
         return True
 
@@ -1114,11 +1128,40 @@ class MainWindow(QMainWindow):
         return self._save_to(path)
 
     def _save_to(self, path: Path) -> bool:
+        # Saving over the file this window opened checks that nobody changed it meanwhile; Save As onto
+        # another existing file was already confirmed in the file dialog.
+        same_file = self.project_path is not None and Path(path) == self.project_path
+        expect = self._disk_version if same_file else None
         try:
-            save_project(self.sync_project(), path)
+            version = save_project(self.sync_project(), path, expect=expect)
+        except ProjectConflictError as exc:
+            buttons = QMessageBox.StandardButton
+            box = QMessageBox(
+                QMessageBox.Icon.Warning,
+                "Project changed on disk",
+                f"{exc}.\n\nSaving here would replace those changes. Save your version under another name, or "
+                "overwrite the file (what is on disk now is kept as a .bak file)?",
+                buttons.Save | buttons.Discard | buttons.Cancel,
+                self,
+            )
+            box.button(buttons.Save).setText("Save &As…")
+            box.button(buttons.Discard).setText("&Overwrite")
+            box.setDefaultButton(buttons.Save)
+            answer = buttons(box.exec())
+            if answer == QMessageBox.StandardButton.Save:
+                return self.save_as()
+            if answer != QMessageBox.StandardButton.Discard:
+                return False
+            self._disk_version = None
+            return self._save_to(path)
         except OSError as exc:
-            QMessageBox.critical(self, "Cannot save project", f"{path}: {exc.strerror or exc}")
+            QMessageBox.critical(
+                self, "Cannot save project",
+                f"{path}: {exc.strerror or exc}. Your changes are still open here; use Save As to keep them "
+                "elsewhere.",
+            )
             return False
+        self._disk_version = version
         self._discard_own_recovery()
         self.project_path = path
         self.undo_stack.setClean()
@@ -1177,7 +1220,7 @@ class MainWindow(QMainWindow):
             return None
         path = self._own_recovery_path()
         try:
-            write_recovery(path, self.sync_project(), self.project_path)
+            write_recovery(path, self.sync_project(), self.project_path, self._disk_version)
         except OSError as exc:
             self.statusBar().showMessage(f"Autosave failed: {exc}", 5000)
             return None
@@ -1204,7 +1247,7 @@ class MainWindow(QMainWindow):
         if answer != QMessageBox.StandardButton.Yes:
             discard_recovery(newest.path)
             return False
-        self._set_project(newest.project, newest.project_path, modified=True)
+        self._set_project(newest.project, newest.project_path, modified=True, version=newest.base)
         discard_recovery(newest.path)
         self.autosave()
         self.statusBar().showMessage(f"Recovered unsaved changes from {when}; save to keep them")
