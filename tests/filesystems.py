@@ -20,10 +20,15 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 
 @contextlib.contextmanager
-def small_disk(folder: Path, size: str = "64k") -> Iterator[Path]:
-    """`folder` as a tmpfs of `size` bytes (mount's units: 64k, 2m), unmounted afterwards."""
+def small_disk(folder: Path, size: str = "64k", *, inodes: int | None = None) -> Iterator[Path]:
+    """`folder` as a tmpfs of `size` bytes (mount's units: 64k, 2m), unmounted afterwards.
+
+    With `inodes`, the filesystem also runs out of room after that many files, folders and links
+    (ENOSPC, as on a full disk): a way to make the N-th file of a multi-file write fail for real.
+    """
     folder.mkdir(parents=True, exist_ok=True)
-    result = _run("mount", "-t", "tmpfs", "-o", f"size={size},mode=0777", "tmpfs", str(folder))
+    options = f"size={size},mode=0777" + (f",nr_inodes={inodes}" if inodes is not None else "")
+    result = _run("mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder))
     if result.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({result.stderr.strip()}); run the tests as root")
     try:

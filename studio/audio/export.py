@@ -3,12 +3,16 @@
 Exports never overwrite anything. Each file is written to a temporary name and then published with
 a hard link, which fails instead of replacing an existing file; a name that is taken gets a numeric
 suffix. So two renders in the same second, or a user's own file with the same name, are both safe.
+An export is all or nothing: a failure part-way (a full disk) removes what it had published and its
+temp files, and temp files that a killed export left behind are removed by the next export there.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from studio.core.atomic import current_umask
+from studio.core.atomic import pid_alive as _pid_alive
 from studio.core.timing import lay_out, to_srt, to_vtt
 
 AUDIO_FORMATS = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_24")}
@@ -55,41 +61,105 @@ class ExportResult:
 
 
 def _publish(tmp: Path, final: Path) -> bool:
-    """Move `tmp` to `final` unless `final` exists; return False when it does."""
+    """Move `tmp` to `final` unless `final` exists (a dangling link counts); return False when it does."""
     try:
         os.link(tmp, final)
     except FileExistsError:
         return False
-    except OSError:
+    except OSError as exc:
+        if exc.errno not in _NO_HARD_LINKS:
+            raise
         # Filesystems without hard links (some network and FAT mounts): exclusive create, then copy.
         try:
             fd = os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
             return False
-        with os.fdopen(fd, "wb") as out, open(tmp, "rb") as src:
-            out.write(src.read())
+        try:
+            with os.fdopen(fd, "wb") as out, open(tmp, "rb") as src:
+                shutil.copyfileobj(src, out)
+        except BaseException:
+            final.unlink(missing_ok=True)
+            raise
     tmp.unlink(missing_ok=True)
     return True
 
 
-def _free_stem(folder: Path, base: str, suffixes: Sequence[str]) -> str:
-    number = 1
-    while True:
+# errno values os.link gives where the filesystem has no hard links (EPERM: FAT and some FUSE mounts).
+_NO_HARD_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK}
+_MAX_NUMBER = 10_000
+
+
+def _free_stem(folder: Path, base: str, names: Sequence[str]) -> str:
+    """The first of `base`, `base_2`, ... for which every `stem + name` is free.
+
+    os.path.lexists, not Path.exists: a dangling or looping symlink occupies its name (os.link refuses
+    it), and treating it as free made the claim loop spin forever.
+    """
+    for number in range(1, _MAX_NUMBER + 1):
         stem = base if number == 1 else f"{base}_{number}"
-        if not any((folder / f"{stem}{suffix}").exists() for suffix in suffixes):
+        if not any(os.path.lexists(folder / f"{stem}{name}") for name in names):
             return stem
-        number += 1
+    raise ExportError(f"{folder}: {_MAX_NUMBER} exports named {base}_* already; choose another folder")
+
+
+_TEMP_HEAD = ".export-"
+
+
+def _temp_prefix() -> str:
+    return f"{_TEMP_HEAD}{os.getpid()}-"
+
+
+def clean_stale_export_temps(folder: Path) -> list[Path]:
+    """Remove temp files and folders that crashed exports left in `folder` (their process is gone)."""
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if not name.startswith(_TEMP_HEAD) or not name.endswith(".tmp"):
+            continue
+        pid = name[len(_TEMP_HEAD):].split("-", 1)[0]
+        if not pid.isdigit() or _pid_alive(int(pid)):
+            continue
+        try:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed.append(entry)
+        except OSError:
+            continue
+    return removed
 
 
 def _write_tmp(folder: Path, writer) -> Path:
-    fd, name = tempfile.mkstemp(prefix=".export-", suffix=".tmp", dir=folder)
+    fd, name = tempfile.mkstemp(prefix=_temp_prefix(), suffix=".tmp", dir=folder)
     os.close(fd)
     try:
+        # mkstemp makes the file 0600; an export is the user's document and gets their usual mode.
+        os.chmod(name, 0o666 & ~current_umask())
         writer(Path(name))
     except BaseException:
         Path(name).unlink(missing_ok=True)
         raise
     return Path(name)
+
+
+def _failure_reason(exc: BaseException, folder: Path) -> str:
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    # libsndfile reports a full disk as a generic write error; the free space tells what happened.
+    try:
+        stats = os.statvfs(folder)
+        if stats.f_bavail * stats.f_frsize < 1024 * 1024 or (stats.f_files and stats.f_favail == 0):
+            return os.strerror(errno.ENOSPC)
+    except (OSError, AttributeError):
+        pass
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    # libsndfile repeats the (temporary) path: "Error opening '/x/.export-1-ab.tmp': System error."
+    return text.split("': ", 1)[1].rstrip(".") if "': " in text else text
 
 
 def _loudness_gain(audio: np.ndarray, sample_rate: int, target_lufs: float) -> tuple[float, dict]:
@@ -142,9 +212,11 @@ def export_render(
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ExportError(f"{folder}: cannot create the output folder ({exc.strerror})") from None
+    clean_stale_export_temps(folder)
     when = when or datetime.now()
     audio_suffix = f".{audio_format}"
-    suffixes = (audio_suffix, ".srt", ".vtt", ".json")
+    stems_suffix = "_stems"
+    names = (audio_suffix, ".srt", ".vtt", ".json") + ((stems_suffix,) if stems else ())
     base = f"{name}_{when:%Y%m%d_%H%M%S}"
 
     audio = np.concatenate([s.samples for s in segments]) if segments else np.zeros(0, np.float32)
@@ -154,37 +226,115 @@ def export_render(
         audio = audio * np.float32(gain)
     timed = lay_out((s.kind, s.line, s.text, len(s.samples)) for s in segments)
     fmt, subtype = AUDIO_FORMATS[audio_format]
+    speech = [s for s in segments if s.kind == "speech"] if stems else []
+    _check_free_space(folder, len(audio) + sum(len(s.samples) for s in speech), subtype)
+
+    # Everything is written to temp names first and published only when all of it exists, so a failure
+    # (a full disk, a folder that turns read-only) leaves no partial export: what this call published is
+    # removed again, and its temp files too. Nothing that was there before is ever touched.
+    temps: list[Path] = []
+    published: list[Path] = []
     try:
-        audio_tmp = _write_tmp(
+        temps.append(_write_tmp(
             folder, lambda p: soundfile.write(p, np.clip(audio, -1, 1), sample_rate, format=fmt, subtype=subtype)
+        ))
+        temps.append(_write_tmp(folder, lambda p: p.write_text(to_srt(timed, sample_rate), encoding="utf-8")))
+        temps.append(_write_tmp(folder, lambda p: p.write_text(to_vtt(timed, sample_rate), encoding="utf-8")))
+        audio_tmp, srt_tmp, vtt_tmp = temps
+        stem_names = [f"{s.index + 1:04d}_line{s.line}{audio_suffix}" for s in speech]
+        stems_tmp: Path | None = None
+        if stems:
+            stems_tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(), suffix=".tmp", dir=folder))
+            temps.append(stems_tmp)
+            os.chmod(stems_tmp, 0o777 & ~current_umask())
+            for s, file_name in zip(speech, stem_names, strict=True):
+                soundfile.write(stems_tmp / file_name, np.clip(s.samples * gain, -1, 1), sample_rate,
+                                format=fmt, subtype=subtype)
+
+        # Claim a stem whose names are all free, publishing the audio first; if another writer took a
+        # name between the check and the link, move on to the next number.
+        while True:
+            stem = _free_stem(folder, base, names)
+            paths = {suffix: folder / f"{stem}{suffix}" for suffix in names}
+            if _publish(audio_tmp, paths[audio_suffix]):
+                published.append(paths[audio_suffix])
+                break
+        for tmp, suffix in ((srt_tmp, ".srt"), (vtt_tmp, ".vtt")):
+            if not _publish(tmp, paths[suffix]):
+                raise ExportError(f"{paths[suffix]}: appeared while exporting; nothing was overwritten")
+            published.append(paths[suffix])
+        stem_paths: list[Path] = []
+        if stems_tmp is not None:
+            stem_folder = paths[stems_suffix]
+            if os.path.lexists(stem_folder):
+                raise ExportError(f"{stem_folder}: appeared while exporting; nothing was overwritten")
+            os.rename(stems_tmp, stem_folder)
+            published.append(stem_folder)
+            stem_paths = [stem_folder / file_name for file_name in stem_names]
+
+        document = _manifest(segments, timed, sample_rate=sample_rate, audio=audio, paths=paths,
+                             audio_suffix=audio_suffix, when=when, extra=extra, audio_format=audio_format,
+                             loudness=loudness, stem_paths=stem_paths)
+        manifest_tmp = _write_tmp(
+            folder,
+            lambda p: p.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"),
         )
-        srt_tmp = _write_tmp(folder, lambda p: p.write_text(to_srt(timed, sample_rate), encoding="utf-8"))
-        vtt_tmp = _write_tmp(folder, lambda p: p.write_text(to_vtt(timed, sample_rate), encoding="utf-8"))
-    except OSError as exc:
-        raise ExportError(f"{folder}: cannot write the export ({exc.strerror or exc})") from None
+        temps.append(manifest_tmp)
+        if not _publish(manifest_tmp, paths[".json"]):
+            raise ExportError(f"{paths['.json']}: appeared while exporting; nothing was overwritten")
+        published.append(paths[".json"])
+    except BaseException as exc:
+        # Judged before the clean-up frees the space the export had taken.
+        reason = _failure_reason(exc, folder) if isinstance(exc, (OSError, soundfile.SoundFileError)) else ""
+        for path in reversed(published):
+            _remove(path)
+        for path in temps:
+            _remove(path)
+        if isinstance(exc, ExportError):
+            raise
+        if isinstance(exc, (OSError, soundfile.SoundFileError)):
+            raise ExportError(
+                f"{folder}: cannot write the export ({reason}); nothing was exported"
+            ) from None
+        raise
+    return ExportResult(paths[audio_suffix], paths[".srt"], paths[".vtt"], paths[".json"], stem_paths, document)
 
-    # Claim a stem whose four names are all free, publishing the audio first; if another writer took
-    # a name between the check and the link, move on to the next number.
-    while True:
-        stem = _free_stem(folder, base, suffixes)
-        paths = {suffix: folder / f"{stem}{suffix}" for suffix in suffixes}
-        if _publish(audio_tmp, paths[audio_suffix]):
-            break
-    for tmp, suffix in ((srt_tmp, ".srt"), (vtt_tmp, ".vtt")):
-        if not _publish(tmp, paths[suffix]):
-            raise ExportError(f"{paths[suffix]}: appeared while exporting; nothing was overwritten")
 
-    stem_paths: list[Path] = []
-    if stems:
-        stem_folder = folder / f"{stem}_stems"
-        stem_folder.mkdir(exist_ok=False)
-        for s in segments:
-            if s.kind != "speech":
-                continue
-            path = stem_folder / f"{s.index + 1:04d}_line{s.line}{audio_suffix}"
-            soundfile.write(path, np.clip(s.samples * gain, -1, 1), sample_rate, format=fmt, subtype=subtype)
-            stem_paths.append(path)
+def _remove(path: Path) -> None:
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    except OSError:
+        pass
 
+
+_BYTES_PER_SAMPLE = {"PCM_16": 2, "PCM_24": 3}
+# Subtitles, the manifest and the file headers, with room to spare.
+_OVERHEAD_BYTES = 1024 * 1024
+
+
+def _check_free_space(folder: Path, samples: int, subtype: str) -> None:
+    """Refuse before writing anything when the folder's filesystem cannot hold the export.
+
+    FLAC is counted at the PCM size: an upper bound, since it only ever compresses.
+    """
+    needed = samples * _BYTES_PER_SAMPLE[subtype] + _OVERHEAD_BYTES
+    try:
+        stats = os.statvfs(folder)
+    except (OSError, AttributeError):  # no statvfs on Windows: the write itself will tell
+        return
+    free = stats.f_bavail * stats.f_frsize
+    if free < needed:
+        raise ExportError(
+            f"{folder}: not enough free space for the export (needs about {needed / 2**20:.1f} MB, "
+            f"{free / 2**20:.1f} MB free); nothing was exported"
+        )
+
+
+def _manifest(segments, timed, *, sample_rate, audio, paths, audio_suffix, when, extra, audio_format, loudness,
+              stem_paths) -> dict:
     document = {
         "sample_rate": sample_rate,
         "duration": len(audio) / sample_rate,
@@ -219,9 +369,4 @@ def export_render(
         document["loudness"] = loudness
     if stem_paths:
         document["stems"] = [str(p) for p in stem_paths]
-    manifest_tmp = _write_tmp(
-        folder, lambda p: p.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    )
-    if not _publish(manifest_tmp, paths[".json"]):
-        raise ExportError(f"{paths['.json']}: appeared while exporting; nothing was overwritten")
-    return ExportResult(paths[audio_suffix], paths[".srt"], paths[".vtt"], paths[".json"], stem_paths, document)
+    return document

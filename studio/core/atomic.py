@@ -41,7 +41,7 @@ def _temp_prefix(name: str) -> str:
     return f".{name}.{os.getpid()}."
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
     try:
@@ -74,7 +74,7 @@ def clean_stale_temps(path: Path) -> list[Path]:
         pid_text = middle.split(".", 1)[0]
         try:
             if pid_text.isdigit():
-                if _pid_alive(int(pid_text)):
+                if pid_alive(int(pid_text)):
                     continue
             elif time.time() - sibling.stat().st_mtime < _OLD_TEMP_AGE_S:
                 continue

@@ -8,6 +8,7 @@ tagged with their job id.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -970,6 +971,11 @@ class MainWindow(QMainWindow):
                                         stems=settings.stems, loudness_lufs=settings.loudness_lufs)
             except (ExportError, OSError) as exc:
                 self.export_finished.emit(None, str(exc), summary)
+                return
+            except Exception as exc:  # noqa: BLE001 - a bug must still end in a dialog, never a stuck "saving…"
+                logging.getLogger(__name__).exception("export failed")
+                self.export_finished.emit(None, f"internal error while exporting: {type(exc).__name__}: {exc}",
+                                          summary)
                 return
             self.export_finished.emit(result, None, summary)
 

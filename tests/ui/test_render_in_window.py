@@ -287,3 +287,21 @@ def test_export_settings_from_the_dialog_shape_the_saved_files(qtbot, window):
     assert exported.audio.suffix == ".flac" and soundfile.info(exported.audio).format == "FLAC"
     assert len(exported.stems) == 4
     assert exported.document["loudness"]["target_lufs"] == -20.0
+
+
+def test_an_export_to_a_full_disk_ends_in_one_dialog(qtbot, window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from tests.filesystems import fill, small_disk
+
+    shown = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda parent, title, text: shown.append((title, text)))
+    with small_disk(tmp_path / "disk", "256k") as disk:
+        fill(disk, leave=16 * 1024)
+        window.project.render.output_dir = str(disk)
+        outcome = render_and_wait(qtbot, window)
+        assert outcome.error is None and window.last_export is None
+        assert len(shown) == 1 and shown[0][0] == "Export failed"
+        assert shown[0][1].startswith(f"{disk}: not enough free space for the export")
+        assert window.statusBar().currentMessage().startswith("Export failed:")
+        assert sorted(p.name for p in disk.iterdir()) == ["filler.bin"]
