@@ -17,6 +17,7 @@ from typing import Any
 
 from studio.core.atomic import atomic_write_bytes
 from studio.core.limits import PROJECT_LIMIT, JsonLimitError, TooLargeError, loads_json, read_limited
+from studio.core.tags import normalise_newlines
 from studio.core.voice import VOICE_KINDS, VoiceError, VoiceSpec
 
 SCHEMA_VERSION = 1
@@ -307,7 +308,7 @@ def project_from_json(doc: Any) -> Project:
     fmt = top.string("format", FORMAT_NAME)
     if fmt != FORMAT_NAME:
         raise ProjectError(f"expected {FORMAT_NAME!r}, got {fmt!r}", field="format")
-    script = top.string("script", "")
+    script = normalise_newlines(top.string("script", ""))
 
     cast_reader = top.child("cast")
     cast: dict[str, CastEntry] = {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 DEFAULT_PAUSE_SECONDS = 0.8
@@ -116,7 +117,28 @@ class ParseResult:
 
 
 def normalise_newlines(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    # U+2028/U+2029 (line and paragraph separators) are line breaks to Qt's editor, which turns them
+    # into "\n" in what it hands back; treating them as newlines here too keeps every line count (and
+    # the per-line state keyed on it: locks, takes) the same in the editor, the model and the files.
+    return (
+        text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n").replace("\u2029", "\n")
+    )
+
+
+def _is_invisible(char: str) -> bool:
+    # Format characters (zero-width space and joiners, word joiner, BOM, bidi marks, soft hyphen) and
+    # control characters (NUL and the rest of C0/C1): nothing a reader sees or a model can speak.
+    return unicodedata.category(char) in ("Cf", "Cc") and char not in "\t"
+
+
+def strip_invisible(text: str) -> str:
+    """`text` without zero-width, format and control characters (tabs kept)."""
+    return "".join(char for char in text if not _is_invisible(char))
+
+
+def has_speakable_text(text: str) -> bool:
+    """Whether `text` holds anything but whitespace and invisible characters."""
+    return any(not char.isspace() and not _is_invisible(char) for char in text)
 
 
 def decode_script_bytes(data: bytes) -> str:
@@ -183,9 +205,12 @@ def parse_line(
         nonlocal text_start
         raw = "".join(text_chars)
         text_chars.clear()
-        collapsed = _WHITESPACE_RUN.sub(" ", raw).strip()
-        if collapsed:
-            leading = len(raw) - len(raw.lstrip())
+        # Control characters (a NUL pasted from a binary file) are dropped; joiners inside real words
+        # are kept, but a run of nothing but invisible characters is no speech at all.
+        collapsed = _WHITESPACE_RUN.sub(" ", "".join(c for c in raw if unicodedata.category(c) != "Cc"
+                                                     or c == "\t")).strip()
+        if collapsed and has_speakable_text(collapsed):
+            leading = next(i for i, c in enumerate(raw) if not c.isspace() and not _is_invisible(c))
             items.append(
                 SpeechItem(
                     line=line_no,
@@ -247,7 +272,8 @@ def parse_line(
 
 def _apply_tag(content: str, line_no: int, column: int, state: DeliveryState) -> float | None:
     """Apply one tag's content to `state`; return a pause length when the tag is a pause."""
-    stripped = content.strip()
+    # A zero-width character typed or pasted into "[pause 1s]" must not turn it into an emotion.
+    stripped = strip_invisible(content).strip()
     if not stripped:
         raise ScriptError(line_no, column, "empty tag")
     if ":" in stripped:
@@ -321,7 +347,7 @@ def analyse_lines(text: str) -> list[LineAnalysis]:
 
 def tag_kind(content: str) -> str:
     """'pause', 'voice', 'emotion' or 'directive' for a tag's content (assumed valid)."""
-    stripped = content.strip()
+    stripped = strip_invisible(content).strip()
     if ":" in stripped:
         key = stripped.partition(":")[0].strip().lower()
         if key == _PAUSE_KEY:

@@ -320,3 +320,13 @@ def test_capability_warning_and_unknown_voice_are_shown_on_their_clips(make_wind
     assert not soft.warning
     assert angry.warning and "no clip for 'Angry'" in angry.message
     assert ghost.state == "error" and "voice 'Ghost' is not in the project's cast" in ghost.message
+
+
+def test_line_separators_give_the_editor_and_the_timeline_the_same_lines(make_window, tmp_path):
+    path = tmp_path / "sep.qtts"
+    doc = {"schema_version": 1, "script": "One.\u2028Two.\u2029Three.", "lines": [{"line": 3, "locked": True}]}
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    window = make_window()
+    assert window.open_project(path)
+    assert window.editor.document().blockCount() == 3
+    assert [(c.text, c.locked) for c in window.timeline.clips] == [("One.", False), ("Two.", False), ("Three.", True)]
