@@ -9,9 +9,11 @@ The folder holding ``run.json`` is the run folder: ``training.validate`` and ``t
 filled it with ``prepared.jsonl``, ``codes/`` and the 24 kHz audio. Everything this command writes goes
 under the output folder (``output_dir``, default the run folder itself):
 
-- ``checkpoints/step-NNNNNN/``: ``accelerator.save_state`` (talker weights, optimizer, scheduler, RNG)
-  plus ``state.json``; written every ``checkpoint_every`` steps, on a stop request and at the end, the
-  ``keep_checkpoints`` newest kept. A rerun resumes from the newest one by itself.
+- ``checkpoints/step-NNNNNN/``: talker weights, AdamW moments and RNG states in safetensors, step,
+  schedule and optimizer settings in ``state.json`` (training.checkpoint_state; never a pickle); written
+  every ``checkpoint_every`` steps, on a stop request and at the end, the ``keep_checkpoints`` newest
+  kept. A rerun resumes from the newest one by itself; when that one is damaged (truncated, missing a
+  file, bad JSON) it says so in a ``warning`` and resumes from the next older one, or from the start.
 - ``speaker_embedding.safetensors``: the target speaker embedding (see below), computed once per run.
 - ``samples/epoch-NNN.wav``: ``sample_text`` spoken as the new speaker with the weights at the end of
   epoch NNN (and at the last step when ``max_steps`` ends training inside an epoch).
@@ -52,18 +54,18 @@ under the output folder (``output_dir``, default the run folder itself):
 Events (training.protocol): ``start`` (``total`` optimizer steps, ``resumed_from`` step or null,
 ``steps_per_epoch``, ``items``, ``device``, ``precision``, ``processes``, ...), one ``step`` per optimizer step
 (``loss``, ``talker_loss``, ``code_predictor_loss``, ``lr``, ``grad_norm``, ``steps_per_s``, ``eta_s``,
-``peak_mem_gb``, ``epoch``, ``epochs``), ``checkpoint`` with ``kind`` "state" (a save_state folder),
+``peak_mem_gb``, ``epoch``, ``epochs``), ``checkpoint`` with ``kind`` "state" (a checkpoint folder),
 "sample" (an epoch's WAV) or "export" (the exported checkpoint), ``warning``, and ``done`` (``step``,
 ``export``, ``speaker``, ``samples``, ``checkpoint``; on a stop request ``stopped: true``, exit code 3).
-Bad input, a missing or damaged prepared file, a missing base model and running out of memory give an
-``error`` event with a hint and exit code 2.
+Bad input, a missing or damaged prepared file, a missing base model, running out of memory and a full
+disk while saving a checkpoint give an ``error`` event with a hint and exit code 2.
 
 Several GPUs: every process runs this same code; each takes its share of each epoch's batches,
 DistributedDataParallel averages the gradients, and only the main process writes events and files
-(checkpoints are written by all processes together, as accelerate requires). Checked with two CPU
-processes under ``torchrun --nproc_per_node 2`` (gloo), not on several GPUs. On a stop request every
-process exits with 3, which the launcher reports as its own failure (exit 1): the ``done`` event with
-``stopped: true`` is what tells a stop from a crash.
+(each process's RNG states reach it over the process group); every process reads the checkpoint it
+resumes from. Checked with two CPU processes under ``torchrun --nproc_per_node 2`` (gloo), not on
+several GPUs. On a stop request every process exits with 3, which the launcher reports as its own
+failure (exit 1): the ``done`` event with ``stopped: true`` is what tells a stop from a crash.
 
 The loss is the published recipe's: the talker's cross-entropy on the first codebook plus 0.3 times
 the code predictor's cross-entropy on codebooks 2..16, with the label shift done exactly once and
@@ -93,6 +95,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from studio.core.cli_args import ArgumentError, OneLineArgumentParser
+from training.checkpoint_state import (
+    CHECKPOINT_PATTERN,
+    NO_SPACE,
+    STATE_NAME,
+    CheckpointDamaged,
+    Manifest,
+    clean_staging,
+    commit,
+    describe_save_error,
+    gather_rng,
+    load_checkpoint,
+    read_manifest,
+    write_checkpoint,
+)
 from training.protocol import (
     EXIT_BAD_INPUT,
     EXIT_INTERNAL,
@@ -120,8 +136,6 @@ SAMPLE_RATE = 24000
 IGNORE_INDEX = -100
 SUBTALKER_WEIGHT = 0.3  # the published recipe's weight of the code-predictor loss
 CHECKPOINTS_DIR = "checkpoints"
-CHECKPOINT_PATTERN = re.compile(r"^step-(\d{6,})$")
-STATE_NAME = "state.json"
 EMBEDDING_NAME = "speaker_embedding.safetensors"
 METRICS_NAME = "metrics.csv"
 # Enough clips to average out one recording's room and mood; beyond this the mean hardly moves, while
@@ -814,13 +828,14 @@ def read_saved_embedding(paths: RunPaths) -> torch.Tensor:
 
 
 def list_checkpoints(folder: Path) -> list[tuple[int, Path]]:
-    """Complete checkpoints (with state.json), oldest first."""
+    """Checkpoint folders, oldest first (whole or not: a folder is only renamed into place complete, so
+    one that is not was damaged later, and resuming says so instead of passing it over in silence)."""
     if not folder.is_dir():
         return []
     found = []
     for entry in folder.iterdir():
         match = CHECKPOINT_PATTERN.match(entry.name)
-        if match and (entry / STATE_NAME).is_file():
+        if match and entry.is_dir():
             found.append((int(match.group(1)), entry))
     return sorted(found)
 
@@ -1023,11 +1038,11 @@ class Trainer:
         items = load_prepared(paths.run_dir, self.base)
         self._check_tokenizer(items)
         world, rank = accelerator.num_processes, accelerator.process_index
+        if main:
+            for stale in clean_staging(paths.checkpoints):
+                log.info("removed %s, left by an interrupted save", stale)
         # A checkpoint the settings no longer fit is refused before minutes go into loading the model.
-        found = list_checkpoints(paths.checkpoints)
-        resume_state = read_state(found[-1][1]) if found else None
-        if found:
-            self._check_resume(resume_state, found[-1][1], len(items), world)
+        resume = self._pick_checkpoint(len(items), world)
         tts = self._load_model(device)
         for item in items:
             item.text_ids = tokenize_text(tts.processor, item.text, self.base.config)
@@ -1061,17 +1076,13 @@ class Trainer:
         )
         model, optimizer = accelerator.prepare(module, optimizer)
         # The scheduler is not prepared: accelerate would step it once per process per optimizer step.
-        accelerator.register_for_checkpointing(scheduler)
 
         start_step, resumed = 0, None
-        if found and resume_state is not None:
-            folder = found[-1][1]
-            accelerator.load_state(str(folder))
-            start_step, resumed = int(resume_state["step"]), folder
-            log.info("resuming from %s (step %d)", folder, start_step)
-        if main:
-            for stale in paths.checkpoints.glob(".step-*.partial"):
-                shutil.rmtree(stale, ignore_errors=True)
+        if resume is not None:
+            module = accelerator.unwrap_model(model)
+            load_checkpoint(resume, module=module, optimizer=optimizer, scheduler=scheduler, rank=rank, device=device)
+            start_step, resumed = resume.step, resume.folder
+            log.info("resuming from %s (step %d)", resume.folder, start_step)
 
         self.emitter.start(
             total=total,
@@ -1181,6 +1192,53 @@ class Trainer:
                 "if it is not a copy of the same tokenizer, prepare the run with the base model"
             )
 
+    def _pick_checkpoint(self, n_items: int, world: int) -> Manifest | None:
+        """The newest checkpoint whose files are whole, checked against run.json; None to start afresh.
+
+        The main process decides (warning about each damaged one it passes over) and tells the others,
+        so that every process resumes from the same step.
+        """
+        from accelerate.utils import broadcast_object_list
+
+        main, folder = self.accelerator.is_main_process, self.paths.checkpoints
+        damaged: list[Path] = []
+        pick: Path | None = None
+        if main:
+            for _, candidate in reversed(list_checkpoints(folder)):
+                try:
+                    read_manifest(candidate)
+                except CheckpointDamaged as exc:
+                    self.emitter.warning(f"checkpoint {candidate.name} is damaged: {exc}", item=str(exc.path))
+                    damaged.append(candidate)
+                    continue
+                except CommandError:
+                    pass  # refused below, by every process alike
+                pick = candidate
+                break
+        if world > 1:
+            box = [str(pick) if pick is not None else None]
+            broadcast_object_list(box)
+            pick = Path(box[0]) if box[0] is not None else None
+        if damaged:
+            if pick is not None:
+                self.emitter.warning(f"resuming from the older checkpoint {pick.name} instead")
+            else:
+                self.emitter.warning(f"no usable checkpoint left in {folder}: training starts from the beginning")
+        if pick is None:
+            manifest = None
+        else:
+            try:
+                manifest = read_manifest(pick)
+            except CheckpointDamaged as exc:  # another process found it whole a moment ago
+                raise CommandError(str(exc), hint=f"delete {pick} to resume from an older checkpoint") from None
+            self._check_resume(manifest.state, pick, n_items, world)
+        # The run now retrains the steps past the one it resumes; a damaged folder left in their place
+        # would count as one of the keep_checkpoints newest and push a good one out.
+        for old in damaged:
+            shutil.rmtree(old, ignore_errors=True)
+            log.info("removed the damaged checkpoint %s", old)
+        return manifest
+
     def _check_resume(self, state: dict[str, Any], folder: Path, n_items: int, world: int) -> None:
         saved = state.get("config") or {}
         current = self.config.to_json()
@@ -1249,34 +1307,51 @@ class Trainer:
         return self.paths.checkpoints / f"step-{step:06d}"
 
     def _save(self, step: int, epoch: int) -> None:
+        from accelerate.utils import broadcast_object_list
+
         accelerator, paths, main = self.accelerator, self.paths, self.accelerator.is_main_process
         final = self._checkpoint_dir(step)
-        staging = paths.checkpoints / f".{final.name}.partial"
+        rng = gather_rng(accelerator)  # every process's, for the main process to write
+        failure: list[Any] = [None]
         if main:
-            shutil.rmtree(staging, ignore_errors=True)
-            paths.checkpoints.mkdir(parents=True, exist_ok=True)
-        accelerator.wait_for_everyone()
-        accelerator.save_state(str(staging))
-        accelerator.wait_for_everyone()
-        if main:
-            state = {
+            staging = paths.checkpoints / f".{final.name}.partial"
+            info = {
                 "step": step,
                 "epoch": epoch + 1,
                 "total": self.total,
+                "steps_per_epoch": self.steps_per_epoch,
                 "items": len(self.items),
                 "processes": accelerator.num_processes,
                 "config": self.config.to_json(),
                 "saved_at": time.time(),
             }
-            (staging / STATE_NAME).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(staging, final)
-            for _, old in list_checkpoints(paths.checkpoints)[: -self.config.keep_checkpoints]:
-                shutil.rmtree(old, ignore_errors=True)
-            log.info("saved %s", final)
-            self.emitter.checkpoint(final, step=step, kind="state")
-        accelerator.wait_for_everyone()
+            try:
+                shutil.rmtree(staging, ignore_errors=True)
+                paths.checkpoints.mkdir(parents=True, exist_ok=True)
+                write_checkpoint(
+                    staging,
+                    info=info,
+                    model_state=accelerator.unwrap_model(self.model).state_dict(),
+                    optimizer_state=self.optimizer.state_dict(),
+                    scheduler_state=self.scheduler.state_dict(),
+                    rng=rng,
+                )
+                commit(staging, final)
+            except OSError as exc:
+                # Nothing half-written may stay behind to be taken for a checkpoint later.
+                shutil.rmtree(staging, ignore_errors=True)
+                error = describe_save_error(exc, final)
+                failure = [(error.message, error.hint)]
+            else:
+                for _, old in list_checkpoints(paths.checkpoints)[: -self.config.keep_checkpoints]:
+                    shutil.rmtree(old, ignore_errors=True)
+                log.info("saved %s", final)
+                self.emitter.checkpoint(final, step=step, kind="state")
+        if accelerator.num_processes > 1:
+            broadcast_object_list(failure)
+        if failure[0] is not None:
+            message, hint = failure[0]
+            raise CommandError(message, hint=hint)
         self.last_saved = step
 
     def _stop(self, step: int, start_step: int, loss: float | None) -> dict[str, Any]:
@@ -1378,7 +1453,9 @@ def generate_sample(tts: Any, embedding: torch.Tensor, config: SFTConfig, path: 
     return wav.size / int(rate)
 
 
-def export_from_checkpoint(config: SFTConfig, paths: RunPaths, base: BaseModel, checkpoint: Path, embedding):
+def export_from_checkpoint(
+    config: SFTConfig, paths: RunPaths, base: BaseModel, checkpoint: Path, embedding, weights=None
+):
     from training.export import ExportError, export_custom_voice
 
     state = read_state(checkpoint)
@@ -1400,7 +1477,7 @@ def export_from_checkpoint(config: SFTConfig, paths: RunPaths, base: BaseModel, 
             paths.export(config.speaker),
             speaker=config.speaker,
             speaker_embedding=embedding,
-            trained=checkpoint_weights(checkpoint),
+            trained=checkpoint_weights(checkpoint) if weights is None else weights,
             info=info,
         )
     except ExportError as exc:
@@ -1413,10 +1490,19 @@ def export_only(config: SFTConfig, paths: RunPaths, base: BaseModel, emitter: Em
         raise CommandError(
             f"{paths.checkpoints}: no checkpoint to export", hint="train first: python -m training.sft --config ..."
         )
-    step, folder = found[-1]
     embedding = read_saved_embedding(paths)
+    for number, (step, folder) in enumerate(reversed(found)):  # noqa: B007 - the pick is used below
+        try:
+            # Only state.json and model.safetensors are read, so an older (pickled) checkpoint exports too.
+            read_state(folder)
+            weights = checkpoint_weights(folder)
+            break
+        except CommandError as exc:
+            if number == len(found) - 1:
+                raise
+            emitter.warning(f"checkpoint {folder.name} is damaged: {exc.message}; exporting an older one")
     emitter.start(total=1, what="sft-export", run_dir=str(paths.run_dir.absolute()), checkpoint=str(folder), step=step)
-    result = export_from_checkpoint(config, paths, base, folder, embedding)
+    result = export_from_checkpoint(config, paths, base, folder, embedding, weights)
     emitter.checkpoint(result.folder, step=step, kind="export", speaker=config.speaker, slot=result.slot)
     return {
         "export": str(result.folder),
@@ -1488,6 +1574,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - a bug: say so on the protocol, keep the traceback in the log
         if _is_oom(exc):
             return report_error(emitter, PROG, CommandError(f"out of memory ({type(exc).__name__})", hint=_OOM_HINT))
+        if isinstance(exc, OSError) and exc.errno in NO_SPACE:
+            # A full disk outside a checkpoint save (metrics, samples) is the user's to fix too, not a bug.
+            full = f"no space left on device writing {exc.filename or 'a file'}; free space and resume"
+            return report_error(emitter, PROG, CommandError(full))
         log.exception("sft failed")
         emitter.error(f"internal error: {type(exc).__name__}: {exc}", hint="please report this with the log")
         return EXIT_INTERNAL
