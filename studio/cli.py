@@ -224,9 +224,13 @@ def _cmd_render(args: argparse.Namespace) -> int:
         for model, group in by_model.items():
             synth = synth_for(model)
             for segment in group:
-                synth.check_request(
-                    SynthRequest(text=segment.text, voice=voices[segment.voice], language=segment.language)
-                )
+                try:
+                    synth.check_request(
+                        SynthRequest(text=segment.text, voice=voices[segment.voice], language=segment.language)
+                    )
+                except EngineError as exc:
+                    # Named by the first line it concerns: "[language: Klingon]" is a line in the script.
+                    raise CliError(f"{source}: line {segment.line}: {exc}") from None
     except EngineError as exc:
         raise CliError(str(exc)) from None
     sample_rate = next(iter(resident.values())).sample_rate if resident else 24000

@@ -132,3 +132,13 @@ def test_script_error_is_reported_with_line_and_column(tmp_path):
     result = render(str(script), "--out", str(tmp_path / "o"), "--model", "x", "--voice-design", "v")
     assert result.returncode == 2
     assert result.stderr.strip() == f"{script}: line 2, column 1: pause length '12s' is longer than 10 seconds"
+
+
+def test_an_unsupported_language_tag_names_its_line(tiny_checkpoints, tmp_path):
+    script = tmp_path / "s.txt"
+    script.write_text("Hello.\nStill fine.\n[language: Klingon]Qapla'.\n")
+    result = render(str(script), "--out", str(tmp_path / "out"), "--model", str(tiny_checkpoints["voice_design"]),
+                    "--voice-design", "x")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(f"{script}: line 3: language 'klingon' is not supported")
+    assert not (tmp_path / "out").exists()
