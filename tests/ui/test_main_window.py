@@ -330,3 +330,17 @@ def test_line_separators_give_the_editor_and_the_timeline_the_same_lines(make_wi
     assert window.open_project(path)
     assert window.editor.document().blockCount() == 3
     assert [(c.text, c.locked) for c in window.timeline.clips] == [("One.", False), ("Two.", False), ("Three.", True)]
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [("[" * 100_000, "nested more than 64 levels deep"), ('{"schema_version": ' + "7" * 5000 + "}", "5000 digits")],
+)
+def test_hostile_project_files_end_in_one_message(make_window, tmp_path, monkeypatch, content, reason):
+    shown = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda parent, title, text: shown.append(text))
+    path = tmp_path / "hostile.qtts"
+    path.write_text(content, encoding="utf-8")
+    window = make_window()
+    assert not window.open_project(path)
+    assert len(shown) == 1 and str(path) in shown[0] and reason in shown[0]
