@@ -1561,6 +1561,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         if not main_process:
             return EXIT_BAD_INPUT
+        # A stop request is answered by this run ending: left in place (say the save it asked for hit
+        # a full disk), it would stop the resumed run before its first step.
+        clear_stop(run_dir)
         return report_error(emitter, PROG, exc)
     except Stopped as stop:
         if main_process:
@@ -1577,6 +1580,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, OSError) and exc.errno in NO_SPACE:
             # A full disk outside a checkpoint save (metrics, samples) is the user's to fix too, not a bug.
             full = f"no space left on device writing {exc.filename or 'a file'}; free space and resume"
+            if main_process:
+                clear_stop(run_dir)
             return report_error(emitter, PROG, CommandError(full))
         log.exception("sft failed")
         emitter.error(f"internal error: {type(exc).__name__}: {exc}", hint="please report this with the log")

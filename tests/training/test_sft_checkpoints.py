@@ -222,6 +222,18 @@ def test_a_full_disk_while_checkpointing_is_one_line_and_resumable(run, tiny_che
         assert not stale.exists()
 
 
+@pytest.mark.slow
+def test_a_stop_whose_save_hits_a_full_disk_does_not_stop_the_resumed_run(run, tiny_checkpoints, tmp_path):
+    shutil.rmtree(run / "checkpoints")
+    with small_tmpfs(tmp_path / "disk", "4m") as disk:  # less than one checkpoint
+        config = write_config(run, tiny_checkpoints["base"], output_dir=str(disk))
+        # The user presses Stop after step 1: the run saves a checkpoint and ends, but the disk is full.
+        rc, events, stderr = _stream_until_stop(Path(config), stop_after=1)
+        assert rc == 2 and "Traceback" not in stderr
+        assert events[-1]["event"] == "error" and events[-1]["message"].startswith("no space left on device")
+        assert not (run / "STOP").exists()  # answered; left behind it would stop the next run at once
+
+
 def _limit_file_size() -> None:
     # A real write limit without root: writes past it fail with EFBIG (SIGXFSZ would kill instead).
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
