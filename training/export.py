@@ -123,6 +123,26 @@ def _copy_support_files(base: Path, staging: Path) -> None:
             shutil.copy2(entry, staging / name)
 
 
+class ExportWriteError(ExportError):
+    """The export could not be written (a full disk, a read-only folder); the checkpoint is fine."""
+
+
+def _write_failure(exc: BaseException) -> str | None:
+    """A one-line reason when `exc` is a failed write, else None (a bug, to be reported as such)."""
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list) and exc.args[0]:
+        # copytree gathers one (source, target, "[Errno 28] No space left on device: ...") per file.
+        first = str(exc.args[0][0][-1])
+        return first.split("] ", 1)[-1].split(": ", 1)[0]
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    # safetensors reports I/O failures as its own error with the OS message inside:
+    # "Error while serializing: I/O error: No space left on device (os error 28)".
+    text = str(exc)
+    if type(exc).__name__ == "SafetensorError" and "I/O error: " in text:
+        return text.split("I/O error: ", 1)[1].split(" (os error", 1)[0]
+    return None
+
+
 def export_custom_voice(
     base: Path,
     out_dir: Path,
@@ -188,7 +208,10 @@ def export_custom_voice(
         os.replace(staging, out_dir)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        reason = _write_failure(exc)
+        if reason is not None:
+            raise ExportWriteError(f"{out_dir}: cannot write the exported checkpoint ({reason})") from None
         raise
     return ExportResult(folder=out_dir, speaker=speaker, slot=slot, parameters=sum(t.numel() for t in state.values()))

@@ -1456,7 +1456,7 @@ def generate_sample(tts: Any, embedding: torch.Tensor, config: SFTConfig, path: 
 def export_from_checkpoint(
     config: SFTConfig, paths: RunPaths, base: BaseModel, checkpoint: Path, embedding, weights=None
 ):
-    from training.export import ExportError, export_custom_voice
+    from training.export import ExportError, ExportWriteError, export_custom_voice
 
     state = read_state(checkpoint)
     info = {
@@ -1480,6 +1480,8 @@ def export_from_checkpoint(
             trained=checkpoint_weights(checkpoint) if weights is None else weights,
             info=info,
         )
+    except ExportWriteError as exc:
+        raise CommandError(str(exc), hint="free space, then export with --export-only") from None
     except ExportError as exc:
         raise CommandError(str(exc), hint="check that run.json names the base model the run was trained from") from None
 
