@@ -136,6 +136,8 @@ def atomic_write_bytes(
         raise PermissionError(errno.EACCES, "the file is read-only", str(path))
     if clean_stale:
         clean_stale_temps(path)
+        if backup_suffix:
+            clean_stale_temps(path.with_name(path.name + backup_suffix))
     if st is not None and st.st_nlink > 1 and stat.S_ISREG(st.st_mode):
         if backup_suffix:
             _copy_backup(path, path.with_name(path.name + backup_suffix))
