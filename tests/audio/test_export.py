@@ -89,3 +89,22 @@ def test_loudness_gain_never_clips(tmp_path):
     audio, _ = soundfile.read(result.audio, dtype="float64")
     assert np.abs(audio).max() <= 0.999 + 1e-4
     assert result.document["loudness"]["peak_limited"]
+
+
+def test_stems_carry_the_same_loudness_gain_as_the_mix(tmp_path):
+    plain = export_render(segments(), sample_rate=RATE, folder=tmp_path / "plain", name="s", when=WHEN, stems=True)
+    loud = export_render(segments(), sample_rate=RATE, folder=tmp_path / "loud", name="s", when=WHEN, stems=True,
+                         loudness_lufs=-14.0)
+    mix_plain, _ = soundfile.read(plain.audio, dtype="float64")
+    mix_loud, _ = soundfile.read(loud.audio, dtype="float64")
+    gain = np.abs(mix_loud).max() / np.abs(mix_plain).max()
+    record = loud.document["loudness"]
+    assert gain == pytest.approx(10 ** ((record["reached_lufs"] - record["measured_lufs"]) / 20), rel=1e-3)
+    assert gain > 1.1  # the target is above the test tone's loudness
+    for before, after in zip(plain.stems, loud.stems, strict=True):
+        stem_plain, _ = soundfile.read(before, dtype="float64")
+        stem_loud, _ = soundfile.read(after, dtype="float64")
+        np.testing.assert_allclose(stem_loud, stem_plain * gain, atol=2e-4)
+    # The stems of a normalised export add up to the normalised mix where they sit.
+    first, _ = soundfile.read(loud.stems[0], dtype="float64")
+    np.testing.assert_allclose(mix_loud[: len(first)], first, atol=1e-4)
