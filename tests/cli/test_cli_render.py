@@ -142,3 +142,43 @@ def test_an_unsupported_language_tag_names_its_line(tiny_checkpoints, tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith(f"{script}: line 3: language 'klingon' is not supported")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_render_with_a_failed_segment_exits_1_exports_nothing_and_retries_only_it(
+    tiny_checkpoints, tmp_path, monkeypatch, capsys
+):
+    from studio import cli
+    from studio.engine.synth import Synthesizer
+
+    real_stream = Synthesizer.stream
+    failing = {"Boom."}
+
+    def stream_failing(self, request, **kwargs):
+        # Failure injection around the real engine: the line "Boom." dies after its first chunk.
+        for chunk in real_stream(self, request, **kwargs):
+            yield chunk
+            if request.text in failing:
+                raise RuntimeError("the device went away")
+
+    monkeypatch.setattr(Synthesizer, "stream", stream_failing)
+    script = tmp_path / "s.txt"
+    script.write_text("One.\nBoom.\nThree.\n")
+    args = ["render", str(script), "--model", str(tiny_checkpoints["voice_design"]), "--voice-design", "x",
+            "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"), "--threads", "2",
+            "--max-new-tokens", "12"]
+    assert cli.main(args) == 1
+    out, err = capsys.readouterr()
+    assert "line 2: FAILED: RuntimeError: the device went away" in out
+    assert err.strip().splitlines()[-1].startswith("1 of 3 segments failed; nothing was exported")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+    failing.clear()  # the device is back: the rerun renders only the failed line
+    assert cli.main(args) == 0
+    out, _ = capsys.readouterr()
+    assert out.count("cached") == 2 and "line 2: " in out and "rendered in" in out
+    assert len(list((tmp_path / "out").glob("s_*.wav"))) == 1
+    # A random-weight model never says "end of speech", so every segment runs into its 12-frame cap:
+    # the runaway warning reaches the summary lines and the manifest, for cached segments too.
+    assert out.count("(warning: generation stopped at the frame cap without an end of speech") == 3
+    manifest = json.loads(next((tmp_path / "out").glob("s_*.json")).read_text())
+    assert [s["warning"].startswith("generation stopped at the frame cap") for s in manifest["segments"]] == [True] * 3
