@@ -305,3 +305,15 @@ def test_an_export_to_a_full_disk_ends_in_one_dialog(qtbot, window, tmp_path, mo
         assert shown[0][1].startswith(f"{disk}: not enough free space for the export")
         assert window.statusBar().currentMessage().startswith("Export failed:")
         assert sorted(p.name for p in disk.iterdir()) == ["filler.bin"]
+
+
+def test_a_runaway_warning_reaches_the_clip_and_the_exported_manifest(qtbot, window):
+    # A random-weight model never ends speech on its own, so each segment runs into its 12-frame cap.
+    outcome = render_and_wait(qtbot, window)
+    assert all(r.warning for r in outcome.results if r.segment.kind == "speech")
+    window.refresh_views()
+    for clip in window.timeline.clips:
+        assert clip.warning and "generation stopped at the frame cap" in clip.message
+    manifest = json.loads(window.last_export.manifest.read_text())
+    speech = [s for s in manifest["segments"] if s["kind"] == "speech"]
+    assert speech and all(s["warning"].startswith("generation stopped at the frame cap") for s in speech)
