@@ -75,7 +75,9 @@ def segment_key(segment: PlannedSegment, voice: VoiceSpec, info: ModelInfo, gene
         {
             "text": segment.text,
             "emotion": segment.emotion,
-            "directives": dict(segment.directives),
+            # A list, not a mapping: the canonical JSON sorts mapping keys, but the directives' order is
+            # the order of their clauses in the instruct the model reads.
+            "directives": [[key, value] for key, value in segment.directives.items()],
             "voice": voice.fingerprint(),
             "model": {"source": info.source, "revision": info.revision, "dtype": info.dtype,
                       "device": info.device.split(":")[0]},
