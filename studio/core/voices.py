@@ -7,17 +7,23 @@ to a library profile by id, or embed the voice (see project.CastEntry).
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
 import shutil
+import stat
 import tempfile
 import uuid
 import zipfile
-from dataclasses import dataclass, replace
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from studio.core.atomic import atomic_write_text
 from studio.core.project import FieldReader, ProjectError, read_voice_json, voice_to_json
+from studio.core.reference_clip import check_voice_clips
 from studio.core.voice import VoiceError, VoiceSpec
 
 PROFILE_FORMAT = "qwen-tts-studio-voice"
@@ -25,6 +31,25 @@ PROFILE_VERSION = 1
 PROFILE_SUFFIX = ".qvoice"
 _PROFILE_FILE = "profile.json"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+# What a .qvoice may hold: profile.json and clips/<plain name> (no dot first or last, so no ".", "..",
+# hidden files, or names Windows would silently change). Everything else is refused before anything is
+# extracted.
+_CLIP_ENTRY = re.compile(r"clips/[A-Za-z0-9_-](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9_-])?")
+# Limits on what an import may unpack. A profile is profile.json plus an identity clip and a few emotion
+# clips of seconds each (a 30 s clip of 48 kHz stereo 24-bit PCM is about 8.6 MB), so these are far above
+# any real profile while keeping a hostile file from filling the disk: 64 entries, 100 MB per clip (about
+# six minutes of that studio-quality audio), 200 MB in all (room for an identity clip and emotion clips
+# even when each is minutes long), and profile.json at most 1 MB.
+MAX_IMPORT_ENTRIES = 64
+MAX_IMPORT_ENTRY_BYTES = 100 * 1024 * 1024
+MAX_IMPORT_TOTAL_BYTES = 200 * 1024 * 1024
+MAX_PROFILE_JSON_BYTES = 1024 * 1024
+# Real audio deflates by 1.1x to 3x; a ratio beyond 100 on an entry of any size worth mentioning is a
+# zip bomb (600 MB of zeros deflate to about 600 KB, a ratio near 1000).
+MAX_COMPRESSION_RATIO = 100
+_RATIO_FLOOR_BYTES = 1024 * 1024
+_COPY_CHUNK = 1 << 20
 
 
 class VoiceLibraryError(ValueError):
@@ -38,6 +63,8 @@ class VoiceProfile:
     voice: VoiceSpec  # clip paths absolute, inside the profile folder
     seed: int | None = None  # a pinned seed: this voice renders with it whatever the project seed
     notes: str = ""
+    # Problems found in the clips when the profile was added (silent, very long); not saved.
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def kind_label(self) -> str:
@@ -132,7 +159,8 @@ class VoiceLibrary:
         out = []
         if self.folder.is_dir():
             for child in sorted(self.folder.iterdir()):
-                if child.is_dir() and (child / _PROFILE_FILE).is_file():
+                # Dot-folders are profiles being added or imported (staging), not library entries.
+                if not child.name.startswith(".") and child.is_dir() and (child / _PROFILE_FILE).is_file():
                     try:
                         out.append(read_profile(child))
                     except VoiceLibraryError:
@@ -149,9 +177,21 @@ class VoiceLibrary:
         raise VoiceLibraryError(f"no voice profile {id_or_name!r} in the library ({self.folder})")
 
     def add(self, name: str, voice: VoiceSpec, *, seed: int | None = None, notes: str = "") -> VoiceProfile:
-        """Create a profile; its clips are copied into the library so it never depends on the originals."""
+        """Create a profile; its clips are copied into the library so it never depends on the originals.
+
+        A cloned voice's clips are checked first (reference_clip): an unusable clip raises
+        VoiceLibraryError naming it; silent or very long clips are added with `warnings` on the result.
+        """
+        return self._add(name, voice, seed=seed, notes=notes, name_of=None)
+
+    def _add(self, name: str, voice: VoiceSpec, *, seed: int | None, notes: str,
+             name_of: Callable[[str], str] | None) -> VoiceProfile:
         if not name.strip():
             raise VoiceLibraryError("a voice profile needs a name")
+        try:
+            warnings = check_voice_clips(voice, name_of=name_of)
+        except VoiceError as exc:
+            raise VoiceLibraryError(str(exc)) from None
         profile_id = f"{_slug(name)}-{uuid.uuid4().hex[:6]}"
         self.folder.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{profile_id}.", dir=self.folder))
@@ -163,7 +203,7 @@ class VoiceLibrary:
                     return None
                 source = Path(path)
                 if not source.is_file():
-                    raise VoiceLibraryError(f"{source}: no such clip")
+                    raise VoiceLibraryError(f"{name_of(path) if name_of else source}: no such clip")
                 clips.mkdir(exist_ok=True)
                 target = clips / f"{_slug(stem)}{source.suffix.lower() or '.wav'}"
                 shutil.copyfile(source, target)
@@ -181,7 +221,7 @@ class VoiceLibrary:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        return read_profile(final)
+        return replace(read_profile(final), warnings=tuple(warnings))
 
     def delete(self, profile_id: str) -> None:
         folder = self.folder / profile_id
@@ -189,48 +229,252 @@ class VoiceLibrary:
             raise VoiceLibraryError(f"no voice profile {profile_id!r} in the library")
         shutil.rmtree(folder)
 
-    def export(self, profile_id: str, target: Path) -> Path:
-        """Write the profile as one .qvoice file (never over an existing file)."""
+    def export(self, profile_id: str, target: Path, *, overwrite: bool = False) -> Path:
+        """Write the profile as one .qvoice file (`target` gets the suffix if it lacks it).
+
+        The file is written under a temporary name in the target folder and renamed into place, so a
+        failed export leaves nothing behind (the temporary file is removed on any failure) and a reader
+        never sees half a file. An existing file is never replaced unless `overwrite` is given. Failures
+        (a read-only folder, a full disk) raise VoiceLibraryError naming the file and the reason.
+        """
         profile = self.get(profile_id)
         folder = self.folder / profile.id
-        target = Path(target)
-        if target.suffix != PROFILE_SUFFIX:
-            target = target.with_name(target.name + PROFILE_SUFFIX)
-        if target.exists():
-            raise VoiceLibraryError(f"{target}: already exists")
-        tmp = target.with_name(f".{target.name}.tmp")
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for path in sorted(folder.rglob("*")):
-                if path.is_file():
-                    archive.write(path, path.relative_to(folder).as_posix())
-        tmp.replace(target)
+        target = profile_file_path(target)
+        exists = VoiceLibraryError(f"{target}: already exists; choose another name (nothing was written)")
+        if not overwrite and target.exists():
+            raise exists
+        if not target.parent.is_dir():
+            raise VoiceLibraryError(f"{target}: cannot export the voice: the folder {target.parent} does not exist")
+        try:
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        except OSError as exc:
+            raise VoiceLibraryError(f"{target}: cannot export the voice: {_os_reason(exc)}") from None
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+                    for path in sorted(folder.rglob("*")):
+                        if path.is_file():
+                            archive.write(path, path.relative_to(folder).as_posix())
+                handle.flush()
+                os.fsync(handle.fileno())
+            # mkstemp makes the file 0600; an exported file is for sharing, so the user's normal mode.
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+            _place(tmp, target, overwrite=overwrite)
+        except OSError as exc:
+            if exc.errno == errno.EEXIST:
+                raise exists from None
+            raise VoiceLibraryError(f"{target}: cannot export the voice: {_os_reason(exc)}") from None
+        finally:
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
         return target
 
     def import_file(self, source: Path) -> VoiceProfile:
-        """Add a profile from a .qvoice file (as a new library entry with a fresh id)."""
+        """Add a profile from a .qvoice file (as a new library entry with a fresh id).
+
+        Every entry is checked before anything is unpacked (see `unpack_profile_file`); any problem is one
+        VoiceLibraryError naming the file and the entry, and the library is left as it was.
+        """
         source = Path(source)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".import-", dir=self.folder))
         try:
-            archive = zipfile.ZipFile(source)
-        except (OSError, zipfile.BadZipFile) as exc:
-            raise VoiceLibraryError(f"{source}: not a voice profile file ({exc})") from None
-        with archive, tempfile.TemporaryDirectory() as tmp:
-            for member in archive.namelist():
-                # A profile only ever holds profile.json and clips/; anything else (or a path that
-                # climbs out of the folder) means the file is not one of ours.
-                if member != _PROFILE_FILE and not re.fullmatch(r"clips/[A-Za-z0-9._-]+", member):
-                    raise VoiceLibraryError(f"{source}: unexpected entry {member!r} in the voice file")
-            archive.extractall(tmp)
-            profile = read_profile(Path(tmp))
+            profile = unpack_profile_file(source, staging)
+
+            def name_of(clip: str) -> str:
+                try:
+                    return f"{source}: entry {Path(clip).relative_to(staging.resolve()).as_posix()!r}"
+                except ValueError:
+                    return clip
+
             try:
-                return self.add(profile.name, profile.voice, seed=profile.seed, notes=profile.notes)
+                return self._add(profile.name, profile.voice, seed=profile.seed, notes=profile.notes,
+                                 name_of=name_of)
             except VoiceError as exc:
                 raise VoiceLibraryError(f"{source}: {exc}") from None
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def profile_file_path(target: Path) -> Path:
+    """Where `VoiceLibrary.export(target)` writes: `target` with the .qvoice suffix added if missing."""
+    target = Path(target)
+    return target if target.suffix == PROFILE_SUFFIX else target.with_name(target.name + PROFILE_SUFFIX)
+
+
+def _os_reason(exc: OSError) -> str:
+    reasons = {
+        errno.EROFS: "the folder is on a read-only file system",
+        errno.EACCES: "permission denied (the folder is not writable)",
+        errno.EPERM: "permission denied (the folder is not writable)",
+        errno.ENOSPC: "no space left on the device",
+        errno.EDQUOT: "the disk quota is exhausted",
+        errno.EFBIG: "the file is larger than this system allows",
+    }
+    return reasons.get(exc.errno) or exc.strerror or str(exc)
+
+
+def _place(tmp: Path, target: Path, *, overwrite: bool) -> None:
+    """Move the finished temporary file to `target`; without `overwrite`, never over an existing file."""
+    if overwrite:
+        os.replace(tmp, target)
+        return
+    try:
+        # A hard link fails with EEXIST when the target exists: no window in which another file could
+        # appear between the check and the rename and be replaced.
+        os.link(tmp, target)
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK,
+                             errno.ENOSYS):
+            raise
+        # A filesystem without hard links (FAT, some network shares): check, then rename.
+        if target.exists():
+            raise FileExistsError(errno.EEXIST, "file exists", str(target)) from None
+        os.rename(tmp, target)
+
+
+class _ImportRefused(Exception):
+    def __init__(self, entry: str, reason: str) -> None:
+        super().__init__(reason)
+        self.entry = entry
+        self.reason = reason
+
+
+def _entries(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    """The entries to extract, after checking all of them; raises _ImportRefused at the first bad one."""
+    infos = archive.infolist()
+    if len(infos) > MAX_IMPORT_ENTRIES:
+        raise _ImportRefused("*", f"holds {len(infos)} entries; a voice profile has at most {MAX_IMPORT_ENTRIES}")
+    seen: set[str] = set()
+    total = 0
+    wanted = []
+    for info in infos:
+        name = info.filename
+        if info.is_dir():
+            if name == "clips/":
+                continue
+            raise _ImportRefused(name, "is a folder entry; a voice profile holds only profile.json and clips/<name>")
+        if name != _PROFILE_FILE and not _CLIP_ENTRY.fullmatch(name):
+            raise _ImportRefused(
+                name, "is not a plain file name inside the profile (only profile.json and clips/<name> are allowed)"
+            )
+        if name in seen:
+            raise _ImportRefused(name, "appears twice")
+        seen.add(name)
+        mode = info.external_attr >> 16
+        if stat.S_ISLNK(mode):
+            raise _ImportRefused(name, "is a symbolic link")
+        if stat.S_IFMT(mode) and not stat.S_ISREG(mode):
+            raise _ImportRefused(name, "is not a regular file")
+        if info.flag_bits & 0x1:
+            raise _ImportRefused(name, "is encrypted")
+        limit = MAX_PROFILE_JSON_BYTES if name == _PROFILE_FILE else MAX_IMPORT_ENTRY_BYTES
+        if info.file_size > limit:
+            raise _ImportRefused(name, f"unpacks to {_size(info.file_size)}, over the {_size(limit)} limit")
+        if info.file_size > _RATIO_FLOOR_BYTES and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
+            raise _ImportRefused(
+                name, f"is compressed {info.file_size / max(info.compress_size, 1):.0f} to 1 (a zip bomb?); "
+                f"real audio compresses far less than {MAX_COMPRESSION_RATIO} to 1"
+            )
+        total += info.file_size
+        if total > MAX_IMPORT_TOTAL_BYTES:
+            raise _ImportRefused(name, f"brings the total to {_size(total)}, over the {_size(MAX_IMPORT_TOTAL_BYTES)} "
+                                 "limit for a voice profile")
+        wanted.append(info)
+    if _PROFILE_FILE not in seen:
+        raise _ImportRefused(_PROFILE_FILE, "is missing")
+    return wanted
+
+
+def _size(n: int) -> str:
+    return f"{n / (1024 * 1024):.0f} MB" if n >= 1024 * 1024 else f"{n} bytes"
+
+
+def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, folder: Path) -> int:
+    """Stream one checked entry into `folder`; the size limits hold while reading, whatever the header
+    says (zipfile stops at the header's size and then fails the CRC; the count here does not rely on
+    that)."""
+    limit = min(info.file_size, MAX_PROFILE_JSON_BYTES if info.filename == _PROFILE_FILE else MAX_IMPORT_ENTRY_BYTES)
+    target = folder.joinpath(*info.filename.split("/"))
+    target.parent.mkdir(exist_ok=True)
+    written = 0
+    try:
+        with archive.open(info) as entry, open(target, "xb") as out:
+            while chunk := entry.read(_COPY_CHUNK):
+                written += len(chunk)
+                if written > limit:
+                    raise _ImportRefused(info.filename, f"holds more data than its header says ({_size(limit)})")
+                out.write(chunk)
+    except NotImplementedError as exc:
+        raise _ImportRefused(info.filename, f"uses a compression method this studio cannot read ({exc})") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError) as exc:
+        raise _ImportRefused(info.filename, f"is damaged or its header lies about its size ({exc})") from None
+    if written != info.file_size:
+        raise _ImportRefused(info.filename, f"holds {written} bytes, not the {info.file_size} its header says")
+    return written
+
+
+def unpack_profile_file(source: Path, folder: Path) -> VoiceProfile:
+    """Unpack a .qvoice file into the empty `folder` and read the profile there.
+
+    Every entry is checked before anything is written: only profile.json and clips/<plain name>, no
+    folders, links or duplicates, and the limits on the number of entries, each entry's size, the total
+    and the compression ratio (MAX_IMPORT_*). Entries are then streamed out with the limits enforced
+    while reading. Any problem raises one VoiceLibraryError naming `source` and the entry, after
+    removing whatever was written into `folder`.
+    """
+    source = Path(source)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if any(folder.iterdir()):
+        raise ValueError(f"{folder}: unpack a voice profile into an empty folder")
+    try:
+        archive = zipfile.ZipFile(source)
+    except FileNotFoundError:
+        raise VoiceLibraryError(f"{source}: no such file") from None
+    except IsADirectoryError:
+        raise VoiceLibraryError(f"{source}: is a folder, not a voice profile file") from None
+    except (OSError, zipfile.BadZipFile, ValueError) as exc:
+        raise VoiceLibraryError(f"{source}: not a voice profile file ({exc})") from None
+    try:
+        with archive:
+            for info in _entries(archive):
+                _extract(archive, info, folder)
+    except _ImportRefused as exc:
+        _remove_unpacked(folder)
+        where = "the file" if exc.entry == "*" else f"entry {exc.entry!r}"
+        raise VoiceLibraryError(f"{source}: {where} {exc.reason}; nothing was imported") from None
+    except OSError as exc:
+        _remove_unpacked(folder)
+        reason = _os_reason(exc)
+        raise VoiceLibraryError(f"{source}: cannot unpack the voice ({reason}); nothing was imported") from None
+    except BaseException:
+        _remove_unpacked(folder)
+        raise
+    try:
+        return read_profile(folder)
+    except VoiceLibraryError as exc:
+        _remove_unpacked(folder)
+        # Name the entry, not the folder it was unpacked into for reading.
+        message, unpacked = str(exc), str(folder / _PROFILE_FILE)
+        if message.startswith(unpacked):
+            message = f"entry {_PROFILE_FILE!r}{message[len(unpacked):]}"
+        raise VoiceLibraryError(f"{source}: {message}") from None
+
+
+def _remove_unpacked(folder: Path) -> None:
+    # Only what unpacking can write: profile.json and clips/ (the folder was checked empty before).
+    shutil.rmtree(folder / "clips", ignore_errors=True)
+    (folder / _PROFILE_FILE).unlink(missing_ok=True)
 
 
 def default_voice_library() -> VoiceLibrary:
     """The user's library: QWEN_TTS_STUDIO_VOICES, or `voices/` in the user data folder."""
-    import os
-
     from platformdirs import user_data_dir
 
     override = os.environ.get("QWEN_TTS_STUDIO_VOICES")

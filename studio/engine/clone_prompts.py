@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from studio.core.plan import canonical_json
+from studio.core.reference_clip import check_reference_clip
 from studio.core.voice import VoiceError, file_sha256
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ class ClonePromptCache:
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
     def get(self, clip: str, text: str | None, *, x_vector_only: bool) -> ClipPrompt:
+        """The clip's prompt; raises ReferenceClipError (a VoiceError) naming a clip the model cannot use."""
+        check_reference_clip(clip)  # remembered per file version, so this costs a stat after the first time
         key = self._key(clip, text, x_vector_only)
         if key in self._memory:
             return self._memory[key]

@@ -18,6 +18,7 @@ import numpy as np
 from studio.core.cache import RenderCache, cache_key
 from studio.core.plan import PlannedSegment, length_warning
 from studio.core.project import GenerationParams
+from studio.core.reference_clip import check_voice_clips
 from studio.core.voice import VoiceError, VoiceSpec
 from studio.engine.loader import EngineError, ModelInfo
 from studio.engine.synth import AudioChunk, Cancelled, Synthesizer, SynthReport, SynthRequest
@@ -170,6 +171,10 @@ def render_segments(
     return results
 
 
+def _join_warnings(*warnings: str | None) -> str | None:
+    return "; ".join(w for w in warnings if w) or None
+
+
 def _render_one(segment, synth, voices, cache, options, cancel, callbacks, rate) -> SegmentResult:
     if segment.kind == "pause":
         samples = pause_samples(segment.seconds, rate)
@@ -182,6 +187,9 @@ def _render_one(segment, synth, voices, cache, options, cancel, callbacks, rate)
         return SegmentResult(segment, FAILED, error=f"line {segment.line}: {name} is not set up in the cast")
     started = time.perf_counter()
     try:
+        # A cloned voice's clips are checked before anything else (errors name the clip); their warnings
+        # (silent, very long) go with every segment they voice, cached or not.
+        clip_warnings = check_voice_clips(voice, segment.emotion)
         key = segment_key(segment, voice, synth.loaded.info, options.generation)
         hit = cache.get(key) if (cache is not None and options.use_cache) else None
         if hit is not None and hit.sample_rate == rate:
@@ -192,7 +200,7 @@ def _render_one(segment, synth, voices, cache, options, cancel, callbacks, rate)
                 DONE,
                 samples=hit.samples,
                 cached=True,
-                warning=hit.meta.get("warning"),
+                warning=_join_warnings(*clip_warnings, hit.meta.get("warning")),
                 emotion_applied=bool(hit.meta.get("emotion_applied", True)),
                 instruct=str(hit.meta.get("instruct", "")),
                 key=key,
@@ -223,7 +231,7 @@ def _render_one(segment, synth, voices, cache, options, cancel, callbacks, rate)
         segment,
         DONE,
         samples=samples,
-        warning=warning,
+        warning=_join_warnings(*clip_warnings, warning),
         emotion_applied=report.emotion_applied,
         instruct=report.instruct,
         key=key,

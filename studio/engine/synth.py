@@ -19,7 +19,8 @@ import numpy as np
 from studio.core.instruct import build_instruct
 from studio.core.plan import CODEC_FRAMES_PER_SECOND, max_new_tokens_for
 from studio.core.project import GenerationParams
-from studio.core.voice import VoiceSpec
+from studio.core.reference_clip import check_voice_clips
+from studio.core.voice import VoiceError, VoiceSpec
 from studio.engine.clone_prompts import ClonePromptCache
 from studio.engine.loader import EngineError, LoadedModel
 from studio.engine.streaming import Cancelled, ChunkDecoder, StreamingSettings, generate_frames
@@ -113,6 +114,12 @@ class Synthesizer:
             )
         if not request.text.strip():
             raise EngineError("nothing to say: the segment text is empty")
+        try:
+            # The clips this request would hand to the model: a bad one is named here, not by a
+            # tensor-shape error from inside qwen-tts.
+            check_voice_clips(request.voice, request.emotion)
+        except VoiceError as exc:
+            raise EngineError(str(exc)) from None
 
     def _generation_kwargs(self, request: SynthRequest, report: SynthReport) -> dict:
         gen = request.generation

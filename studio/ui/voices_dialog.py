@@ -30,8 +30,9 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.project import CastEntry, Project
+from studio.core.reference_clip import check_voice_clips
 from studio.core.voice import VoiceError, VoiceSpec
-from studio.core.voices import VoiceLibrary, VoiceLibraryError, VoiceProfile
+from studio.core.voices import VoiceLibrary, VoiceLibraryError, VoiceProfile, profile_file_path
 
 _KINDS = {
     "design": "Designed (VoiceDesign model): describe who speaks",
@@ -149,10 +150,14 @@ class ProfileEditor(QDialog):
             QMessageBox.warning(self, self.windowTitle(), "Give the voice a name.")
             return
         try:
-            self.result_voice = self.voice()
+            voice = self.voice()
+            # An unusable clip is named now, while the form is still open to fix it; warnings (silent,
+            # very long) are shown when the profile is saved.
+            check_voice_clips(voice)
         except VoiceError as exc:
             QMessageBox.warning(self, self.windowTitle(), str(exc))
             return
+        self.result_voice = voice
         super().accept()
 
 
@@ -241,7 +246,13 @@ class VoicesDialog(QDialog):
             QMessageBox.warning(self, "Voices", str(exc))
             return None
         self.reload()
+        self._show_clip_warnings(profile)
         return profile
+
+    def _show_clip_warnings(self, profile: VoiceProfile) -> None:
+        if profile.warnings:
+            QMessageBox.warning(self, "Voices", f"Saved {profile.name}, but check its clips:\n\n"
+                                + "\n\n".join(profile.warnings))
 
     def new_profile_dialog(self, kind: str) -> None:
         editor = ProfileEditor(kind, self)
@@ -251,23 +262,43 @@ class VoicesDialog(QDialog):
     def import_dialog(self) -> None:
         name, _ = QFileDialog.getOpenFileName(self, "Import voice", "", "Voice profiles (*.qvoice)")
         if name:
-            try:
-                self.library.import_file(Path(name))
-            except VoiceLibraryError as exc:
-                QMessageBox.warning(self, "Import voice", str(exc))
-            self.reload()
+            self.import_profile(Path(name))
+
+    def import_profile(self, source: Path) -> VoiceProfile | None:
+        try:
+            profile = self.library.import_file(source)
+        except VoiceLibraryError as exc:
+            QMessageBox.warning(self, "Import voice", str(exc))
+            return None
+        self.reload()
+        self._show_clip_warnings(profile)
+        return profile
 
     def export_dialog(self) -> None:
         profile = self.selected_profile()
         if profile is None:
             return
+        # Replacing a file is asked below, about the name the export really writes (with .qvoice).
         name, _ = QFileDialog.getSaveFileName(self, "Export voice", f"{profile.name}.qvoice",
-                                              "Voice profiles (*.qvoice)")
+                                              "Voice profiles (*.qvoice)",
+                                              options=QFileDialog.Option.DontConfirmOverwrite)
         if name:
-            try:
-                self.library.export(profile.id, Path(name))
-            except VoiceLibraryError as exc:
-                QMessageBox.warning(self, "Export voice", str(exc))
+            self.export_profile(profile, Path(name))
+
+    def export_profile(self, profile: VoiceProfile, target: Path) -> Path | None:
+        """Export, asking before an existing file is replaced; failures are shown, never raised."""
+        target = profile_file_path(target)
+        overwrite = False
+        if target.exists():
+            answer = QMessageBox.question(self, "Export voice", f"{target} already exists. Replace it?")
+            if answer != QMessageBox.StandardButton.Yes:
+                return None
+            overwrite = True
+        try:
+            return self.library.export(profile.id, target, overwrite=overwrite)
+        except VoiceLibraryError as exc:
+            QMessageBox.warning(self, "Export voice", str(exc))
+            return None
 
     def delete_selected(self) -> None:
         profile = self.selected_profile()

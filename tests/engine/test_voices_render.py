@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -171,3 +172,92 @@ def test_cli_rejects_a_voice_not_in_the_cast(tiny_checkpoints, tmp_path):
                             capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip() == f"{project}: line 2: voice 'Ghost' is not in the project's cast"
+
+
+# --- reference clips checked before the model sees them ---------------------------------------------------
+
+
+def bad_clip(path: Path, kind: str) -> Path:
+    if kind == "0 samples":
+        soundfile.write(path, np.zeros(0, np.float32), 24000)
+    elif kind == "NaN":
+        soundfile.write(path, np.full(24000, np.nan, np.float32), 24000, subtype="FLOAT")
+    else:  # 10 ms
+        tone(path, 200, 0.01)
+    return path
+
+
+BAD_CLIP_REASONS = {
+    "0 samples": "the reference clip holds no audio (0 samples)",
+    "NaN": "the reference clip holds non-finite samples (NaN or infinity) from 0.00 s on",
+    "10 ms": "the reference clip is only 10 ms long",
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_CLIP_REASONS))
+def test_a_bad_reference_clip_fails_its_segments_naming_the_clip(loaded_models, tmp_path, kind):
+    clip = bad_clip(tmp_path / "ref.wav", kind)
+    voice = VoiceSpec.clone(clip, "This is me speaking.")
+    segments = plan_segments(parse_script("Hello there.\n[Whispering]Goodbye."))
+    synth = Synthesizer(loaded_models("base"))
+    results = render_by_model(segments, default_model="base", synth_for=lambda _: synth, voices={None: voice},
+                              cache=None, options=RenderOptions(generation=SHORT))
+    speech = [r for r in results if r.segment.kind == "speech"]
+    assert [r.state for r in speech] == ["failed", "failed"]
+    for result in speech:
+        assert result.error.startswith(f"{clip}: {BAD_CLIP_REASONS[kind]}"), result.error
+    # The same clip through the synthesizer's own check (the command line's pre-flight) and the prompt cache.
+    from studio.core.reference_clip import ReferenceClipError
+    from studio.engine.loader import EngineError
+
+    with pytest.raises(EngineError, match="^" + re.escape(f"{clip}: {BAD_CLIP_REASONS[kind]}")):
+        synth.check_request(SynthRequest("Hello.", voice))
+    with pytest.raises(ReferenceClipError, match="^" + re.escape(f"{clip}: {BAD_CLIP_REASONS[kind]}")):
+        synth.clone_prompt(voice)
+    assert synth.prompts.computed == 0
+
+
+def test_a_silent_reference_clip_renders_with_a_warning_naming_it(loaded_models, tmp_path):
+    from studio.core.cache import RenderCache
+
+    silent = tmp_path / "room-tone.wav"
+    soundfile.write(silent, np.zeros(36000, np.float32), 24000)
+    voice = VoiceSpec.clone(silent, "This is me speaking.")
+    segments = plan_segments(parse_script("Hello there."))
+    synth = Synthesizer(loaded_models("base"))
+    cache = RenderCache(tmp_path / "cache")
+    for cached in (False, True):  # the warning comes with a cached segment too
+        (result,) = render_by_model(segments, default_model="base", synth_for=lambda _: synth,
+                                    voices={None: voice}, cache=cache, options=RenderOptions(generation=SHORT))
+        assert result.state == DONE and result.cached is cached and result.n_samples > 0
+        assert result.warning.startswith(f"{silent}: the reference clip is silent (digital silence"), result.warning
+
+
+@pytest.mark.slow
+def test_cli_voice_clone_names_a_bad_clip_and_warns_about_a_silent_one(tiny_checkpoints, tmp_path):
+    script = tmp_path / "s.txt"
+    script.write_text("Hello there.")
+
+    def render(clip: Path, out: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "studio", "render", str(script), "--model", str(tiny_checkpoints["base"]),
+             "--voice-clone", str(clip), "--ref-text", "This is me speaking.", "--out", str(tmp_path / out),
+             "--max-new-tokens", "10", "--threads", "2", "--cache", str(tmp_path / "cache")],
+            capture_output=True, text=True, cwd=REPO, timeout=300,
+        )
+
+    nan = bad_clip(tmp_path / "nan.wav", "NaN")
+    result = render(nan, "bad")
+    assert result.returncode == 2, result.stderr
+    # One line naming the clip (the command line may put the script line it concerns first).
+    assert result.stderr.strip().splitlines()[-1].endswith(
+        f"{nan}: {BAD_CLIP_REASONS['NaN']}; re-export it from the original recording")
+    assert "Traceback" not in result.stderr
+
+    silent = tmp_path / "silent.wav"
+    soundfile.write(silent, np.zeros(24000, np.float32), 24000)
+    result = render(silent, "quiet")
+    assert result.returncode == 0, result.stderr
+    assert f"(warning: {silent}: the reference clip is silent" in result.stdout
+    manifest = json.loads(next((tmp_path / "quiet").glob("s_*.json")).read_text())
+    assert manifest["segments"][0]["warning"].startswith(f"{silent}: the reference clip is silent")
