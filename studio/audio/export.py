@@ -47,6 +47,7 @@ class ExportSegment:
     state: str = "done"
     emotion_applied: bool = True
     warning: str | None = None
+    directives_applied: bool = True
     error: str | None = None
 
 
@@ -357,6 +358,7 @@ def _manifest(segments, timed, *, sample_rate, audio, paths, audio_suffix, when,
                 "seed": s.seed,
                 "state": s.state,
                 "emotion_applied": s.emotion_applied,
+                "directives_applied": s.directives_applied,
                 "warning": s.warning,
                 "error": s.error,
             }

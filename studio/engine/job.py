@@ -104,6 +104,7 @@ def export_results(
             seed=r.segment.seed,
             state=r.state,
             emotion_applied=r.emotion_applied,
+            directives_applied=r.directives_applied,
             warning=r.warning,
         )
         for r in results

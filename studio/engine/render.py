@@ -16,6 +16,7 @@ from importlib import metadata
 import numpy as np
 
 from studio.core.cache import RenderCache, cache_key
+from studio.core.instruct import delivery_directives
 from studio.core.plan import PlannedSegment, length_warning
 from studio.core.project import GenerationParams
 from studio.core.reference_clip import check_voice_clips
@@ -47,6 +48,7 @@ class SegmentResult:
     error: str | None = None
     warning: str | None = None
     emotion_applied: bool = True
+    directives_applied: bool = True
     instruct: str = ""
     key: str = ""
     seconds_to_render: float = 0.0
@@ -175,6 +177,13 @@ def _join_warnings(*warnings: str | None) -> str | None:
     return "; ".join(w for w in warnings if w) or None
 
 
+def _directives_warning(segment: PlannedSegment, applied: bool) -> str | None:
+    if applied:
+        return None
+    named = ", ".join(f"{key}: {value}" for key, value in delivery_directives(segment.directives).items())
+    return f"not applied by this voice's model (it takes no instruct): {named}"
+
+
 def _render_one(segment, synth, voices, cache, options, cancel, callbacks, rate) -> SegmentResult:
     if segment.kind == "pause":
         samples = pause_samples(segment.seconds, rate)
@@ -200,8 +209,10 @@ def _render_one(segment, synth, voices, cache, options, cancel, callbacks, rate)
                 DONE,
                 samples=hit.samples,
                 cached=True,
-                warning=_join_warnings(*clip_warnings, hit.meta.get("warning")),
+                warning=_join_warnings(*clip_warnings, hit.meta.get("warning"),
+                                       _directives_warning(segment, bool(hit.meta.get("directives_applied", True)))),
                 emotion_applied=bool(hit.meta.get("emotion_applied", True)),
+                directives_applied=bool(hit.meta.get("directives_applied", True)),
                 instruct=str(hit.meta.get("instruct", "")),
                 key=key,
             )
@@ -223,16 +234,17 @@ def _render_one(segment, synth, voices, cache, options, cancel, callbacks, rate)
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         return SegmentResult(segment, FAILED, error=f"{type(exc).__name__}: {message}"[:300])
     warning = length_warning(segment.text, len(samples) / rate, hit_token_cap=report.hit_token_cap)
-    meta = {"warning": warning, "emotion_applied": report.emotion_applied, "instruct": report.instruct,
-            "seed": segment.seed}
+    meta = {"warning": warning, "emotion_applied": report.emotion_applied,
+            "directives_applied": report.directives_applied, "instruct": report.instruct, "seed": segment.seed}
     if cache is not None:
         cache.put(key, samples, rate, meta)
     return SegmentResult(
         segment,
         DONE,
         samples=samples,
-        warning=_join_warnings(*clip_warnings, warning),
+        warning=_join_warnings(*clip_warnings, warning, _directives_warning(segment, report.directives_applied)),
         emotion_applied=report.emotion_applied,
+        directives_applied=report.directives_applied,
         instruct=report.instruct,
         key=key,
         seconds_to_render=time.perf_counter() - started,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from studio.core.instruct import build_instruct
+from studio.core.instruct import build_instruct, delivery_directives
 from studio.core.plan import CODEC_FRAMES_PER_SECOND, max_new_tokens_for
 from studio.core.project import GenerationParams
 from studio.core.reference_clip import check_voice_clips
@@ -56,6 +56,9 @@ class SynthReport:
 
     instruct: str = ""
     emotion_applied: bool = True
+    # False when the segment has delivery directives ("[pace: slow]") that this voice's model cannot
+    # take: a Base model has no instruct input, a 0.6B CustomVoice ignores it.
+    directives_applied: bool = True
     max_new_tokens: int = 0
     frames: int = 0
 
@@ -183,13 +186,16 @@ class Synthesizer:
         kwargs = self._generation_kwargs(request, report)
         language = request.language.lower()
         prompt = None
+        has_directives = bool(delivery_directives(request.directives))
         if voice.kind == "clone":
             report.instruct = ""
             prompt, report.emotion_applied = self.clone_prompt(voice, request.emotion)
+            report.directives_applied = not has_directives
         else:
             identity = voice.description if voice.kind == "design" else None
             report.instruct = build_instruct(identity=identity, emotion=request.emotion, directives=request.directives)
             report.emotion_applied = request.emotion is None or self.loaded.info.instruct_honoured
+            report.directives_applied = not has_directives or self.loaded.info.instruct_honoured
         _seed_everything(request.seed)
         if self.streaming.enabled:
             yield from self._stream_chunks(request, prompt, language, kwargs, report, cancel)

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 from studio.audio.buffers import GrowingAudio
 from studio.audio.export import ExportError
 from studio.audio.playback import PlaybackUnavailable, Player, default_output_device
+from studio.core.instruct import delivery_directives
 from studio.core.plan import PlannedSegment, expected_seconds, first_unknown_voice
 from studio.core.project import (
     PROJECT_SUFFIX,
@@ -457,7 +458,13 @@ class MainWindow(QMainWindow):
         voices = self._cast_voices
         for item in speech:
             voice = voices.get(item.voice if item.voice is not None else self.project.render.voice)
-            if voice is None or item.emotion is None:
+            if voice is None:
+                continue
+            directives = delivery_directives(item.directives)
+            if voice.kind == "clone" and directives:
+                named = ", ".join(f"{key}: {value}" for key, value in directives.items())
+                return f"a cloned voice's model takes no instruct, so these are not applied: {named}"
+            if item.emotion is None:
                 continue
             if voice.kind == "clone" and voice.emotion_ref(item.emotion) is None:
                 return (f"a cloned voice takes its delivery from a reference clip, and this one has no clip "

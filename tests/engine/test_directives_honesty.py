@@ -1,0 +1,83 @@
+"""A directive the voice's model cannot honour is reported as not applied (issue #15).
+
+"[pace: slow]" reaches a model only through the instruct text: a Base model (cloning) has no instruct
+input and the 0.6B CustomVoice ignores it, so there the directive must be reported as not applied, in
+the result, the warning (segment list, CLI summary) and the exported manifest; never as applied.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import soundfile
+
+from studio.core.cache import RenderCache
+from studio.core.plan import plan_segments
+from studio.core.project import GenerationParams
+from studio.core.tags import parse_script
+from studio.core.voice import VoiceSpec
+from studio.engine.job import export_results
+from studio.engine.loader import LoadedModel
+from studio.engine.render import DONE, RenderOptions, render_segments
+from studio.engine.synth import Synthesizer
+
+OPTIONS = RenderOptions(generation=GenerationParams(max_new_tokens=6))
+
+
+@pytest.fixture
+def clip(tmp_path):
+    t = np.arange(36000) / 24000
+    path = tmp_path / "ref.wav"
+    soundfile.write(path, (0.2 * np.sin(2 * np.pi * 150 * t)).astype(np.float32), 24000)
+    return path
+
+
+def _render(loaded, voice, script, cache=None):
+    results = render_segments(plan_segments(parse_script(script)), synth=Synthesizer(loaded), voices={None: voice},
+                              cache=cache, options=OPTIONS)
+    assert all(r.state == DONE for r in results)
+    return results
+
+
+def test_a_cloned_voice_reports_its_directives_as_not_applied(loaded_models, clip, tmp_path):
+    loaded = loaded_models("base")
+    voice = VoiceSpec.clone(clip, "This is me speaking.")
+    cache = RenderCache(tmp_path / "cache")
+    for attempt in ("rendered", "cached"):
+        [slow, plain] = _render(loaded, voice, "[pace: slow][language: English]Hello there.\n[neutral]Fine.", cache)
+        assert slow.cached is (attempt == "cached")
+        assert not slow.directives_applied
+        assert "not applied by this voice's model (it takes no instruct): pace: slow" in slow.warning
+        # [language: ...] is the engine's own directive and always applied; a later line keeps [pace: slow].
+        assert "language" not in slow.warning.split("pace: slow")[1]
+        assert not plain.directives_applied
+
+    exported = export_results([slow, plain], sample_rate=loaded.info.sample_rate, folder=tmp_path / "out",
+                              name="s", model=loaded.info)
+    manifest = json.loads(exported.manifest.read_text())
+    assert [s["directives_applied"] for s in manifest["segments"]] == [False, False]
+    assert "pace: slow" in manifest["segments"][0]["warning"]
+
+
+def test_an_instruct_model_applies_directives(loaded_models):
+    [result] = _render(loaded_models("voice_design"), VoiceSpec.design("A calm voice"), "[pace: slow]Hello.")
+    assert result.directives_applied and "not applied" not in (result.warning or "")
+
+
+def test_a_language_tag_alone_is_not_a_delivery_directive(loaded_models, clip):
+    [result] = _render(loaded_models("base"), VoiceSpec.clone(clip, "This is me speaking."),
+                       "[language: English]Hello.")
+    assert result.directives_applied and "not applied" not in (result.warning or "")
+
+
+def test_the_small_custom_voice_model_ignores_directives(loaded_models):
+    loaded = loaded_models("custom_voice")
+    # The same weights labelled as the 0.6B model: the studio's capability table is what decides.
+    small = LoadedModel(loaded.tts, dataclasses.replace(loaded.info, size="0b6"))
+    [result] = _render(small, VoiceSpec.preset("ryan"), "[pace: slow]Hello.")
+    assert not result.directives_applied and "pace: slow" in result.warning
+    [full] = _render(loaded, VoiceSpec.preset("ryan"), "[pace: slow]Hello.")
+    assert full.directives_applied
