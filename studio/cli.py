@@ -102,25 +102,17 @@ def _profile_voice(value: str):
     import atexit
     import shutil
     import tempfile
-    import zipfile
 
-    from studio.core.voices import VoiceLibraryError, default_voice_library, read_profile
+    from studio.core.voices import VoiceLibraryError, default_voice_library, read_profile, unpack_profile_file
 
     path = Path(value)
     try:
         if path.is_file():
-            # Unpacked for this run only; the library is left as it is.
+            # Unpacked for this run only, with the library's own checks (names, sizes, links); the
+            # library is left as it is.
             folder = Path(tempfile.mkdtemp(prefix="qvoice-"))
             atexit.register(shutil.rmtree, folder, ignore_errors=True)
-            try:
-                with zipfile.ZipFile(path) as archive:
-                    names = archive.namelist()
-                    if any(n != "profile.json" and not n.startswith("clips/") or ".." in n for n in names):
-                        raise CliError(f"{path}: not a voice profile file")
-                    archive.extractall(folder)
-            except zipfile.BadZipFile:
-                raise CliError(f"{path}: not a voice profile file") from None
-            return read_profile(folder)
+            return unpack_profile_file(path, folder)
         if path.is_dir():
             return read_profile(path)
         return default_voice_library().get(value)
@@ -139,9 +131,14 @@ def _voice_from_args(args: argparse.Namespace):
         if args.speaker is not None:
             return VoiceSpec.preset(args.speaker)
         if args.voice_clone is not None:
+            from studio.core.reference_clip import check_reference_clip
+
             clip = Path(args.voice_clone)
             if not clip.is_file():
                 raise CliError(f"{clip}: no such reference clip (--voice-clone)")
+            # Checked before any model loads; what is usable but doubtful is said once, here.
+            for warning in check_reference_clip(clip).warnings:
+                print(f"warning: {warning}", file=sys.stderr)
             return VoiceSpec.clone(clip, args.ref_text, x_vector_only=args.x_vector_only)
     except VoiceError as exc:
         raise CliError(f"qwen-tts-studio render: {exc}") from None

@@ -51,7 +51,7 @@ from studio.core.recovery import discard_recovery, find_recoveries, recovery_pat
 from studio.core.script import ScriptChange, ScriptModel
 from studio.core.tags import PauseItem, SpeechItem, analyse_lines, tag_kind
 from studio.core.voice import VoiceSpec
-from studio.core.voices import CastError, default_voice_library, resolve_cast
+from studio.core.voices import CastError, VoiceLibraryError, default_voice_library, resolve_cast
 from studio.engine.job import InputError, export_results, plan_project
 from studio.engine.render import DONE, FAILED, SegmentResult, model_of
 from studio.ui.commands import InsertTagCommand, LineStateCommand, MoveLineCommand, RemoveTagCommand
@@ -690,10 +690,17 @@ class MainWindow(QMainWindow):
 
         with tempfile.TemporaryDirectory() as tmp:
             clip = Path(tmp) / "reference.wav"
-            soundfile.write(clip, result.samples, outcome.sample_rate)
-            new = self.library.add(f"{profile.name} (cloned)", VoiceSpec.clone(clip, sentence),
-                                   notes=f"Rendered from the designed voice {profile.name!r}.")
+            try:
+                soundfile.write(clip, result.samples, outcome.sample_rate)
+                new = self.library.add(f"{profile.name} (cloned)", VoiceSpec.clone(clip, sentence),
+                                       notes=f"Rendered from the designed voice {profile.name!r}.")
+            except (VoiceLibraryError, OSError, soundfile.SoundFileError) as exc:
+                # A rendered reference too short or broken to clone from (the clip check names why).
+                QMessageBox.critical(self, "Design → clone", f"Could not keep {profile.name} as a cloned voice: {exc}")
+                return
         self.last_cloned_profile = new
+        if new.warnings:
+            QMessageBox.warning(self, "Design → clone", f"Saved {new.name}, but: " + "; ".join(new.warnings))
         self.statusBar().showMessage(f"Saved {new.name} to the voice library")
 
     def _voices(self, *, report: bool = True) -> dict:

@@ -251,3 +251,21 @@ def test_a_bad_profile_json_names_the_entry_not_the_unpack_folder(tmp_path, expo
         other.import_file(source)
     assert str(caught.value) == f"{source}: entry 'profile.json': field 'name': is missing"
     assert everything_under(other.folder) == []
+
+
+def test_cli_voice_file_is_unpacked_with_the_same_checks(tmp_path, exported):
+    import subprocess
+    import sys
+
+    source = bomb(tmp_path / "bomb.qvoice", exported)
+    script = tmp_path / "s.txt"
+    script.write_text("Hello.")
+    result = subprocess.run(
+        [sys.executable, "-m", "studio", "render", str(script), "--voice", str(source), "--model", "x",
+         "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2], timeout=120,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        f"{source}: entry 'clips/emotion-angry.wav' unpacks to 600 MB, over the 100 MB limit; nothing was imported"
+    )

@@ -71,6 +71,24 @@ def test_design_then_clone_saves_a_cloned_profile(qtbot, make_window, tiny_check
     assert rate == 24000 and len(audio) > 0 and np.abs(audio).max() > 0.01
 
 
+def test_design_then_clone_of_a_render_too_short_to_clone_ends_in_a_message(qtbot, make_window, tiny_checkpoints,
+                                                                             monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    shown = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda parent, title, text: shown.append(text))
+    window = make_window()
+    window.project.render.model = str(tiny_checkpoints["voice_design"])
+    window.project.render.generation = GenerationParams(max_new_tokens=3)  # about 0.2 s of audio
+    window.machine.device = "cpu"
+    designed = window.library.add("Cowboy", VoiceSpec.design("a deep, raspy voice of a tired cowboy"), seed=4)
+    assert window.design_then_clone(designed.id, "Howdy.")
+    qtbot.waitUntil(lambda: bool(shown), timeout=120_000)
+    assert "Could not keep Cowboy as a cloned voice" in shown[0] and "a cloned voice needs at least 0.5 s" in shown[0]
+    assert window.last_cloned_profile is None
+    assert [p.name for p in window.library.profiles()] == ["Cowboy"]
+
+
 # --- clip checks and .qvoice files, as the dialog shows them -----------------------------------------------
 
 
