@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from studio.core.atomic import fsync_dir
 from training.protocol import CommandError
 
 if TYPE_CHECKING:
@@ -88,20 +89,6 @@ class CheckpointDamaged(Exception):
 # ---------------------------------------------------------------------------------------------
 # Files
 # ---------------------------------------------------------------------------------------------
-
-
-def fsync_dir(folder: Path) -> None:
-    # Some platforms cannot open a folder for fsync (Windows); the rename is still atomic there.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def write_safetensors(path: Path, tensors: Mapping[str, torch.Tensor]) -> int:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     # Not every platform can open a directory for fsync (Windows cannot); the rename is still atomic.
     try:
         fd = os.open(folder, os.O_RDONLY)
@@ -161,7 +161,7 @@ def atomic_write_bytes(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(folder)
+    fsync_dir(folder)
 
 
 def current_umask() -> int:

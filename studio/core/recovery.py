@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.core.atomic import atomic_write_text
+from studio.core.atomic import atomic_write_text, pid_alive
 from studio.core.limits import PROJECT_LIMIT, loads_json, read_limited
 from studio.core.project import DiskVersion, Project, ProjectError, project_from_json, project_to_json
 
@@ -57,15 +57,9 @@ def write_recovery(
 
 
 def _process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
+    # This process's own files are never a live autosave of another window: a window that is still
+    # open here would not ask for recoveries.
+    return pid != os.getpid() and pid_alive(pid)
 
 
 def find_recoveries(folder: Path) -> list[Recovery]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import pickle
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.filesystems import small_disk as small_tmpfs
 from tests.training.conftest import REPO_ROOT, run_command
 from tests.training.test_sft import _stream_until_stop, prepared_run, write_config  # noqa: F401 - fixture
 from training.protocol import parse_line
@@ -172,20 +172,6 @@ def test_with_every_checkpoint_damaged_training_starts_over(run):
 
 
 # --- item 8: a full disk while checkpointing ------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def small_tmpfs(folder: Path, size: str):
-    folder.mkdir(parents=True)
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True, text=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()})")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=False)
 
 
 def _no_traceback_single_error(result) -> dict:
