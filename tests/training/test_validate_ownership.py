@@ -93,3 +93,18 @@ def test_a_non_utf8_manifest_names_the_line_and_column(tmp_path):
     result = run_command("training.validate", manifest, "--out", tmp_path / "run")
     assert result.rc == 2
     assert f"{manifest}: line 2, column 6: not UTF-8 text" in result.events[-1]["message"]
+
+
+def test_oversized_manifests_and_transcripts_are_refused_by_size(make_dataset, tmp_path):
+    manifest = tmp_path / "huge" / "metadata.csv"
+    manifest.parent.mkdir()
+    with open(manifest, "wb") as handle:  # sparse: 65 MB of zeros without writing them
+        handle.truncate(65 * 1024 * 1024)
+    result = run_command("training.validate", manifest, "--out", tmp_path / "run1")
+    assert result.rc == 2
+    assert result.events[-1]["message"] == f"{manifest}: larger than the 64 MB a dataset manifest may have"
+
+    data = make_dataset("folder", CLIPS[:2])
+    (data.root / "b_good.txt").write_text("word " * 300_000, encoding="utf-8")  # 1.5 MB "transcript"
+    report = validate_dataset(data.arg, tmp_path / "run2", emitter=Emitter(io.StringIO()))
+    assert report["items"][1]["problems"] == ["unreadable transcript: b_good.txt is larger than 1 MB"]
