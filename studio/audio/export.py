@@ -90,16 +90,17 @@ _NO_HARD_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, err
 _MAX_NUMBER = 10_000
 
 
-def _free_stem(folder: Path, base: str, names: Sequence[str]) -> str:
-    """The first of `base`, `base_2`, ... for which every `stem + name` is free.
+def _free_stem(folder: Path, base: str, names: Sequence[str], first: int = 1) -> tuple[str, int]:
+    """The first of `base`, `base_2`, ... (from number `first`) for which every `stem + name` is free,
+    and its number.
 
     os.path.lexists, not Path.exists: a dangling or looping symlink occupies its name (os.link refuses
     it), and treating it as free made the claim loop spin forever.
     """
-    for number in range(1, _MAX_NUMBER + 1):
+    for number in range(first, _MAX_NUMBER + 1):
         stem = base if number == 1 else f"{base}_{number}"
         if not any(os.path.lexists(folder / f"{stem}{name}") for name in names):
-            return stem
+            return stem, number
     raise ExportError(f"{folder}: {_MAX_NUMBER} exports named {base}_* already; choose another folder")
 
 
@@ -254,12 +255,16 @@ def export_render(
 
         # Claim a stem whose names are all free, publishing the audio first; if another writer took a
         # name between the check and the link, move on to the next number.
+        # Each try moves on to a higher number, so the claim ends even when a name looks free but
+        # cannot be linked.
+        number = 1
         while True:
-            stem = _free_stem(folder, base, names)
+            stem, number = _free_stem(folder, base, names, number)
             paths = {suffix: folder / f"{stem}{suffix}" for suffix in names}
             if _publish(audio_tmp, paths[audio_suffix]):
                 published.append(paths[audio_suffix])
                 break
+            number += 1
         for tmp, suffix in ((srt_tmp, ".srt"), (vtt_tmp, ".vtt")):
             if not _publish(tmp, paths[suffix]):
                 raise ExportError(f"{paths[suffix]}: appeared while exporting; nothing was overwritten")
