@@ -63,7 +63,7 @@ def test_every_speech_segment_gets_one_cue_on_its_own_samples(segments, rate):
         assert cues == expected
         # In order, never overlapping, and never past the end of the audio.
         total_ms = _nearest_ms(sum(n for _, _, n in segments), rate)
-        for (start, end, _), following in zip(cues, [*cues[1:], (total_ms, total_ms, "")]):
+        for (start, end, _), following in zip(cues, [*cues[1:], (total_ms, total_ms, "")][: len(cues)], strict=True):
             assert start <= end <= following[0] <= total_ms
 
 
