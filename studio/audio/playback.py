@@ -127,6 +127,7 @@ class Player:
             )
         else:
             self._resampler = None
+        self._flushed = False  # whether the end of the source has gone through the resampler
 
     def _source_exhausted(self) -> bool:
         return self.rendering_done and self._source_pos >= len(self.audio)
@@ -140,7 +141,10 @@ class Player:
                 ratio = self.audio.sample_rate / self.device_rate
                 block = self.audio.view(self._source_pos, self._source_pos + int(want_device * ratio) + 1)
                 last = self.rendering_done and self._source_pos + len(block) >= len(self.audio)
-                if len(block) or last:
+                # The resampler takes its final input once (soxr raises "Input after last input" after
+                # that, which used to kill this thread and leave the stream playing silence forever).
+                if (len(block) or last) and not self._flushed:
+                    self._flushed = last
                     self._source_pos += len(block)
                     data = block if self._resampler is None else self._resampler.resample_chunk(block, last=last)
                     self._ring.write(np.asarray(data, dtype=np.float32))

@@ -62,3 +62,33 @@ def test_a_real_output_stream_receives_exactly_the_rendered_samples(tiny_checkpo
     # rendered audio with runs of zeros inserted; everything else must match bit for bit, in order.
     np.testing.assert_array_equal(played[played != 0], expected[expected != 0])
     assert int(events[4].split()[1]) == len(expected)
+
+
+def test_the_feeder_survives_the_end_of_the_source_while_the_device_still_plays(tmp_path):
+    # On a real (clocked) device the ring still holds the last half second when the feeder passes the
+    # end of the source to the resampler; the feeder must not feed the resampler again after that.
+    # soxr refuses ("Input after last input"), which killed the feeder thread and left the stream
+    # playing silence with the Pause button lit. The stream is opened but not started here, so nothing
+    # drains the ring, as on a slow device.
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".asoundrc").write_text('pcm.!default {\n  type null\n}\n')
+    code = """
+import numpy as np
+from studio.audio.buffers import GrowingAudio
+from studio.audio.playback import Player
+audio = GrowingAudio(24000)
+audio.append(np.full(2400, 0.25, dtype=np.float32))
+player = Player(audio, device_rate=44100)
+player.rendering_done = True
+player._playing = True  # as play() sets it, without starting the device
+for _ in range(5):
+    player._feed_once()
+print(player._ring.available(), player.underruns)
+player.close()
+"""
+    result = subprocess.run([sys.executable, "-c", code], env={**os.environ, "HOME": str(home)}, cwd=REPO,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    fill, underruns = map(int, result.stdout.split())
+    assert fill == 4410 and underruns == 0  # 0.1 s at 44.1 kHz, queued once, nothing fed twice
