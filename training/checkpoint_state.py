@@ -51,7 +51,7 @@ OPTIMIZER_FILE = "optimizer.safetensors"
 RNG_FILE = "rng.safetensors"
 TENSOR_FILES = (MODEL_FILE, OPTIMIZER_FILE, RNG_FILE)
 CHECKPOINT_PATTERN = re.compile(r"^step-(\d{6,})$")
-_STAGING = re.compile(r"^\.(step-\d{6,})\.(partial|old)$")
+_STAGING = re.compile(r"^\.(step-\d{6,})\.(partial|old|deleting)$")
 _OPTIMIZER_KEY = re.compile(r"^state\.(\d+)\.([A-Za-z_][A-Za-z0-9_]*)$")
 _RNG_KEY = re.compile(r"^(\d+)\.(torch|cuda|numpy|python)$")
 # errno values that mean "the disk (or the quota, or the file-size limit) is full".
@@ -341,11 +341,26 @@ def commit(staging: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def retire(checkpoint: Path) -> None:
+    """Delete a checkpoint folder so that no moment of the deletion leaves a torn `step-N` behind.
+
+    The folder is renamed out of the checkpoint names first (one atomic rename), then removed; a kill
+    in between leaves a `.step-N.deleting` that the next start-up removes.
+    """
+    doomed = checkpoint.with_name(f".{checkpoint.name}.deleting")
+    try:
+        os.replace(checkpoint, doomed)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
 def clean_staging(folder: Path) -> list[Path]:
     """Remove what interrupted saves left in the checkpoints folder; returns what was removed.
 
     A ``.step-N.partial`` is a save that never finished. A ``.step-N.old`` is a checkpoint that was
-    being replaced by a newer save of the same step: put back when the replacement never arrived.
+    being replaced by a newer save of the same step: put back when the replacement never arrived. A
+    ``.step-N.deleting`` is a pruned checkpoint whose removal was interrupted.
     """
     removed: list[Path] = []
     if not folder.is_dir():

@@ -107,6 +107,7 @@ from training.checkpoint_state import (
     gather_rng,
     load_checkpoint,
     read_manifest,
+    retire,
     write_checkpoint,
 )
 from training.protocol import (
@@ -1235,7 +1236,7 @@ class Trainer:
         # The run now retrains the steps past the one it resumes; a damaged folder left in their place
         # would count as one of the keep_checkpoints newest and push a good one out.
         for old in damaged:
-            shutil.rmtree(old, ignore_errors=True)
+            retire(old)
             log.info("removed the damaged checkpoint %s", old)
         return manifest
 
@@ -1344,7 +1345,7 @@ class Trainer:
                 failure = [(error.message, error.hint)]
             else:
                 for _, old in list_checkpoints(paths.checkpoints)[: -self.config.keep_checkpoints]:
-                    shutil.rmtree(old, ignore_errors=True)
+                    retire(old)
                 log.info("saved %s", final)
                 self.emitter.checkpoint(final, step=step, kind="state")
         if accelerator.num_processes > 1:
