@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from studio.core.atomic import fsync_dir
+from studio.core.limits import read_json_limited
 from training.protocol import CommandError
 
 if TYPE_CHECKING:
@@ -431,7 +432,8 @@ def read_manifest(folder: Path) -> Manifest:
     """
     path = folder / STATE_NAME
     try:
-        state = json.loads(path.read_text(encoding="utf-8"))
+        # The run folder may come from elsewhere: its JSON is read within size and nesting limits.
+        state = read_json_limited(path, what="checkpoint state")
     except FileNotFoundError:
         raise CheckpointDamaged(path, "missing") from None
     except (OSError, UnicodeDecodeError) as exc:

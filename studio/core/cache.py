@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from studio.core.atomic import atomic_write_bytes, atomic_write_text
+from studio.core.limits import read_json_limited
 from studio.core.plan import canonical_json
 
 CACHE_FORMAT = 1
@@ -46,7 +47,7 @@ class RenderCache:
     def get(self, key: str) -> CachedAudio | None:
         data_path, record_path = self._paths(key)
         try:
-            record = json.loads(record_path.read_text(encoding="utf-8"))
+            record = read_json_limited(record_path, what="cache record")
             data = data_path.read_bytes()
         except (OSError, ValueError):
             # Missing is a plain miss; unreadable or half-written is a corrupt entry.

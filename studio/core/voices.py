@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from studio.core.atomic import atomic_write_text
+from studio.core.limits import read_json_limited
 from studio.core.project import FieldReader, ProjectError, read_voice_json, voice_to_json
 from studio.core.reference_clip import check_voice_clips
 from studio.core.voice import VoiceError, VoiceSpec
@@ -108,7 +109,7 @@ def read_profile(folder: Path) -> VoiceProfile:
     folder = Path(folder)
     path = folder / _PROFILE_FILE
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = read_json_limited(path, 1024 * 1024, what="voice profile")
     except FileNotFoundError:
         raise VoiceLibraryError(f"{folder}: not a voice profile (no {_PROFILE_FILE})") from None
     except (OSError, ValueError) as exc:
