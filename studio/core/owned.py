@@ -48,9 +48,6 @@ class FileLedger:
             except ValueError:
                 continue  # a damaged line names nothing we can safely claim
 
-    def owns(self, rel: str) -> bool:
-        return _check_relative(rel) in self.owned
-
     def claim(self, rel: str) -> Path:
         """Record `rel` as ours before it is written; NotOwnedError if a file of someone else's is there."""
         rel = _check_relative(rel)
