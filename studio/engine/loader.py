@@ -19,25 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# What a checkpoint folder must hold is checked (checkpoint_files) before `Qwen3TTSModel.from_pretrained`
+# runs, so the user gets "missing speech_tokenizer/config.json" rather than a transformers traceback.
+from studio.engine.checkpoint_files import validate_checkpoint
+from studio.engine.errors import EngineError
+
 log = logging.getLogger(__name__)
 
-# Files without which `Qwen3TTSModel.from_pretrained` cannot work; checked first so the user gets
-# "missing speech_tokenizer/config.json" rather than a transformers traceback.
-REQUIRED_FILES = (
-    "config.json",
-    "generation_config.json",
-    "model.safetensors",
-    "speech_tokenizer/config.json",
-    "speech_tokenizer/model.safetensors",
-    "speech_tokenizer/preprocessor_config.json",
-)
-_TOKENIZER_FILES = ("tokenizer.json", "vocab.json")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-_MODEL_TYPES = ("voice_design", "custom_voice", "base")
-
-
-class EngineError(RuntimeError):
-    """A user-facing engine failure; str() is one line."""
 
 
 @dataclass(frozen=True)
@@ -147,28 +136,6 @@ def resolve_folder(source: str, *, progress: Callable[[str], None] | None = None
         ) from None
 
 
-def validate_checkpoint(folder: Path) -> dict[str, Any]:
-    """Check `folder` holds a Qwen3-TTS checkpoint; return its config."""
-    missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
-    if not any((folder / name).is_file() for name in _TOKENIZER_FILES):
-        missing.append("tokenizer.json or vocab.json")
-    config_path = folder / "config.json"
-    if not config_path.is_file():
-        raise EngineError(f"{folder}: not a Qwen3-TTS checkpoint (no config.json)")
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise EngineError(f"{config_path}: unreadable ({exc})") from None
-    if not isinstance(config, dict) or config.get("model_type") != "qwen3_tts":
-        found = config.get("model_type") if isinstance(config, dict) else None
-        raise EngineError(f"{folder}: not a Qwen3-TTS checkpoint (config.json model_type is {found!r})")
-    if missing:
-        raise EngineError(f"{folder}: incomplete Qwen3-TTS checkpoint, missing {', '.join(missing)}")
-    if config.get("tts_model_type") not in _MODEL_TYPES:
-        raise EngineError(f"{folder}: unknown tts_model_type {config.get('tts_model_type')!r}")
-    return config
-
-
 def _file_sha256(path: Path, memo: dict[str, str]) -> str:
     stat = path.stat()
     memo_key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
@@ -204,6 +171,58 @@ def checkpoint_fingerprint(folder: Path, memo_file: Path | None = None) -> str:
     return digest.hexdigest()
 
 
+class _CapRequired(dict):
+    """generation_config.json's defaults, all but the frame cap: looking up max_new_tokens raises.
+
+    The published checkpoints say max_new_tokens 8192 (about eleven minutes of audio), and qwen-tts
+    takes any value a generate_* call leaves out from there. A call that forgot its cap would run for
+    minutes whenever the model misses its end of speech, so every call must bring its own.
+    """
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "max_new_tokens":
+            raise EngineError(_no_cap_message(super().get(key)))
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default
+
+
+def _no_cap_message(published: Any) -> str:
+    said = f" (generation_config.json says {published})" if published is not None else ""
+    return f"a generate call without its own max_new_tokens{said}: every call must cap its frames"
+
+
+def prepare_for_generation(tts: Any) -> None:
+    """Make a loaded qwen-tts model safe and quiet to generate with, whatever its generation_config.json says.
+
+    - Every generate call must pass max_new_tokens: the wrapper's defaults and the model's own
+      ``generate`` refuse a call without one (EngineError) instead of running up to 8192 frames.
+    - The published talker configs have no pad_token_id, so transformers logs "Setting pad_token_id to
+      eos_token_id" on every generate call; it is set to that same value here, which changes nothing else.
+    """
+    import functools
+
+    tts.generate_defaults = _CapRequired(tts.generate_defaults or {})
+    model = tts.model
+    generate = model.generate
+    if not getattr(generate, "_studio_requires_cap", False):
+
+        @functools.wraps(generate)
+        def capped(*args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("max_new_tokens") is None:
+                raise EngineError(_no_cap_message(dict.get(tts.generate_defaults, "max_new_tokens")))
+            return generate(*args, **kwargs)
+
+        capped._studio_requires_cap = True  # type: ignore[attr-defined]
+        model.generate = capped
+    # The package passes end-of-speech as the talker's eos_token_id on every call; transformers pads
+    # with it when no pad id is configured.
+    talker_generation = getattr(model.talker, "generation_config", None)
+    if talker_generation is not None and talker_generation.pad_token_id is None:
+        talker_generation.pad_token_id = model.config.talker_config.codec_eos_token_id
+
+
 def load_model(
     source: str,
     *,
@@ -228,6 +247,11 @@ def load_model(
 
     Qwen3TTSModel = import_qwen_tts().Qwen3TTSModel  # noqa: N806
 
+    from transformers.utils import logging as transformers_logging
+
+    # A sharded checkpoint would draw transformers' "Loading checkpoint shards" bar on stderr, in the
+    # middle of the command line's own output; the studio reports loading itself.
+    transformers_logging.disable_progress_bar()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -237,6 +261,7 @@ def load_model(
         tts.model.to(device)
         tts.model.eval()
         tts.device = torch.device(device)
+        prepare_for_generation(tts)
     except Exception as exc:  # noqa: BLE001 - transformers raises many types; the user needs one line
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise EngineError(f"{folder}: the checkpoint failed to load ({type(exc).__name__}: {first[:200]})") from None

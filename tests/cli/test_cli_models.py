@@ -59,7 +59,11 @@ def test_list_known_models(env):
     assert len(listed["models"]) == 6 and {m["state"] for m in listed["models"]} == {"not downloaded"}
 
 
-def test_download_prints_progress_then_lists_ready(env, hub):
+def test_download_prints_progress_then_lists_ready(env, hub, tiny_checkpoints):
+    from studio.engine.models import format_bytes
+
+    # The repo is the tiny checkpoint plus a README: its size follows the fixture.
+    size = format_bytes(sum(len(data) for data in _repo_files(tiny_checkpoints["custom_voice"]).values()))
     env["HF_ENDPOINT"] = hub.endpoint
     hub.throttle = 5_000_000  # about a second, so the line is rewritten a few times
     result = models_cli("download", REPO, env=env)
@@ -69,8 +73,9 @@ def test_download_prints_progress_then_lists_ready(env, hub):
     assert result.stderr.count("\n") == 1 and result.stderr.endswith("\n")  # one line, rewritten in place
     updates = [u.strip() for u in result.stderr.split("\r") if u.strip()]
     assert updates[0] == f"{REPO}: fetching the file list"
-    assert updates[-1] == f"{REPO}: 4.5 MB of 4.5 MB (100%), done"
-    moving = [u for u in updates[1:-1] if re.search(r"MB of 4.5 MB \(\d+%\), [\d.]+ [kM]B/s, \d+s left \[", u)]
+    assert updates[-1] == f"{REPO}: {size} of {size} (100%), done"
+    progress = rf"MB of {re.escape(size)} \(\d+%\), [\d.]+ [kM]B/s, \d+s left \["
+    moving = [u for u in updates[1:-1] if re.search(progress, u)]
     assert moving, updates
 
     listing = models_cli(env=env)

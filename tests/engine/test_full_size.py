@@ -74,7 +74,9 @@ def test_the_full_size_configs_carry_the_published_dimensions():
     }
     assert (talker["codec_think_id"], talker["codec_nothink_id"]) == (2154, 2155)
     assert (talker["codec_think_bos_id"], talker["codec_think_eos_id"]) == (2156, 2157)
-    assert model_cfg["speaker_encoder_config"]["enc_dim"] == TALKER["hidden"]
+    # Only Base has a speaker encoder; its x-vector is fed where the talker takes a speaker.
+    assert "speaker_encoder_config" not in model_cfg
+    assert checkpoint_configs("base", "full")[0]["speaker_encoder_config"]["enc_dim"] == TALKER["hidden"]
     # Qwen3TTSTokenizerV2DecoderConfig has no codebook_dim default; the decoder needs one.
     assert st_cfg["decoder_config"]["codebook_dim"] == 512
     assert model_cfg["torch_dtype"] == "bfloat16" and st_cfg["torch_dtype"] == "float32"
@@ -165,7 +167,7 @@ def test_an_unknown_size_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "giant" in err[0] and "full" in err[0]
     assert not (tmp_path / "ckpt").exists()
-    assert set(SIZES) == {"tiny", "full"}
+    assert set(SIZES) == {"tiny", "0.6b", "full"}
 
 
 def _safetensors_dtypes(path: Path) -> set[str]:

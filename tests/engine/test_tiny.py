@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from studio.engine import tiny
 from studio.engine.tiny import TINY_TYPES, build_tiny_checkpoint
@@ -79,25 +80,105 @@ def test_each_type_loads_and_generates_audible_audio(tiny_checkpoints, model_typ
     assert wavs[0].size % 1920 == 0 and wavs[0].size // 1920 >= FRAMES - 2
 
 
-def test_checkpoint_folder_has_the_published_layout(tiny_checkpoints):
+PUBLISHED = json.loads((Path(__file__).parent / "published_layout.json").read_text(encoding="utf-8"))
+# The one key a random-weight checkpoint adds: it tells reports and the studio it is not a real model.
+OUR_MARKER = "studio_tiny_checkpoint"
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def _check_config_keys(config: dict, model_type: str, *, published_size: bool) -> None:
+    keys = PUBLISHED["config"]
+    expected = set(keys["top_level"]) | (set(keys["base_only"]) if model_type == "base" else set())
+    assert set(config) - {OUR_MARKER} == expected
+    talker = config["talker_config"]
+    assert set(talker) == set(keys["talker_config"]), "talker_config keys differ (a pad_token_id?)"
+    assert set(talker["code_predictor_config"]) == set(keys["code_predictor_config"])
+    for key, value in keys["values"].items():
+        assert config[key] == value, key
+    assert talker["position_id_per_seconds"] == keys["talker_values"]["position_id_per_seconds"]
+    if model_type == "base":
+        speaker = config["speaker_encoder_config"]
+        if published_size:
+            assert set(speaker) == set(keys["speaker_encoder_config"])
+        else:
+            # The tiny geometry needs its own channel counts, and nothing the constructor would refuse.
+            import inspect
+
+            from qwen_tts.core.models.configuration_qwen3_tts import Qwen3TTSSpeakerEncoderConfig
+
+            allowed = set(inspect.signature(Qwen3TTSSpeakerEncoderConfig.__init__).parameters) - {"self"}
+            assert set(keys["speaker_encoder_config"]) <= set(speaker) <= allowed
+        assert speaker["enc_dim"] == talker["hidden_size"]
+
+
+def _check_speech_tokenizer_keys(st_config: dict) -> None:
+    keys = PUBLISHED["speech_tokenizer_config"]
+    assert set(st_config) == set(keys["top_level"])
+    assert set(st_config["decoder_config"]) == set(keys["decoder_config"])
+    assert keys["encoder_frame_rate_key"] in st_config["encoder_config"]
+    assert "frame_rate" not in st_config["encoder_config"]
+
+
+@pytest.mark.parametrize("model_type", TINY_TYPES)
+def test_each_folder_holds_the_published_files_and_config_keys(tiny_checkpoints, model_type):
+    folder = tiny_checkpoints[model_type]
+
+    assert _files(folder) == sorted(PUBLISHED["files"]["common"])
+    config = json.loads((folder / "config.json").read_text())
+    _check_config_keys(config, model_type, published_size=False)
+    _check_speech_tokenizer_keys(json.loads((folder / "speech_tokenizer" / "config.json").read_text()))
+    assert json.loads((folder / "generation_config.json").read_text()) == PUBLISHED["generation_config"]
+    assert json.loads((folder / "preprocessor_config.json").read_text()) == PUBLISHED["preprocessor_config"]
+    preprocessor = json.loads((folder / "speech_tokenizer" / "preprocessor_config.json").read_text())
+    assert preprocessor["sampling_rate"] == 24000
+    # The 0.6B shape: the text projection maps a wider text embedding onto the talker.
+    talker = config["talker_config"]
+    assert talker["text_hidden_size"] > talker["hidden_size"]
+
+
+@pytest.mark.parametrize(("model_type", "size"), [("voice_design", "full"), ("custom_voice", "full"), ("base", "full"),
+                                                  ("custom_voice", "0.6b"), ("base", "0.6b")])
+def test_published_sizes_have_the_published_config_keys_and_values(model_type, size):
+    model_cfg, st_cfg = tiny.checkpoint_configs(model_type, size)
+    values = PUBLISHED["config"]
+
+    _check_config_keys(model_cfg, model_type, published_size=True)
+    _check_speech_tokenizer_keys(st_cfg)
+    assert model_cfg["tts_model_size"] == values["tts_model_size"][size]
+    talker = model_cfg["talker_config"]
+    for key, value in values["talker_values"].items():
+        assert talker[key] == value, key
+    expected_speakers = values["custom_voice_spk_id"] if model_type == "custom_voice" else {}
+    assert talker["spk_id"] == expected_speakers
+    geometry = values["geometry"][size]
+    assert (talker["hidden_size"], talker["text_hidden_size"], talker["intermediate_size"]) == (
+        geometry["hidden_size"], geometry["text_hidden_size"], geometry["intermediate_size"]
+    )
+    if model_type == "base":
+        assert model_cfg["speaker_encoder_config"]["enc_dim"] == geometry["enc_dim"]
+    for key, value in PUBLISHED["speech_tokenizer_config"]["values_at_full"].items():
+        section = st_cfg["encoder_config"] if key.startswith("_") else st_cfg["decoder_config"]
+        assert section[key] == value, key
+
+
+def test_the_0_6b_size_has_the_published_parameter_count():
+    model, _ = tiny.meta_models("base", "0.6b")
+
+    # QWEN3_TTS_FACTS.md: 914,643,008 parameters in Qwen3-TTS-12Hz-0.6B-Base's model.safetensors.
+    assert sum(p.numel() for p in model.parameters()) == 914_643_008
+    assert tuple(model.talker.model.text_embedding.weight.shape) == (151936, 2048)
+    assert model.speaker_encoder.fc.out_channels == 1024
+
+
+def test_the_slow_tokenizer_files_reproduce_the_config_ids(tiny_checkpoints):
     from transformers import AutoTokenizer
 
     folder = tiny_checkpoints["custom_voice"]
-    for name in (
-        "config.json",
-        "model.safetensors",
-        "generation_config.json",
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "vocab.json",
-        "merges.txt",
-        "speech_tokenizer/config.json",
-        "speech_tokenizer/model.safetensors",
-        "speech_tokenizer/preprocessor_config.json",
-    ):
-        assert (folder / name).is_file(), name
-
     config = json.loads((folder / "config.json").read_text())
+    # transformers converts vocab.json + merges.txt into a fast tokenizer, as it does for the published ones.
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     expected = {
         "im_start_token_id": "<|im_start|>",
@@ -105,18 +186,37 @@ def test_checkpoint_folder_has_the_published_layout(tiny_checkpoints):
         "tts_pad_token_id": "<tts_pad>",
         "tts_bos_token_id": "<tts_text_bos>",
         "tts_eos_token_id": "<tts_text_eod>",
+        "assistant_token_id": "assistant",
     }
     for key, token in expected.items():
-        assert tokenizer.convert_ids_to_tokens(config[key]) == token
+        assert tokenizer.convert_ids_to_tokens(config[key]) == token, key
     assert config["talker_config"]["text_vocab_size"] > max(config[key] for key in expected)
     # The package slices prompts by position; "assistant" and "\n" must be single tokens.
     ids = tokenizer("<|im_start|>assistant\n")["input_ids"]
     assert tokenizer.convert_ids_to_tokens(ids) == ["<|im_start|>", "assistant", "Ċ"]
 
-    preprocessor = json.loads((folder / "speech_tokenizer" / "preprocessor_config.json").read_text())
-    assert preprocessor["sampling_rate"] == 24000
-    generation = json.loads((folder / "generation_config.json").read_text())
-    assert generation["max_new_tokens"] <= 64
+
+def test_a_sharded_build_holds_the_same_weights_in_shards_and_an_index(tiny_checkpoints, tmp_path):
+    from safetensors.torch import load_file
+
+    sharded = build_tiny_checkpoint(tmp_path / "sharded", model_type="base", seed=0, shards=3)
+
+    names = [f"model-0000{i}-of-00003.safetensors" for i in (1, 2, 3)]
+    assert sorted(set(_files(sharded)) - set(_files(tiny_checkpoints["base"]))) == [
+        *names, "model.safetensors.index.json"
+    ]
+    assert not (sharded / "model.safetensors").exists()
+    index = json.loads((sharded / "model.safetensors.index.json").read_text())
+    single = load_file(str(tiny_checkpoints["base"] / "model.safetensors"))
+    assert set(index["weight_map"]) == set(single) and set(index["weight_map"].values()) == set(names)
+    merged = {}
+    for name in names:
+        part = load_file(str(sharded / name))
+        assert part and all(index["weight_map"][key] == name for key in part)
+        merged.update(part)
+    assert index["metadata"]["total_size"] == sum(t.numel() * t.element_size() for t in merged.values())
+    for key, tensor in single.items():
+        assert torch.equal(merged[key], tensor), key
 
 
 def test_custom_voice_lists_speakers_and_languages(tiny_checkpoints):
@@ -248,3 +348,12 @@ def test_cli_refuses_a_non_empty_output_folder(tmp_path):
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert sorted(p.name for p in target.iterdir()) == ["keep.txt"]
+
+
+def test_cli_refuses_a_model_that_was_never_published(tmp_path):
+    result = _run_cli(str(tmp_path / "ckpt"), "--type", "voice_design", "--size", "0.6b")
+
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no published 0.6B VoiceDesign" in lines[0], result.stderr
+    assert not (tmp_path / "ckpt").exists()
