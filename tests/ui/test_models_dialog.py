@@ -311,3 +311,32 @@ def test_the_window_opens_the_dialog_and_uses_the_chosen_model(make_window, monk
     assert window.project.render.model == str(tmp_path / "chosen")
     assert window.isWindowModified()
     seen["dialog"].shutdown()
+
+
+def test_an_almost_checkpoint_is_named_in_one_message(make_dialog, no_modal, tmp_path, tiny_checkpoints):
+    import shutil
+
+    from studio.engine.tiny import build_tiny_checkpoint
+
+    truncated = tmp_path / "truncated"
+    shutil.copytree(tiny_checkpoints["custom_voice"], truncated)
+    weights = truncated / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:5000])
+    dialog = make_dialog()
+
+    assert dialog.add_local_folder(truncated) is None
+    message = dialog.message_label.text()
+    assert message.startswith(f"Cannot add this folder: {weights}: truncated") and len(message.splitlines()) == 1
+
+    # A sharded folder is added; when a shard goes missing later, its row says which one.
+    sharded = build_tiny_checkpoint(tmp_path / "sharded", model_type="base", shards=2)
+    entry = dialog.add_local_folder(sharded)
+    assert entry is not None and _state(dialog, str(sharded.resolve())) == READY
+    (sharded / "model-00001-of-00002.safetensors").unlink()
+    dialog.refresh()
+    row = dialog._row_of(str(sharded.resolve()))
+    assert dialog.table.item(row, COL_STATE).text() == "invalid"
+    assert dialog.table.item(row, COL_STATE).toolTip() == (
+        "incomplete Qwen3-TTS checkpoint, missing model-00001-of-00002.safetensors "
+        "(listed in model.safetensors.index.json)"
+    )
