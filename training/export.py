@@ -7,9 +7,11 @@ Fine-tuning trains the talker with the new speaker's averaged x-vector in that p
 writes the same vector into a free control row of the table, maps the speaker's name to it and drops
 the speaker encoder, which a CustomVoice model neither has nor loads.
 
-The exported folder is a complete checkpoint: ``config.json`` (``tts_model_type: "custom_voice"``),
-``model.safetensors``, ``generation_config.json``, the text-tokenizer files and ``speech_tokenizer/``,
-all but the weights and the config copied from the base. ``qwen_tts.Qwen3TTSModel.from_pretrained``
+The exported folder is a complete checkpoint laid out like the published CustomVoice ones: ``config.json``
+(``tts_model_type: "custom_voice"``, no ``speaker_encoder_config``), one ``model.safetensors`` (also when
+the base is sharded), ``generation_config.json``, ``preprocessor_config.json``, the text-tokenizer files
+(slow or fast, whichever the base has) and ``speech_tokenizer/``, all but the weights and the config
+copied from the base. ``qwen_tts.Qwen3TTSModel.from_pretrained``
 loads it and ``generate_custom_voice(text, speaker=NAME)`` speaks with the new voice.
 """
 
@@ -102,6 +104,9 @@ def read_base_weights(base: Path) -> dict[str, torch.Tensor]:
 def custom_voice_config(base_config: Mapping[str, Any], speaker: str, slot: int, info: Mapping[str, Any]) -> dict:
     config = json.loads(json.dumps(base_config))  # a deep copy that is also JSON-clean
     config["tts_model_type"] = "custom_voice"
+    # As in the published CustomVoice configs: the speaker encoder's weights are not exported, so
+    # neither is its config.
+    config.pop("speaker_encoder_config", None)
     talker = config["talker_config"]
     talker["spk_id"] = {**(talker.get("spk_id") or {}), speaker: slot}
     # The package reads spk_is_dialect[speaker] for chinese and auto text; a missing key is a KeyError.

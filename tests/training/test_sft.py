@@ -367,8 +367,10 @@ def test_train_stop_resume_export_render(run_dir, tmp_path, prepared_run, tiny_c
     assert exported["talker_config"]["spk_is_dialect"] == {SPEAKER: False}
     assert not any(k.startswith("speaker_encoder.") for k in ours)
     assert {k for k in base_weights if not k.startswith("speaker_encoder.")} == set(ours)
-    for name in ("generation_config.json", "tokenizer.json", "speech_tokenizer/model.safetensors"):
-        assert (export / name).is_file()
+    # Laid out like a published CustomVoice folder: the base's support files, no speaker encoder.
+    base_files = {p.relative_to(tiny_checkpoints["base"]) for p in tiny_checkpoints["base"].rglob("*") if p.is_file()}
+    assert {p.relative_to(export) for p in export.rglob("*") if p.is_file()} == base_files
+    assert "speaker_encoder_config" not in exported
     base = resolve_base(cfg, straight_config)
     clips = speaker_clips(load_prepared(prepared_run, base))
     expected = average_speaker_embedding(loaded_models("base").tts.model, clips)

@@ -190,8 +190,13 @@ def test_training_command_uses_accelerate_for_several_gpus():
     multi = training_command("training.sft", ["--config", "r/run.json"], processes=2)
     launcher = [sys.executable, "-m", "studio", "--run-training", "accelerate.commands.launch"]
     assert multi[:5] == launcher
-    # accelerate starts the very same single-process command once per GPU.
-    assert multi[5:] == ["--num_processes", "2", "--no_python", *single]
+    # accelerate starts the very same single-process command once per GPU (it really does: see
+    # test_two_gpus_in_the_settings_train_in_two_processes and tests/training/test_sft_distributed.py).
+    options = multi[5 : -len(single) - 1]
+    assert multi[-len(single) - 1 :] == ["--no_python", *single]
+    assert options[options.index("--num_processes") + 1] == "2"
+    # Without --multi_gpu, accelerate launch runs one process on a machine with fewer than two GPUs.
+    assert "--multi_gpu" in options and options[options.index("--main_process_port") + 1] == "0"
 
 
 def test_training_command_in_a_frozen_build_runs_the_executable(monkeypatch):
@@ -414,3 +419,65 @@ def test_the_window_opens_the_wizard_from_the_tools_menu(make_window):
     wizard = window.finetune_wizard
     assert wizard.isVisible() and wizard.currentId() == wizard.startId()
     wizard.close()
+
+
+@pytest.mark.slow
+def test_two_gpus_in_the_settings_train_in_two_processes(qtbot, make_wizard, prepared_run):
+    """The GPUs setting starts accelerate's launcher, which really runs two training processes (CPU, gloo)."""
+    wizard = make_wizard(prepared_run)
+    assert wizard.currentId() == PAGE_PREPARE
+    wizard.back()
+    settings = wizard.settings_page
+    assert wizard.currentId() == PAGE_SETTINGS and settings.device_combo.currentText() == "cpu"
+    settings.gpus_spin.setValue(2)
+    settings.threads_spin.setValue(1)
+    wizard.next()
+    prepare = wizard.prepare_page
+    wait_until_idle(qtbot, lambda: prepare.runner.running)
+    assert prepare.isComplete(), prepare.error.message
+    train = wizard.train_page
+    events: list[dict] = []
+    shown: list[str] = []
+    train.run.event_received.connect(events.append)
+    # Connected after the page's own slot: what the page shows once it has handled each event.
+    train.run.event_received.connect(lambda _event: shown.append(train.status.text()))
+    wizard.next()
+    assert train.running
+    launch = read_launch(prepared_run)
+    assert launch.command == training_command("training.sft", ["--config", str(prepared_run / "run.json")], processes=2)
+    wait_until_idle(qtbot, lambda: train.running)
+
+    assert train.outcome.status == FINISHED, (train.outcome, train.log.lines()[-20:])
+    start = next(e for e in events if e["event"] == "start")
+    # 8 items, one per micro-batch: 4 steps when two processes share each epoch.
+    assert start["processes"] == 2 and start["total"] == 4
+    assert [e["step"] for e in events if e["event"] == "step"] == [1, 2, 3, 4]
+    assert "(fp32) in 2 processes: 8 items, 4 steps per epoch" in shown[events.index(start)]
+    state = json.loads((prepared_run / "checkpoints" / "step-000004" / "state.json").read_text())
+    assert state["processes"] == 2
+    assert (prepared_run / "export" / SPEAKER / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("case", ["truncated", "tokenizer_25hz"])
+def test_a_broken_base_model_is_one_message_on_the_settings_page(qtbot, make_wizard, tmp_path, tiny_checkpoints,
+                                                                  case):
+    import shutil
+
+    base = tmp_path / "base"
+    shutil.copytree(tiny_checkpoints["base"], base)
+    if case == "truncated":
+        weights = base / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:1000])
+        expected = f"{weights}: truncated"
+    else:
+        config = json.loads((base / "config.json").read_text())
+        (base / "config.json").write_text(json.dumps({**config, "tokenizer_type": "qwen3_tts_tokenizer_25hz"}))
+        expected = f"{base / 'config.json'}: tokenizer_type is 'qwen3_tts_tokenizer_25hz'; the studio runs 12 Hz"
+    wizard = make_wizard()
+    wizard.dataset_page.set_paths(tmp_path / "recordings", tmp_path / "run")
+    settings = wizard.settings_page
+    fill_settings(wizard, base)
+
+    assert settings.validatePage() is False
+    assert expected in settings.error.message and len(settings.error.message.splitlines()) == 1
+    assert not (tmp_path / "run" / "run.json").exists()

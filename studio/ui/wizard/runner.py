@@ -56,6 +56,15 @@ TAIL_INTERVAL_MS = 250
 _STOP_GRACE_MS = 5000
 
 
+# accelerate launch's options for N processes on this one machine. --multi_gpu is what makes it start
+# them at all: without it, on a machine with fewer than two GPUs (or none), it quietly runs one process
+# whatever --num_processes says. It starts them through torchrun; on the CPU (training's device "cpu")
+# they talk over gloo. Port 0 lets torchrun pick a free port, so two runs never collide on 29500. The
+# rest are the defaults accelerate would otherwise fill in with a warning in the log.
+_LAUNCH_OPTIONS = ("--multi_gpu", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                   "--main_process_port", "0")
+
+
 def training_command(module: str, args: Sequence[str], *, processes: int = 1) -> list[str]:
     """The command line (program first) that runs training entry point ``module`` with ``args``.
 
@@ -66,7 +75,8 @@ def training_command(module: str, args: Sequence[str], *, processes: int = 1) ->
     step = run_training_command(module, args)
     if processes > 1:
         return run_training_command(
-            "accelerate.commands.launch", ["--num_processes", str(processes), "--no_python", *step]
+            "accelerate.commands.launch",
+            [*_LAUNCH_OPTIONS, "--num_processes", str(processes), "--no_python", *step],
         )
     return step
 
