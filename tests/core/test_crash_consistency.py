@@ -24,7 +24,7 @@ from studio.core.project import Project, load_project, save_project
 from studio.core.recovery import find_recoveries
 
 REPO = Path(__file__).resolve().parents[2]
-KILLS = 20
+KILLS = 15
 
 # Two versions of a project big enough (about 3 MB) that a save takes long enough to be hit mid-way;
 # the child builds them with the same expressions.

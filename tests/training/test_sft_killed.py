@@ -25,7 +25,7 @@ from tests.training.test_sft import _weights, prepared_run, write_config  # noqa
 from training.checkpoint_state import read_manifest
 from training.protocol import parse_line
 
-KILLS = 8
+KILLS = 6
 
 
 def _kill_after_random_step(config: Path, rng: random.Random) -> int:
