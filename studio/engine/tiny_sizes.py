@@ -7,6 +7,7 @@ benchmarks and shape checks: only their weights are random.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 
@@ -73,6 +74,63 @@ class CheckpointSize:
     tts_model_size: str
 
 
+# The published 1.7B dimensions (see the comment at "full" below); 0.6B differs only in the talker.
+_FULL = CheckpointSize(
+    talker_hidden=2048,
+    talker_intermediate=6144,
+    talker_layers=28,
+    talker_heads=16,
+    talker_kv_heads=8,
+    talker_head_dim=128,
+    # Sums to head_dim / 2: one rotary section per (time, height, width) position axis.
+    mrope_section=(24, 20, 20),
+    text_hidden=2048,
+    text_vocab_size=151936,
+    cp_hidden=1024,
+    cp_intermediate=3072,
+    cp_layers=5,
+    cp_heads=16,
+    cp_kv_heads=8,
+    cp_head_dim=128,
+    codebook_size=2048,
+    num_code_groups=16,
+    # Only built for Base; these are Qwen3TTSSpeakerEncoderConfig's own (published) defaults.
+    spk_channels=(512, 512, 512, 512, 1536),
+    spk_attention_channels=128,
+    spk_res2net_scale=8,
+    spk_se_channels=128,
+    # 114.3 M decoder parameters, the "about 114 M" of the published speech tokenizer.
+    dec_hidden=512,
+    dec_latent=1024,
+    dec_codebook_dim=512,
+    dec_intermediate=1024,
+    dec_layers=8,
+    dec_heads=16,
+    dec_head_dim=64,
+    dec_decoder_dim=1536,
+    enc_hidden=512,
+    enc_filters=64,
+    enc_layers=8,
+    enc_heads=8,
+    enc_intermediate=2048,
+    enc_codebook_dim=256,
+    enc_num_quantizers=32,
+    # Measured on 40 frames of random codes with the other three gains as in "tiny": at an
+    # output gain of 1 the decoder's last conv gives rms 2.45 (peaks 10), so 0.06 puts the
+    # decoded noise near rms 0.15 with peaks near 0.6: finite, audible and unclipped. It is
+    # noise, not speech; at this size only the timing is meant to be realistic.
+    dec_output_gain=0.06,
+    dec_residual_gain=0.3,
+    dec_layer_scale=0.5,
+    dec_convnext_gamma=0.5,
+    # The tiny spread (0.4 over 64 inputs) scaled to 2048 inputs: logits with the same spread.
+    codec_head_std=0.07,
+    # Half the disk of float32 (3.8 GB instead of 7.7 GB) and exactly what the loader uses on
+    # CUDA; on the CPU the loader upcasts to float32 tensor by tensor while loading.
+    weights_dtype="bfloat16",
+    tts_model_size="1b7",
+)
+
 SIZES: dict[str, CheckpointSize] = {
     "tiny": CheckpointSize(
         talker_hidden=64,
@@ -126,108 +184,16 @@ SIZES: dict[str, CheckpointSize] = {
     # QWEN3_TTS_FACTS.md). Only the weights are random. The text tokenizer stays the small
     # byte-level one, so its special ids are not the published 151644...; the text embedding still
     # has all 151936 rows, so memory, load time and per-frame cost match the real model.
-    "full": CheckpointSize(
-        talker_hidden=2048,
-        talker_intermediate=6144,
-        talker_layers=28,
-        talker_heads=16,
-        talker_kv_heads=8,
-        talker_head_dim=128,
-        # Sums to head_dim / 2: one rotary section per (time, height, width) position axis.
-        mrope_section=(24, 20, 20),
-        text_hidden=2048,
-        text_vocab_size=151936,
-        cp_hidden=1024,
-        cp_intermediate=3072,
-        cp_layers=5,
-        cp_heads=16,
-        cp_kv_heads=8,
-        cp_head_dim=128,
-        codebook_size=2048,
-        num_code_groups=16,
-        # Only built for Base; these are Qwen3TTSSpeakerEncoderConfig's own (published) defaults.
-        spk_channels=(512, 512, 512, 512, 1536),
-        spk_attention_channels=128,
-        spk_res2net_scale=8,
-        spk_se_channels=128,
-        # 114.3 M decoder parameters, the "about 114 M" of the published speech tokenizer.
-        dec_hidden=512,
-        dec_latent=1024,
-        dec_codebook_dim=512,
-        dec_intermediate=1024,
-        dec_layers=8,
-        dec_heads=16,
-        dec_head_dim=64,
-        dec_decoder_dim=1536,
-        enc_hidden=512,
-        enc_filters=64,
-        enc_layers=8,
-        enc_heads=8,
-        enc_intermediate=2048,
-        enc_codebook_dim=256,
-        enc_num_quantizers=32,
-        # Measured on 40 frames of random codes with the other three gains as in "tiny": at an
-        # output gain of 1 the decoder's last conv gives rms 2.45 (peaks 10), so 0.06 puts the
-        # decoded noise near rms 0.15 with peaks near 0.6: finite, audible and unclipped. It is
-        # noise, not speech; at this size only the timing is meant to be realistic.
-        dec_output_gain=0.06,
-        dec_residual_gain=0.3,
-        dec_layer_scale=0.5,
-        dec_convnext_gamma=0.5,
-        # The tiny spread (0.4 over 64 inputs) scaled to 2048 inputs: logits with the same spread.
-        codec_head_std=0.07,
-        # Half the disk of float32 (3.8 GB instead of 7.7 GB) and exactly what the loader uses on
-        # CUDA; on the CPU the loader upcasts to float32 tensor by tensor while loading.
-        weights_dtype="bfloat16",
-        tts_model_size="1b7",
-    ),
+    "full": _FULL,
     # The published 0.6B dimensions (Qwen3-TTS-12Hz-0.6B-Base / -CustomVoice): a talker half as wide
     # as 1.7B's under the same 2048-wide text embedding (the text projection maps 2048 to 1024), and
     # the same code predictor, speech tokenizer and codec ids. 914,643,008 parameters for Base.
-    "0.6b": CheckpointSize(
+    "0.6b": dataclasses.replace(
+        _FULL,
         talker_hidden=1024,
         talker_intermediate=3072,
-        talker_layers=28,
-        talker_heads=16,
-        talker_kv_heads=8,
-        talker_head_dim=128,
-        mrope_section=(24, 20, 20),
-        text_hidden=2048,
-        text_vocab_size=151936,
-        cp_hidden=1024,
-        cp_intermediate=3072,
-        cp_layers=5,
-        cp_heads=16,
-        cp_kv_heads=8,
-        cp_head_dim=128,
-        codebook_size=2048,
-        num_code_groups=16,
-        spk_channels=(512, 512, 512, 512, 1536),
-        spk_attention_channels=128,
-        spk_res2net_scale=8,
-        spk_se_channels=128,
-        dec_hidden=512,
-        dec_latent=1024,
-        dec_codebook_dim=512,
-        dec_intermediate=1024,
-        dec_layers=8,
-        dec_heads=16,
-        dec_head_dim=64,
-        dec_decoder_dim=1536,
-        enc_hidden=512,
-        enc_filters=64,
-        enc_layers=8,
-        enc_heads=8,
-        enc_intermediate=2048,
-        enc_codebook_dim=256,
-        enc_num_quantizers=32,
-        dec_output_gain=0.06,
-        dec_residual_gain=0.3,
-        dec_layer_scale=0.5,
-        dec_convnext_gamma=0.5,
         # The tiny spread (0.4 over 64 inputs) scaled to 1024 inputs.
         codec_head_std=0.1,
-        weights_dtype="bfloat16",
         tts_model_size="0b6",
     ),
 }
