@@ -245,11 +245,14 @@ def test_config_defaults_and_errors(tmp_path):
 # --- the command ---------------------------------------------------------------------------------------
 
 
-def _stream_until_stop(config: Path, stop_after: int, timeout: float = 120):
-    """Run sft, creating the stop file when step `stop_after` is reported, as the wizard's stop button does."""
+def _stream_until_stop(config: Path, stop_after: int | None, timeout: float = 120, *,
+                       command: list[str] | None = None, env: dict | None = None):
+    """Run sft (`command`, default `python -m training.sft --config CONFIG`), creating the stop file when
+    step `stop_after` is reported, as the wizard's stop button does; None never stops it."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "training.sft", "--config", str(config)],
+        command or [sys.executable, "-m", "training.sft", "--config", str(config)],
         cwd=REPO_ROOT,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -260,7 +263,7 @@ def _stream_until_stop(config: Path, stop_after: int, timeout: float = 120):
         event = parse_line(line)
         assert event is not None, f"stdout line is not a protocol event: {line!r}"
         events.append(event)
-        if event["event"] == "step" and event["step"] == stop_after:
+        if stop_after is not None and event["event"] == "step" and event["step"] == stop_after:
             (config.parent / "STOP").touch()
     stderr = proc.stderr.read() if proc.stderr else ""
     return proc.wait(timeout=timeout), events, stderr

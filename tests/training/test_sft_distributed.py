@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from tests.training.conftest import CLIPS, REPO_ROOT, build_dataset, run_command
+from tests.training.test_sft import _stream_until_stop
 from training.distributed import Machine, check_processes, cpu_threads_per_process
 from training.protocol import CommandError, Emitter, parse_line
 
@@ -65,24 +66,8 @@ def _launch_two(config: Path, *, stop_after: int | None = None, timeout: float =
     """Run the wizard's two-process command; touch STOP when step `stop_after` is reported."""
     from studio.ui.wizard.runner import training_command, training_environment
 
-    proc = subprocess.Popen(
-        training_command("training.sft", ["--config", str(config)], processes=2),
-        cwd=REPO_ROOT,
-        env=training_environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    events = []
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        event = parse_line(line)
-        assert event is not None, f"stdout line is not a protocol event: {line!r}"
-        events.append(event)
-        if stop_after is not None and event["event"] == "step" and event["step"] == stop_after:
-            (config.parent / "STOP").touch()
-    stderr = proc.stderr.read() if proc.stderr else ""
-    return proc.wait(timeout=timeout), events, stderr
+    command = training_command("training.sft", ["--config", str(config)], processes=2)
+    return _stream_until_stop(config, stop_after, timeout, command=command, env=training_environment())
 
 
 def _kinds(events: list[dict], kind: str) -> list[dict]:
