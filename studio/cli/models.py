@@ -1,7 +1,7 @@
 """`qwen-tts-studio models ...`: list, download, delete and register Qwen3-TTS models.
 
 The work is done by studio.engine.models; this module only parses arguments and prints. Failures are
-one line through studio.cli.CliError (imported inside the handlers: studio.cli imports this module).
+one line through studio.cli.errors.CliError.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import sys
 import threading
 import time
 from typing import TextIO
+
+from studio.cli.errors import CliError
 
 _PROG = "qwen-tts-studio models"
 _INTERRUPTED = 130
@@ -164,7 +166,6 @@ class _ProgressLine:
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
-    from studio.cli import CliError
     from studio.engine.loader import EngineError
     from studio.engine.models import READY, DownloadCancelled, download_model, list_models
 
@@ -213,7 +214,6 @@ def _cmd_download(args: argparse.Namespace) -> int:
 def _cmd_delete(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from studio.cli import CliError
     from studio.engine.loader import EngineError
     from studio.engine.models import delete_model, forget_local_folder, format_bytes
 
@@ -232,7 +232,6 @@ def _cmd_delete(args: argparse.Namespace) -> int:
 
 
 def _cmd_add_local(args: argparse.Namespace) -> int:
-    from studio.cli import CliError
     from studio.engine.loader import EngineError
     from studio.engine.models import register_local_folder
 
