@@ -94,9 +94,11 @@ def take_screenshot(project: Path | None, png: Path) -> None:
 
 def run_gui(project: Path | None = None) -> int:
     check_display()
-    from PySide6.QtCore import QSettings
+    from studio.settings import load_settings
+    from studio.ui.qsettings_keys import import_legacy_qsettings
 
     app = _application()
+    import_legacy_qsettings()
     from studio.ui.main_window import MainWindow
 
     window = MainWindow()
@@ -105,9 +107,9 @@ def run_gui(project: Path | None = None) -> int:
     window.renderer.prewarm()
     recovered = window.offer_recovery()
     if project is None and not recovered:
-        last = QSettings().value("files/last_project")
-        if last and Path(str(last)).is_file():
-            project = Path(str(last))
+        last = load_settings().last_project
+        if last and Path(last).is_file():
+            project = Path(last)
     if project is not None and not recovered:
         # A project that fails to load shows its reason in a message box; the editor stays usable.
         window.open_project(project)
