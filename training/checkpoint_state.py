@@ -1,5 +1,8 @@
 """Fine-tuning checkpoints without pickle: tensors in safetensors, everything else in JSON.
 
+(Over 600 lines on purpose: the writer and the bounds-checking reader of one format belong side by side,
+so that a field added to one is seen in the other.)
+
 A run folder comes from anywhere (a shared drive, a colleague's upload, a backup), and unpickling a
 file runs whatever code it names. So nothing here ever calls ``torch.load``, ``pickle.load`` or
 accelerate's ``load_state``: a checkpoint is plain data, read by parsers that cannot execute it.
@@ -41,18 +44,16 @@ import numpy as np
 from studio.core.atomic import fsync_dir
 from studio.core.limits import read_json_limited
 from training.protocol import CommandError
+from training.run_folder import CHECKPOINT_LEFTOVER, CHECKPOINT_PATTERN, STATE_NAME
 
 if TYPE_CHECKING:
     import torch
 
 FORMAT = 2
-STATE_NAME = "state.json"
 MODEL_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
 RNG_FILE = "rng.safetensors"
 TENSOR_FILES = (MODEL_FILE, OPTIMIZER_FILE, RNG_FILE)
-CHECKPOINT_PATTERN = re.compile(r"^step-(\d{6,})$")
-_STAGING = re.compile(r"^\.(step-\d{6,})\.(partial|old|deleting)$")
 _OPTIMIZER_KEY = re.compile(r"^state\.(\d+)\.([A-Za-z_][A-Za-z0-9_]*)$")
 _RNG_KEY = re.compile(r"^(\d+)\.(torch|cuda|numpy|python)$")
 # errno values that mean "the disk (or the quota, or the file-size limit) is full".
@@ -367,7 +368,7 @@ def clean_staging(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return removed
     for entry in sorted(folder.iterdir()):
-        match = _STAGING.match(entry.name)
+        match = CHECKPOINT_LEFTOVER.match(entry.name)
         if not match:
             continue
         final = folder / match.group(1)

@@ -54,12 +54,11 @@ from training.protocol import (
     setup_logging,
     stop_requested,
 )
+from training.run_folder import RunFolder
 
 log = logging.getLogger("training.prepare")
 
 PROG = "training.prepare"
-CODES_DIR = "codes"
-INDEX_NAME = "prepared.jsonl"
 CODES_FORMAT = "qwen3-tts-12hz-codes/1"
 SAMPLE_RATE = 24000
 TOKENIZER_FILES = ("config.json", "model.safetensors", "preprocessor_config.json")
@@ -151,7 +150,7 @@ def load_items(run_dir: Path) -> list[Item]:
     """The usable items of RUN_DIR/validation.json; CommandError when there is nothing to do."""
     import soundfile as sf
 
-    report_path = run_dir / "validation.json"
+    report_path = RunFolder.at(run_dir).report
     if not run_dir.is_dir():
         raise CommandError(f"{run_dir}: no such run folder", hint=_VALIDATE_HINT)
     if not report_path.is_file():
@@ -196,7 +195,7 @@ def load_items(run_dir: Path) -> list[Item]:
                 text=row["text"],
                 prepared_audio=path,
                 audio_sha256=str(row.get("prepared_sha256") or "") or _file_sha256(path),
-                codes=run_dir / CODES_DIR / f"{stem}.safetensors",
+                codes=RunFolder.at(run_dir).codes / f"{stem}.safetensors",
                 ref_audio=row.get("ref_audio"),
                 prepared_ref_audio=row.get("prepared_ref_audio"),
                 n_samples=int(info.frames),
@@ -304,8 +303,9 @@ def prepare_run(
 
     run_dir = Path(run_dir)
     items = load_items(run_dir)
-    (run_dir / CODES_DIR).mkdir(exist_ok=True)
-    index_path = run_dir / INDEX_NAME
+    folder = RunFolder.at(run_dir)
+    folder.codes.mkdir(exist_ok=True)
+    index_path = folder.index
     # The index exists only for a complete run: a partial or stale one must not look finished.
     index_path.unlink(missing_ok=True)
 
@@ -390,7 +390,7 @@ def prepare_run(
         )
     # Code files of items a later validation dropped would otherwise linger and confuse a reader.
     keep = {item.codes.name for item in items}
-    for path in (run_dir / CODES_DIR).glob("*.safetensors"):
+    for path in folder.codes.glob("*.safetensors"):
         if path.name not in keep:
             path.unlink()
     atomic_write_text(index_path, "\n".join(lines) + "\n")
@@ -434,7 +434,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # Cheap checks first, before torch is imported, so a typo fails in a fraction of a second.
         load_items(run_dir)
-        spec = resolve_tokenizer(args.tokenizer, memo_file=run_dir / ".fingerprints.json")
+        spec = resolve_tokenizer(args.tokenizer, memo_file=RunFolder.at(run_dir).fingerprints)
         from studio.engine.loader import EngineError, pick_device, set_cpu_threads
 
         try:

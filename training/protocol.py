@@ -56,7 +56,8 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -69,6 +70,12 @@ EXIT_INTERNAL = 1
 EXIT_BAD_INPUT = 2
 EXIT_STOPPED = 3
 EXIT_INTERRUPTED = 130
+
+# How one run of a command ended, as a reader of its events tells it (see outcome_of).
+FINISHED = "finished"
+STOPPED = "stopped"
+FAILED = "error"
+CRASHED = "crashed"
 
 
 def _clean(value: Any) -> Any:
@@ -192,6 +199,51 @@ def parse_line(text: str | bytes) -> dict[str, Any] | None:
     if not isinstance(record, dict) or not isinstance(record.get("event"), str):
         return None
     return record
+
+
+def events_in(data: bytes) -> Iterator[dict[str, Any]]:
+    """The events among the lines of `data` (a command's stdout, or what of it was saved)."""
+    for line in data.split(b"\n"):
+        event = parse_line(line)
+        if event is not None:
+            yield event
+
+
+@dataclass
+class Outcome:
+    """How one run of a command ended."""
+
+    status: str  # FINISHED | STOPPED | FAILED | CRASHED
+    message: str = ""
+    hint: str = ""
+    exit_code: int | None = None  # unknown for a process the reader did not start itself
+    summary: dict[str, Any] = field(default_factory=dict)  # the done event
+
+
+def outcome_of(events: Iterable[dict[str, Any]], exit_code: int | None, what: str) -> Outcome:
+    """The outcome of a finished command from its events (and exit code, when known).
+
+    Events decide first: `accelerate launch` reports a stop as its own failure (exit 1), and a
+    detached process's exit code is not known at all.
+    """
+    done = error = None
+    for event in events:
+        if event.get("event") == "done":
+            done = event
+        elif event.get("event") == "error":
+            error = event
+    if error is not None:
+        return Outcome(FAILED, str(error.get("message") or "failed"), str(error.get("hint") or ""), exit_code)
+    if done is not None:
+        status = STOPPED if done.get("stopped") else FINISHED
+        return Outcome(status, "", "", exit_code, done)
+    code = "" if exit_code is None else f" (exit code {exit_code})"
+    return Outcome(
+        CRASHED,
+        f"{what} ended without a result{code}",
+        "the log below shows what happened; fix the cause and try again",
+        exit_code,
+    )
 
 
 class Eta:

@@ -16,27 +16,22 @@ import soundfile as sf
 import torch
 
 from tests.training.conftest import CLIPS, REPO_ROOT, SR, build_dataset, harmonic, run_command
-from training.protocol import Emitter, parse_line
-from training.sft import (
+from training.config import load_config
+from training.data import (
     IGNORE_INDEX,
     PromptTokens,
-    RunPaths,
-    Trainer,
-    _is_oom,
-    average_speaker_embedding,
     build_batch,
-    clip_embedding,
-    code_predictor_loss,
     epoch_batches,
-    load_config,
     load_prepared,
-    lr_factor,
     resolve_base,
     sequence_layout,
-    sft_forward,
-    speaker_clips,
-    talker_loss,
 )
+from training.loss import code_predictor_loss, sft_forward, talker_loss
+from training.optim import lr_factor
+from training.protocol import Emitter, parse_line
+from training.run_folder import RunFolder
+from training.speaker import average_speaker_embedding, clip_embedding, speaker_clips
+from training.trainer import Trainer, is_oom
 
 NAMES = ("a_good", "b_good", "c_stereo48k", "d_good16k", "m_retake")
 SPEAKER = "narrator"
@@ -215,8 +210,8 @@ def test_schedule_and_batches():
     assert sorted(i for b in first for i in b) == [0, 1, 2, 3, 4] and [len(b) for b in first] == [2, 2, 1]
     shards = [epoch_batches(5, 2, seed=3, epoch=0, rank=r, world=2) for r in range(2)]
     assert [len(s) for s in shards] == [2, 2]
-    assert _is_oom(torch.OutOfMemoryError("CUDA out of memory")) and _is_oom(RuntimeError("CUDA out of memory."))
-    assert not _is_oom(RuntimeError("shape mismatch"))
+    assert is_oom(torch.OutOfMemoryError("CUDA out of memory")) and is_oom(RuntimeError("CUDA out of memory."))
+    assert not is_oom(RuntimeError("shape mismatch"))
 
 
 def test_config_defaults_and_errors(tmp_path):
@@ -225,7 +220,7 @@ def test_config_defaults_and_errors(tmp_path):
     config = load_config(path)
     assert config.speaker == "my_voice" and config.learning_rate == 1e-7 and config.weight_decay == 0.01
     assert (config.precision, config.device, config.keep_checkpoints) == ("auto", "auto", 2)
-    paths = RunPaths.for_config(path, config)
+    paths = RunFolder.for_config(path, config)
     assert paths.export("my_voice") == tmp_path / "export" / "my_voice"
     assert paths.checkpoints == tmp_path / "checkpoints"
     for settings, message in [
@@ -342,7 +337,7 @@ def test_train_stop_resume_export_render(run_dir, tmp_path, prepared_run, tiny_c
     try:
         summary = Trainer(
             cfg,
-            RunPaths.for_config(straight_config, cfg),
+            RunFolder.for_config(straight_config, cfg),
             resolve_base(cfg, straight_config),
             Emitter(out),
             should_stop=lambda: False,
