@@ -18,26 +18,19 @@ from studio.audio.playback import PlaybackUnavailable
 from studio.core.voices import default_voice_library
 from studio.ui.wizard import FineTuneWizard, training_command
 from studio.ui.wizard import widgets as wizard_widgets
-from studio.ui.wizard.finetune import KEEP_TRAINING, STOP_TRAINING, page_for
-from studio.ui.wizard.pages import (
+from studio.ui.wizard.base import (
     PAGE_FINISH,
     PAGE_PREPARE,
     PAGE_SETTINGS,
     PAGE_TRAIN,
     PAGE_VALIDATION,
 )
-from studio.ui.wizard.runstate import (
-    FINISHED,
-    STOPPED,
-    LineBuffer,
-    LossHistory,
-    inspect_run,
-    process_alive,
-    read_from,
-    read_launch,
-)
+from studio.ui.wizard.finetune import KEEP_TRAINING, STOP_TRAINING, page_for
+from studio.ui.wizard.loss_history import LossHistory
+from studio.ui.wizard.runner import LineBuffer
 from tests.training.conftest import CLIPS, SR, build_dataset, harmonic, run_command, tree_hashes
-from training.protocol import parse_line
+from training.protocol import FINISHED, STOPPED, parse_line
+from training.run_folder import inspect_run, process_alive, read_from, read_launch
 
 GOOD = ("a_good", "b_good", "c_stereo48k", "d_good16k", "m_retake")
 BROKEN = ("f_corrupt", "h_short")

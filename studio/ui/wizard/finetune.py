@@ -23,21 +23,24 @@ from PySide6.QtCore import QEventLoop, Qt, QTimer, Signal
 from PySide6.QtWidgets import QMessageBox, QProgressDialog, QWidget, QWizard
 
 from studio.core.voices import VoiceLibrary, default_voice_library
-from studio.ui.wizard.pages import (
+from studio.ui.wizard.base import (
     PAGE_DATASET,
     PAGE_FINISH,
     PAGE_PREPARE,
     PAGE_SETTINGS,
     PAGE_TRAIN,
     PAGE_VALIDATION,
-    DatasetPage,
-    SettingsPage,
-    ValidationPage,
-    default_runs_root,
+    WizardContext,
 )
-from studio.ui.wizard.run_pages import FinishPage, PreparePage, TrainPage
-from studio.ui.wizard.runstate import REPORT_NAME, RunState, inspect_run
+from studio.ui.wizard.commands import default_runs_root
+from studio.ui.wizard.dataset_page import DatasetPage
+from studio.ui.wizard.finish_page import FinishPage
+from studio.ui.wizard.prepare_page import PreparePage
+from studio.ui.wizard.settings_page import SettingsPage
+from studio.ui.wizard.train_page import TrainPage
+from studio.ui.wizard.validation_page import ValidationPage
 from studio.ui.wizard.widgets import ClipPlayer
+from training.run_folder import RunFolder, RunState, inspect_run
 
 KEEP_TRAINING = "keep"
 STOP_TRAINING = "stop"
@@ -79,22 +82,22 @@ class FineTuneWizard(QWizard):
         super().__init__(parent)
         self.setObjectName("FineTuneWizard")
         self.setWindowTitle("Fine-tune a Voice")
-        self.library = library if library is not None else default_voice_library()
-        self.runs_root = Path(runs_root) if runs_root is not None else default_runs_root()
-        self.dataset: Path | None = None
-        self.run_dir: Path | None = None
-        self.registered_profile = None
-        # True while open_run replays the pages of a run that already did their work.
-        self.restoring = False
+        self.ctx = WizardContext(
+            library=library if library is not None else default_voice_library(),
+            runs_root=Path(runs_root) if runs_root is not None else default_runs_root(),
+            clip_player=ClipPlayer(self),
+            parent=self,
+        )
+        self.ctx.open_run_requested.connect(self.attach_run)
+        self.ctx.voice_registered.connect(self.voice_registered)
         self._closed = False
-        self.clip_player = ClipPlayer(self)
 
-        self.dataset_page = DatasetPage()
-        self.validation_page = ValidationPage()
-        self.settings_page = SettingsPage()
-        self.prepare_page = PreparePage()
-        self.train_page = TrainPage()
-        self.finish_page = FinishPage()
+        self.dataset_page = DatasetPage(self.ctx)
+        self.validation_page = ValidationPage(self.ctx)
+        self.settings_page = SettingsPage(self.ctx)
+        self.prepare_page = PreparePage(self.ctx)
+        self.train_page = TrainPage(self.ctx)
+        self.finish_page = FinishPage(self.ctx)
         for page_id, page in (
             (PAGE_DATASET, self.dataset_page),
             (PAGE_VALIDATION, self.validation_page),
@@ -104,8 +107,6 @@ class FineTuneWizard(QWizard):
             (PAGE_FINISH, self.finish_page),
         ):
             self.setPage(page_id, page)
-        self.clip_player.playing_changed.connect(self.validation_page._on_player_playing_changed)
-        self.clip_player.playing_changed.connect(self.finish_page._on_player_playing_changed)
         self.setStartId(PAGE_DATASET)
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
         self.setOption(QWizard.WizardOption.NoBackButtonOnStartPage, True)
@@ -114,6 +115,37 @@ class FineTuneWizard(QWizard):
         self.currentIdChanged.connect(self._on_wizard_current_id_changed)
         self.setMinimumSize(820, 640)
         self.resize(960, 760)
+
+    # --- the run, as the pages share it ---------------------------------------------------------------------
+
+    @property
+    def library(self) -> VoiceLibrary:
+        return self.ctx.library
+
+    @property
+    def runs_root(self) -> Path:
+        return self.ctx.runs_root
+
+    @property
+    def clip_player(self) -> ClipPlayer:
+        return self.ctx.clip_player
+
+    @property
+    def dataset(self) -> Path | None:
+        return self.ctx.dataset
+
+    @property
+    def run_dir(self) -> Path | None:
+        return self.ctx.run_dir
+
+    @property
+    def restoring(self) -> bool:
+        """True while open_run replays the pages of a run that already did their work."""
+        return self.ctx.restoring
+
+    @property
+    def registered_profile(self):
+        return self.ctx.registered_profile
 
     # --- reopening a run ----------------------------------------------------------------------------------
 
@@ -138,10 +170,10 @@ class FineTuneWizard(QWizard):
         target = page_for(state)
         dataset = None
         try:
-            dataset = json.loads((run_dir / REPORT_NAME).read_text(encoding="utf-8")).get("dataset")
+            dataset = json.loads(RunFolder.at(run_dir).report.read_text(encoding="utf-8")).get("dataset")
         except (OSError, ValueError, AttributeError):
             pass
-        self.restoring = True
+        self.ctx.restoring = True
         try:
             self.restart()
             self.dataset_page.set_paths(dataset or "", run_dir)
@@ -152,7 +184,7 @@ class FineTuneWizard(QWizard):
                 if self.currentId() == before:
                     break  # that page's work is not there after all: the user continues from it
         finally:
-            self.restoring = False
+            self.ctx.restoring = False
         return self.currentId()
 
     def _on_wizard_current_id_changed(self, page_id: int) -> None:
@@ -253,7 +285,7 @@ class FineTuneWizard(QWizard):
             page.runner.kill()
         if self.train_page.run.following:
             self.train_page.run.detach()
-        self.clip_player.stop()
+        self.ctx.clip_player.stop()
         if self.settings_page.command_dialog is not None:
             self.settings_page.command_dialog.close()
         # pyqtgraph's view must drop its scene before Qt deletes the widgets (see MainWindow.shutdown).

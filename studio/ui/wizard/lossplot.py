@@ -6,7 +6,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtGui import QColor
 
-from studio.ui.wizard.runstate import LossHistory
+from studio.ui.wizard.loss_history import LossHistory
 
 _RAW_COLOR = QColor(47, 109, 181, 120)
 _SMOOTH_PEN = pg.mkPen("#d62728", width=2)

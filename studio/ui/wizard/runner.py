@@ -30,21 +30,8 @@ from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signa
 
 from studio.core.atomic import atomic_write_text
 from studio.launch import run_training_command
-from studio.ui.wizard.runstate import (
-    CRASHED,
-    EVENTS_NAME,
-    LOG_NAME,
-    PID_NAME,
-    Launch,
-    LineBuffer,
-    Outcome,
-    file_size,
-    outcome_of,
-    process_start_time,
-    read_from,
-    read_launch,
-)
-from training.protocol import clear_stop, parse_line, request_stop
+from training.protocol import CRASHED, Outcome, clear_stop, outcome_of, parse_line, request_stop
+from training.run_folder import Launch, RunFolder, process_start_time, read_from, read_launch
 
 # The folder holding the `studio` and `training` packages: put on PYTHONPATH so `-m studio` works
 # from a source checkout that was never pip-installed.
@@ -54,6 +41,38 @@ _PROJECT_ROOT = Path(__file__).resolve().parents[3]
 TAIL_INTERVAL_MS = 250
 # After a stop request, how long an attached step gets to finish its unit of work before it is killed.
 _STOP_GRACE_MS = 5000
+
+
+class LineBuffer:
+    """Splits a byte stream into lines, holding back a partial last line until its newline arrives.
+
+    Pipes and files are read in arbitrary chunks; a JSON event cut in half must wait for its second
+    half rather than be parsed (and lost) as two broken lines. Bytes are decoded per complete line, so
+    a multi-byte character split across two reads survives too.
+    """
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def feed(self, data: bytes) -> list[str]:
+        if not data:
+            return []
+        data = self._pending + data
+        *lines, self._pending = data.split(b"\n")
+        return [line.decode("utf-8", "replace").rstrip("\r") for line in lines]
+
+    def flush(self) -> list[str]:
+        """The partial last line of a stream that has ended."""
+        rest, self._pending = self._pending, b""
+        text = rest.decode("utf-8", "replace").rstrip("\r")
+        return [text] if text.strip() else []
+
+
+def file_size(path: Path) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0
 
 
 # accelerate launch's options for N processes on this one machine. --multi_gpu is what makes it start
@@ -260,7 +279,8 @@ class TrainingRun(QObject):
             raise RuntimeError("training is already running")
         run_dir = Path(run_dir)
         clear_stop(run_dir)
-        events, log = run_dir / EVENTS_NAME, run_dir / LOG_NAME
+        folder = RunFolder.at(run_dir)
+        events, log = folder.events, folder.log
         command = training_command("training.sft", ["--config", str(config)], processes=processes)
         events_offset, log_offset = file_size(events), file_size(log)
         kwargs: dict[str, Any] = {}
@@ -287,7 +307,7 @@ class TrainingRun(QObject):
             log_offset=log_offset,
             started=time.time(),
         )
-        atomic_write_text(run_dir / PID_NAME, json.dumps(self.launch.to_json(), indent=1) + "\n")
+        atomic_write_text(folder.launch, json.dumps(self.launch.to_json(), indent=1) + "\n")
         self._follow(run_dir, events_offset, log_offset)
         self.started.emit()
 
@@ -359,10 +379,10 @@ class TrainingRun(QObject):
     def _read_new(self) -> None:
         if self.run_dir is None:
             return
-        data = read_from(self.run_dir / EVENTS_NAME, self._events_offset)
+        data = read_from(RunFolder.at(self.run_dir).events, self._events_offset)
         self._events_offset += len(data)
         self._emit(self._out.feed(data), stdout=True)
-        data = read_from(self.run_dir / LOG_NAME, self._log_offset)
+        data = read_from(RunFolder.at(self.run_dir).log, self._log_offset)
         self._log_offset += len(data)
         self._emit(self._err.feed(data), stdout=False)
 
