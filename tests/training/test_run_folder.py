@@ -92,12 +92,13 @@ def test_layout_follows_output_dir(tmp_path):
 def test_config_from_dict_names_the_source_and_the_field():
     good = config_from_dict({"base_model": " base ", "speaker": "My-Voice", "language": "English"})
     assert (good.base_model, good.speaker, good.language) == ("base", "my-voice", "english")
+    base = {"base_model": "b", "speaker": "s"}
     for settings, message in [
         ({"base_model": "b"}, "run.json: field 'speaker' is required"),
-        ({"base_model": "b", "speaker": "s", "batch_size": True}, "run.json: field 'batch_size' must be an integer"),
-        ({"base_model": "b", "speaker": "s", "max_grad_norm": 0}, "run.json: field 'max_grad_norm' must be greater"),
-        ({"base_model": "b", "speaker": "s", "warmup_steps": None, "seed": None}, "field 'seed' must be an integer"),
-        ({"base_model": "b", "speaker": "s", "lr_schedule": "step"}, "field 'lr_schedule' must be one of cosine"),
+        ({**base, "batch_size": True}, "run.json: field 'batch_size' must be an integer"),
+        ({**base, "max_grad_norm": 0}, "run.json: field 'max_grad_norm' must be greater"),
+        ({**base, "warmup_steps": None, "seed": None}, "run.json: field 'seed' must be an integer, not null"),
+        ({**base, "lr_schedule": "step"}, "run.json: field 'lr_schedule' must be one of cosine"),
     ]:
         with pytest.raises(CommandError) as caught:
             config_from_dict(settings)

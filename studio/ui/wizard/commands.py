@@ -10,15 +10,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from studio import paths
 from training.run_folder import RunFolder
 
 SPEAKER_RE = r"[a-z0-9][a-z0-9_-]{0,47}"
 
 
 def default_runs_root() -> Path:
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("qwen-tts-studio", appauthor=False)) / "runs"
+    return paths.runs_dir()
 
 
 def new_run_dir(root: Path) -> Path:
