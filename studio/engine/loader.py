@@ -22,7 +22,9 @@ from typing import Any
 # What a checkpoint folder must hold is checked (checkpoint_files) before `Qwen3TTSModel.from_pretrained`
 # runs, so the user gets "missing speech_tokenizer/config.json" rather than a transformers traceback.
 from studio.engine.checkpoint_files import validate_checkpoint
-from studio.engine.errors import EngineError
+from studio.engine.errors import DownloadError, EngineError
+from studio.engine.models.catalogue import instruct_honoured
+from studio.engine.models.store import local_folder_for
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +48,7 @@ class ModelInfo:
 
     @property
     def instruct_honoured(self) -> bool:
-        # One capability table for the whole studio lives in the model manager's core.
-        from studio.engine.models import instruct_honoured
-
+        # One capability table for the whole studio: the model catalogue's.
         return instruct_honoured(self.model_type, self.size)
 
     def summary(self) -> str:
@@ -104,7 +104,7 @@ def _looks_like_hub_id(source: str) -> bool:
 
 
 def resolve_folder(source: str, *, progress: Callable[[str], None] | None = None) -> Path:
-    """A local folder for `source`: the folder itself, or the hub snapshot (downloaded if needed)."""
+    """A local folder for `source`: the folder itself, or the hub model (downloaded if needed)."""
     path = Path(source).expanduser()
     if path.exists():
         if not path.is_dir():
@@ -112,12 +112,11 @@ def resolve_folder(source: str, *, progress: Callable[[str], None] | None = None
         return path
     if not _looks_like_hub_id(source):
         raise EngineError(f"{source}: no such model folder")
-    # A model downloaded by the studio's model manager lives in the studio's own models folder.
-    from studio.engine.models import local_folder_for
-
+    # A model downloaded by the studio lives in the studio's own models folder.
     managed = local_folder_for(source)
     if managed is not None:
         return Path(managed)
+    # A copy already in huggingface_hub's cache (fetched by another tool) is used as it is; no network.
     from huggingface_hub import snapshot_download
 
     try:
@@ -126,10 +125,16 @@ def resolve_folder(source: str, *, progress: Callable[[str], None] | None = None
         pass
     if progress:
         progress(f"downloading {source} from the hub")
+    # The studio's one download path: into the models folder, resumable, checked, like the model manager's.
+    from studio.engine.models.download import download_model
+
     try:
-        return Path(snapshot_download(source))
-    except Exception as exc:  # noqa: BLE001 - any hub/network failure becomes one clear line
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return download_model(source)
+    except DownloadError as exc:
+        reason = str(exc)
+        if reason.startswith(f"{source}: "):
+            reason = reason[len(source) + 2:]
+        reason = reason.split("; ")[0]
         raise EngineError(
             f"{source}: not downloaded yet and the hub cannot be reached ({reason[:160]}); "
             "download it with the model manager or pass a local checkpoint folder"

@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.engine.loader import EngineError
+from studio.engine.errors import EngineError
 from studio.engine.models import (
     INVALID,
     NOT_DOWNLOADED,

@@ -48,7 +48,7 @@ def _repo_files(folder: Path) -> dict[str, bytes]:
 
 
 class FakeHub:
-    """A local stand-in for huggingface.co. Knobs: throttle, ranges, blobs, corrupt."""
+    """A local stand-in for huggingface.co. Knobs: throttle, ranges, blobs, corrupt, drop_after."""
 
     def __init__(self, repos: dict[str, dict[str, bytes]]):
         self.repos = repos
@@ -58,6 +58,7 @@ class FakeHub:
         self.ranges = True  # False: ignore Range headers like a dumb proxy
         self.blobs = True  # False: the listing carries names only, like an old mirror
         self.corrupt: set[str] = set()  # paths served with one byte flipped
+        self.drop_after: dict[str, int] = {}  # path -> bytes after which the next body of it breaks off, once
         self._lock = threading.Lock()
         self._sending = 0  # file bodies being written right now
         hub = self
@@ -201,10 +202,20 @@ class FakeHub:
             return
         with self._lock:
             self._sending += 1
+            drop_at = self.drop_after.pop(path, None)
         try:
             piece = 16384
             for offset in range(start, len(data), piece):
                 block = data[offset:offset + piece]
+                if drop_at is not None and offset + len(block) > drop_at:
+                    # The connection breaks off mid-body: what was sent stays sent, then the socket closes.
+                    request.wfile.write(block[:max(0, drop_at - offset)])
+                    request.wfile.flush()
+                    with self._lock:
+                        self.served[path] += max(0, drop_at - offset)
+                    request.close_connection = True
+                    request.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 try:
                     request.wfile.write(block)
                     request.wfile.flush()
@@ -284,7 +295,7 @@ def test_known_models_table():
         "Qwen/Qwen3-TTS-12Hz-0.6B-Base": False,
         "Qwen/Qwen3-TTS-Tokenizer-12Hz": None,
     }
-    # The approximate sizes the manager advertises (see the derivation in models.py).
+    # The approximate sizes the manager advertises (see the derivation in models/catalogue.py).
     for model in by_id.values():
         expected = {"1b7": 4.5e9, "0b6": 2.5e9, None: 0.7e9}[model.size]
         assert model.download_bytes == pytest.approx(expected, rel=0.05), model.repo_id
@@ -443,7 +454,8 @@ def test_listing_without_blob_metadata_falls_back_to_head(models_root, hub, repo
     hub.blobs = False
     folder = models.download_model(REPO, endpoint=hub.endpoint)
     _assert_same_files(folder, repo_files)
-    heads = [path for method, path, _ in hub.requests if method == "HEAD"]
+    # One HEAD per file at its resolve URL (an LFS file's HEAD then follows the relative redirect to the CDN).
+    heads = [path for method, path, _ in hub.requests if method == "HEAD" and "/resolve/" in path]
     assert len(heads) == len(repo_files)
     manifest = json.loads((folder / models.MANIFEST).read_text())
     by_path = {f["path"]: f for f in manifest["files"]}
@@ -598,30 +610,14 @@ def test_a_repo_that_is_not_a_checkpoint_downloads_but_is_not_ready(models_root,
 
 
 def test_a_dropped_connection_is_resumed_within_the_same_download(models_root, hub, repo_files):
-    class DroppingTransport(models.UrllibTransport):
-        """Injected transport: the first body of model.safetensors breaks off after 100 kB."""
-
-        dropped = 0
-
-        def open(self, method, url, *, headers=None, follow_redirects=True):
-            response = super().open(method, url, headers=headers, follow_redirects=follow_redirects)
-            if method == "GET" and url.endswith("/model.safetensors") and "/speech_tokenizer/" not in url \
-                    and not DroppingTransport.dropped:
-                DroppingTransport.dropped += 1
-                inner, sent = response.read, [0]
-
-                def read(size):
-                    if sent[0] >= 100_000:
-                        raise ConnectionResetError(104, "Connection reset by peer")
-                    chunk = inner(min(size, 100_000 - sent[0]))
-                    sent[0] += len(chunk)
-                    return chunk
-
-                response.read = read
-            return response
-
-    folder = models.download_model(REPO, endpoint=hub.endpoint, transport=DroppingTransport())
-    assert DroppingTransport.dropped == 1
+    # The server breaks off the first body of model.safetensors after 100 kB; the same download_model call
+    # continues it with a Range request from what reached the disk, and nothing is fetched twice.
+    hub.drop_after = {"model.safetensors": 100_000}
+    folder = models.download_model(REPO, endpoint=hub.endpoint, chunk_size=16 << 10)
+    assert not hub.drop_after, "the connection was never dropped"
     _assert_same_files(folder, repo_files)
-    ranged = [r for _, path, r in hub.requests if path.endswith("/model.safetensors") and r]
-    assert "bytes=100000-" in ranged
+    # The resolve URL redirects to the CDN; the CDN request is the one that carries bytes.
+    ranged = [r for _, path, r in hub.requests if path.startswith("/cdn/") and path.endswith("/model.safetensors")
+              and "speech_tokenizer" not in path and r]
+    assert len(ranged) == 1 and 0 < int(ranged[0][6:-1]) <= 100_000
+    assert hub.served["model.safetensors"] <= len(repo_files["model.safetensors"]) + (16 << 10)
