@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from studio import __version__
+from studio.build_info import build_info
 from studio.launch import is_frozen, studio_command
 
 # A line with an emotion tag, so the check covers the tag grammar and the instruct as well as audio.
@@ -45,17 +46,6 @@ QT_CHECK_TIMEOUT_S = 180
 # Drawing the audio must change at least this many pixels of the waveform view against silence of
 # the same length. A trace that failed to draw changes none; seconds of speech change thousands.
 MIN_WAVEFORM_INK = 200
-
-
-def build_info() -> dict[str, Any] | None:
-    """The frozen bundle's build-info.json (written by packaging/build.sh), or None outside a bundle."""
-    if not is_frozen():
-        return None
-    path = Path(sys.executable).resolve().parent / "build-info.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        return {"error": f"{path}: {exc}"}
 
 
 def _check(name: str, report: dict[str, Any], body: Callable[[dict[str, Any]], Any]) -> Any:
@@ -285,11 +275,11 @@ def run_qt_check(wav: Path, screenshot: Path | None = None) -> int:
             import numpy as np
             import soundfile as sf
 
-            from studio.ui.app import _application
+            from studio.ui.app import make_application
             from studio.ui.main_window import MainWindow
 
             samples, rate = sf.read(str(wav), dtype="float32", always_2d=False)
-            app = _application()
+            app = make_application()
             window = MainWindow()
             try:
                 window.resize(1280, 820)

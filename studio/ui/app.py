@@ -39,7 +39,8 @@ def check_display() -> None:
         )
 
 
-def _application():
+def make_application():
+    """The one QApplication, named and with its icon (created on first call)."""
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -70,7 +71,7 @@ def take_screenshot(project: Path | None, png: Path) -> None:
             loaded = load_project(project)
         except ProjectError as exc:
             raise StartupError(str(exc)) from None
-    app = _application()
+    app = make_application()
     from studio.ui.main_window import MainWindow
 
     window = MainWindow()
@@ -97,7 +98,7 @@ def run_gui(project: Path | None = None) -> int:
     from studio.settings import load_settings
     from studio.ui.qsettings_keys import import_legacy_qsettings
 
-    app = _application()
+    app = make_application()
     import_legacy_qsettings()
     from studio.ui.main_window import MainWindow
 
