@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -98,7 +99,8 @@ def test_two_processes_train_like_one_with_the_same_global_batch(four_items, tin
     # The launcher reports its processes' stop exit (3) as its own failure, with a traceback of its own
     # (see training.sft); the training itself raised nothing.
     assert rc == 1 and "ChildFailedError" in stderr, stderr[-3000:]
-    assert 'training/sft.py", line' not in stderr, stderr[-3000:]
+    # (training.sft's code lives in several modules of training/ since the split by role.)
+    assert not re.search(r'training/\w+\.py", line', stderr), stderr[-3000:]
     (start,) = _kinds(stopped, "start")
     assert start["processes"] == 2 and start["steps_per_epoch"] == 2 and start["total"] == 4
     done = stopped[-1]
