@@ -49,6 +49,7 @@ class ExportSegment:
     warning: str | None = None
     directives_applied: bool = True
     error: str | None = None
+    model: str | None = None  # the checkpoint that rendered it (None for pauses)
 
 
 @dataclass
@@ -357,6 +358,7 @@ def _manifest(segments, timed, *, sample_rate, audio, paths, audio_suffix, when,
                 "text": s.text,
                 "emotion": s.emotion,
                 "voice": s.voice,
+                "model": s.model,
                 "start": t.start(sample_rate),
                 "end": t.end(sample_rate),
                 "cached": s.cached,

@@ -13,8 +13,9 @@ from pathlib import Path
 from studio import __version__
 from studio.cli.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CliError
 from studio.cli.models import add_models_parser
-from studio.cli.render import _cmd_render
+from studio.cli.render import add_render_parser
 from studio.cli.script import _cmd_check, _cmd_parse
+from studio.cli.voices import add_voices_parser
 from studio.core.cli_args import ArgumentError, OneLineArgumentParser
 
 
@@ -41,37 +42,14 @@ def _build_parser() -> argparse.ArgumentParser:
     check.add_argument("project", help="the .qtts file")
     check.set_defaults(handler=_cmd_check)
 
-    render = commands.add_parser(
-        "render", prog="qwen-tts-studio render", help="render a project or script to WAV, SRT, VTT and a manifest"
-    )
-    render.add_argument("input", help="a .qtts project or a plain script file")
-    render.add_argument("--model", help="checkpoint folder or hub id (default: the project's model)")
-    render.add_argument("--out", required=True, help="output folder (created if missing)")
-    voice = render.add_mutually_exclusive_group()
-    voice.add_argument("--voice", metavar="PROFILE", help="a .qvoice file, or a voice library profile id or name")
-    voice.add_argument("--voice-design", metavar="TEXT", help="describe the voice (VoiceDesign models)")
-    voice.add_argument("--speaker", metavar="NAME", help="a preset or fine-tuned speaker (CustomVoice models)")
-    voice.add_argument("--voice-clone", metavar="WAV", help="clone the voice of a reference clip (Base models)")
-    render.add_argument("--ref-text", metavar="TEXT", help="transcript of the --voice-clone clip")
-    render.add_argument("--x-vector-only", action="store_true", help="clone from the speaker embedding alone")
-    render.add_argument("--language", help="language for segments without a [language: ...] tag (default: auto)")
-    render.add_argument("--seed", type=int, help="project seed (default: the project's, or 0)")
-    render.add_argument("--cache", metavar="DIR", help="render cache folder (default: the user cache folder)")
-    render.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
-    render.add_argument("--threads", type=int, help="CPU threads when rendering on the CPU (default: all cores)")
-    render.add_argument("--max-new-tokens", type=int, help="codec-frame cap per segment (default: from the text)")
-    render.add_argument("--format", choices=("wav", "flac"), help="audio format (default: the project's, or wav)")
-    render.add_argument("--stems", action="store_true", help="also write one file per speech segment")
-    render.add_argument(
-        "--loudness", type=float, metavar="LUFS", help="normalise the export to this loudness, e.g. -16 or -23"
-    )
-    render.set_defaults(handler=_cmd_render)
+    add_render_parser(commands)
+    add_voices_parser(commands)
 
     add_models_parser(commands)
     return parser
 
 
-SUBCOMMANDS = ("parse", "check", "render", "models")
+SUBCOMMANDS = ("parse", "check", "render", "voices", "models")
 
 
 def _names_subcommand(argv: list[str]) -> bool:

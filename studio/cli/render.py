@@ -1,4 +1,9 @@
-"""`render`: a project or plain script to audio, subtitles and a manifest."""
+"""`render`: a project or plain script to audio, subtitles and a manifest, through the render session.
+
+Everything that decides what a render is (which checkpoint each voice uses, the pre-flight check, the
+order, model residency, the export) lives in studio.session; this module turns arguments into a plan,
+prints progress, and turns problems into one line each with exit code 2.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,52 @@ import argparse
 import sys
 from pathlib import Path
 
-from studio.cli.errors import EXIT_OK, CliError
+from studio.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError
+
+_FIX_HINTS = {
+    "voices": "give it a voice with --cast NAME=VOICE, or in the project (voices: qwen-tts-studio voices list)",
+    "models": "install one with `qwen-tts-studio models download REPO_ID` or `models add-local FOLDER`, "
+              "or pass --model",
+}
 
 
-def _default_cache_dir() -> Path:
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("qwen-tts-studio", appauthor=False)) / "renders"
+def add_render_parser(commands) -> argparse.ArgumentParser:
+    render = commands.add_parser(
+        "render", prog="qwen-tts-studio render", help="render a project or script to WAV, SRT, VTT and a manifest"
+    )
+    render.add_argument("input", help="a .qtts project or a plain script file")
+    render.add_argument("--model", help="checkpoint folder or hub id for the command-line voice, and the first "
+                                        "choice for cast voices of its type (default: the project's model)")
+    render.add_argument("--out", required=True, help="output folder (created if missing)")
+    voice = render.add_mutually_exclusive_group()
+    voice.add_argument("--voice", metavar="PROFILE", help="a .qvoice file, or a voice library profile id or name")
+    voice.add_argument("--voice-design", metavar="TEXT", help="describe the voice (VoiceDesign models)")
+    voice.add_argument("--speaker", metavar="NAME", help="a preset or fine-tuned speaker (CustomVoice models)")
+    voice.add_argument("--voice-clone", metavar="WAV", help="clone the voice of a reference clip (Base models)")
+    render.add_argument("--ref-text", metavar="TEXT", help="transcript of the --voice-clone clip")
+    render.add_argument("--x-vector-only", action="store_true", help="clone from the speaker embedding alone")
+    render.add_argument("--cast", action="append", default=[], metavar="NAME=VOICE",
+                        help="the voice for [voice: NAME] lines: a library profile id or name, a .qvoice file or a "
+                             "profile folder (repeatable)")
+    render.add_argument("--render-what-can", action="store_true",
+                        help="when the pre-flight check finds problems, render (and export) the other lines")
+    render.add_argument("--language", help="language for segments without a [language: ...] tag (default: auto)")
+    render.add_argument("--seed", type=int, help="project seed (default: the project's, or 0)")
+    render.add_argument("--cache", metavar="DIR", help="render cache folder (default: the user cache folder)")
+    render.add_argument("--device", default=None,
+                        help="auto, cpu, cuda, cuda:N or mps (default: the studio's setting, or auto)")
+    render.add_argument("--threads", type=int, help="CPU threads when rendering on the CPU (default: all cores)")
+    render.add_argument("--memory-budget", type=float, metavar="GB",
+                        help="memory the loaded models may take together (default: the settings', or automatic: "
+                             "60%% of the free RAM or VRAM)")
+    render.add_argument("--max-new-tokens", type=int, help="codec-frame cap per segment (default: from the text)")
+    render.add_argument("--format", choices=("wav", "flac"), help="audio format (default: the project's, or wav)")
+    render.add_argument("--stems", action="store_true", help="also write one file per speech segment")
+    render.add_argument(
+        "--loudness", type=float, metavar="LUFS", help="normalise the export to this loudness, e.g. -16 or -23"
+    )
+    render.set_defaults(handler=_cmd_render)
+    return render
 
 
 def _profile_voice(value: str):
@@ -63,99 +107,116 @@ def _voice_from_args(args: argparse.Namespace):
     return None
 
 
-def _voices_for(project, cli_voice, segments, source: Path) -> dict:
-    """Cast name -> VoiceSpec for every voice the segments use; the command-line voice is the default."""
-    from studio.core.voices import CastError, default_voice_library, resolve_cast
+def _cast_overrides(values: list[str]) -> dict:
+    overrides = {}
+    for value in values:
+        name, sep, voice = value.partition("=")
+        if not sep or not name.strip() or not voice.strip():
+            raise CliError(f"qwen-tts-studio render: --cast {value!r}: expected NAME=VOICE")
+        overrides[name.strip()] = _profile_voice(voice.strip()).voice
+    return overrides
 
-    try:
-        voices = resolve_cast(project.cast, project.render.voice, default_voice_library())
-    except CastError as exc:
-        raise CliError(f"{source}: {exc}") from None
-    default = cli_voice or voices.get(None)
-    voices[None] = default
-    if project.render.voice is not None:
-        voices[project.render.voice] = default
-    for segment in segments:
-        if segment.kind == "speech" and voices.get(segment.voice) is None:
-            if segment.voice is None:
-                raise CliError(
-                    "qwen-tts-studio render: no voice: pass --voice PROFILE, --voice-design TEXT, --speaker NAME "
-                    "or --voice-clone WAV"
-                )
-            raise CliError(f"{source}: line {segment.line}: voice {segment.voice!r} is not in the project's cast")
-    return voices
+
+def _check_model_option(model: str | None) -> None:
+    if model is None:
+        return
+    from studio.session.checkpoints import describe_source
+
+    if describe_source(model) is not None:
+        return
+    if Path(model).expanduser().exists() or model.startswith((".", "/", "~")) or model.count("/") != 1:
+        raise CliError(f"{model}: no such model folder (--model)" if not Path(model).expanduser().exists()
+                       else f"{model}: not a Qwen3-TTS checkpoint folder (no readable config.json) (--model)")
+    # A hub id that is not downloaded: the loader fetches it (or says clearly that it cannot).
+
+
+def _machine_settings():
+    from studio.settings import load_settings
+
+    return load_settings()
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    import threading
+    from dataclasses import replace
 
-    from studio.core.cache import RenderCache
     from studio.core.project import GenerationParams
-    from studio.engine.job import InputError, export_results, plan_project, read_input
-    from studio.engine.loader import EngineError, load_model
-    from studio.engine.render import FAILED, RenderCallbacks, RenderOptions, render_by_model
-    from studio.engine.synth import Synthesizer
+    from studio.core.voices import default_voice_library
+    from studio.engine.render import FAILED
+    from studio.session.checkpoints import installed_checkpoints
+    from studio.session.exporting import export_results
+    from studio.session.pipeline import JobEvents, RenderJob, run_job
+    from studio.session.preflight import renderable
+    from studio.session.render_plan import InputError, plan_render, read_input
+    from studio.session.residency import ModelResidency, fingerprint_memo_file
 
     source = Path(args.input)
     try:
         project = read_input(source)
-        if args.language is not None:
-            project.render.language = args.language
-        if args.seed is not None:
-            project.render.seed = args.seed
-        from studio.core.voices import default_voice_library
-
-        segments = plan_project(project, source=str(source), library=default_voice_library())
     except InputError as exc:
         raise CliError(str(exc)) from None
-    model_source = args.model or project.render.model
-    if not model_source:
-        raise CliError("qwen-tts-studio render: no model: pass --model DIR_OR_ID (or set one in the project)")
-    voices = _voices_for(project, _voice_from_args(args), segments, source)
-    from studio.core.voices import default_voice_library
-    from studio.engine.render import model_of
-    from studio.engine.synth import SynthRequest
-
-    prompt_cache = default_voice_library().prompt_cache
-    resident: dict[str, Synthesizer] = {}
-
-    def synth_for(model: str) -> Synthesizer:
-        # One model resident at a time: a cast that needs several loads them one after the other.
-        if model not in resident:
-            resident.clear()
-            loaded = load_model(model, device=args.device, cpu_threads=args.threads,
-                                progress=lambda message: print(message, file=sys.stderr))
-            print(f"model: {loaded.info.summary()}", file=sys.stderr)
-            resident[model] = Synthesizer(loaded, prompt_cache_dir=prompt_cache)
-        return resident[model]
-
+    if args.language is not None:
+        project.render.language = args.language
+    if args.seed is not None:
+        project.render.seed = args.seed
+    default_voice = _voice_from_args(args)
+    if default_voice is not None and args.model and not default_voice.model:
+        # The command line's own voice renders with the model named beside it (a profile that names its
+        # own checkpoint, a fine-tuned speaker, keeps it).
+        default_voice = replace(default_voice, model=args.model)
+    library = default_voice_library()
     try:
-        # Check every voice against its model before rendering anything (wrong model type, unknown
-        # speaker or language): one clear line instead of every segment failing the same way.
-        by_model: dict = {}
-        for segment in segments:
-            if segment.kind == "speech":
-                by_model.setdefault(model_of(segment, voices, model_source), []).append(segment)
-        for model, group in by_model.items():
-            synth = synth_for(model)
-            for segment in group:
-                try:
-                    synth.check_request(
-                        SynthRequest(text=segment.text, voice=voices[segment.voice], language=segment.language)
-                    )
-                except EngineError as exc:
-                    # Named by the first line it concerns: "[language: Klingon]" is a line in the script.
-                    raise CliError(f"{source}: line {segment.line}: {exc}") from None
-    except EngineError as exc:
+        plan = plan_render(project, source=str(source), library=library, installed=installed_checkpoints(),
+                           default_voice=default_voice, overrides=_cast_overrides(args.cast),
+                           preferred_model=args.model)
+    except InputError as exc:
         raise CliError(str(exc)) from None
-    sample_rate = next(iter(resident.values())).sample_rate if resident else 24000
+    _check_model_option(args.model)  # after the script: a grammar error is the first thing to fix
+    segments = plan.segments
+    if plan.problems:
+        for problem in plan.problems:
+            hint = _FIX_HINTS.get(problem.where, problem.fix)
+            print(f"{source}: " + (f"line {problem.line}: " if problem.line else "") + f"{problem.what}; {hint}",
+                  file=sys.stderr)
+        if not args.render_what_can:
+            return EXIT_USAGE
+        segments = renderable(segments, plan.problems)
+        if not any(s.kind == "speech" for s in segments):
+            print(f"{source}: no line can be rendered", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"rendering the {len(segments)} segments the problems above do not concern", file=sys.stderr)
 
+    settings = _machine_settings()
+    budget_gb = args.memory_budget if args.memory_budget is not None else settings.model_memory_budget_gb
+    if budget_gb is not None and budget_gb <= 0:
+        raise CliError(f"qwen-tts-studio render: --memory-budget {budget_gb:g}: expected a positive number of GB")
+    from studio import paths
+
+    residency = ModelResidency(
+        device=args.device or settings.device,
+        cpu_threads=args.threads or settings.cpu_threads or None,
+        budget_bytes=None if budget_gb is None else int(budget_gb * 1024**3),
+        prompt_cache_dir=library.prompt_cache,
+        fingerprint_memo=fingerprint_memo_file(),
+    )
+    gen = project.render.generation
+    generation = GenerationParams(
+        temperature=gen.temperature,
+        top_k=gen.top_k,
+        top_p=gen.top_p,
+        repetition_penalty=gen.repetition_penalty,
+        max_new_tokens=args.max_new_tokens if args.max_new_tokens is not None else gen.max_new_tokens,
+    )
+    job = RenderJob(
+        job_id=1, segments=segments, voices=plan.cast.voices, models=plan.cast.models,
+        cache_dir=Path(args.cache) if args.cache else paths.render_cache_dir(), generation=generation,
+    )
     total = len(segments)
+    position = {s.index: n for n, s in enumerate(segments, start=1)}
 
     def on_finished(result) -> None:
         seg = result.segment
-        n = seg.index + 1
-        seconds = result.n_samples / sample_rate
+        n = position[seg.index]
+        seconds = result.n_samples / outcome_rate
         if seg.kind == "pause":
             print(f"[{n}/{total}] line {seg.line}: pause {seg.seconds:g} s", flush=True)
         elif result.state == FAILED:
@@ -166,40 +227,31 @@ def _cmd_render(args: argparse.Namespace) -> int:
             notes += f" (warning: {result.warning})" if result.warning else ""
             print(f"[{n}/{total}] line {seg.line}: {seconds:.2f} s, {how}: {seg.text[:60]!r}{notes}", flush=True)
 
-    gen = project.render.generation
-    generation = GenerationParams(
-        temperature=gen.temperature,
-        top_k=gen.top_k,
-        top_p=gen.top_p,
-        repetition_penalty=gen.repetition_penalty,
-        max_new_tokens=args.max_new_tokens if args.max_new_tokens is not None else gen.max_new_tokens,
+    from studio.session.pipeline import SAMPLE_RATE
+
+    outcome_rate = SAMPLE_RATE
+    events = JobEvents(
+        model_loading=lambda message: print(message, file=sys.stderr, flush=True),
+        model_loaded=lambda info: print(f"model: {info.summary()}", file=sys.stderr, flush=True),
+        segment_finished=on_finished,
     )
-    cache = RenderCache(Path(args.cache) if args.cache else _default_cache_dir())
-    results = render_by_model(
-        segments,
-        default_model=model_source,
-        synth_for=synth_for,
-        voices=voices,
-        cache=cache,
-        options=RenderOptions(generation=generation),
-        cancel=threading.Event(),
-        callbacks=RenderCallbacks(segment_finished=on_finished),
-    )
-    failed = [r for r in results if r.state == FAILED]
+    outcome = run_job(job, residency, events)
+    if outcome.error:
+        raise CliError(outcome.error)
+    failed = [r for r in outcome.results if r.state == FAILED]
     if failed:
         print(f"{len(failed)} of {total} segments failed; nothing was exported (fixed segments re-render, "
               "the rest come from the cache)", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     from studio.audio.export import ExportError
 
-    name = source.stem or "render"
     try:
         exported = export_results(
-            results,
-            sample_rate=sample_rate,
+            outcome.results,
+            sample_rate=outcome.sample_rate,
             folder=Path(args.out),
-            name=name,
-            model=next(iter(resident.values())).loaded.info,
+            name=source.stem or "render",
+            models=outcome.models,
             # Command-line options override what the project asks for.
             audio_format=args.format or project.render.export.audio_format,
             stems=args.stems or project.render.export.stems,

@@ -52,6 +52,7 @@ class SegmentResult:
     instruct: str = ""
     key: str = ""
     seconds_to_render: float = 0.0
+    model: str = ""  # the source of the checkpoint that rendered it ("" for pauses)
 
     @property
     def n_samples(self) -> int:
@@ -74,6 +75,8 @@ class RenderOptions:
 
 
 def segment_key(segment: PlannedSegment, voice: VoiceSpec, info: ModelInfo, generation: GenerationParams) -> str:
+    """The render cache key. `info` needs only source, revision, dtype and device, so a key can also be
+    computed for a model that is not loaded (to find a project's audio in the cache when it opens)."""
     return cache_key(
         {
             "text": segment.text,
@@ -173,6 +176,21 @@ def render_segments(
     return results
 
 
+def render_segment(
+    segment: PlannedSegment,
+    *,
+    synth: Synthesizer,
+    voices: Mapping[str | None, VoiceSpec],
+    cache: RenderCache | None,
+    options: RenderOptions | None = None,
+    cancel: threading.Event | None = None,
+    callbacks: RenderCallbacks | None = None,
+) -> SegmentResult:
+    """Render one segment (see render_segments); the caller decides the order and the model."""
+    return render_segments([segment], synth=synth, voices=voices, cache=cache, options=options, cancel=cancel,
+                           callbacks=callbacks)[0]
+
+
 def _join_warnings(*warnings: str | None) -> str | None:
     return "; ".join(w for w in warnings if w) or None
 
@@ -215,6 +233,7 @@ def _render_one(segment, synth, voices, cache, options, cancel, callbacks, rate)
                 directives_applied=bool(hit.meta.get("directives_applied", True)),
                 instruct=str(hit.meta.get("instruct", "")),
                 key=key,
+                model=synth.loaded.info.source,
             )
         request = SynthRequest(
             text=segment.text,
@@ -248,48 +267,5 @@ def _render_one(segment, synth, voices, cache, options, cancel, callbacks, rate)
         instruct=report.instruct,
         key=key,
         seconds_to_render=time.perf_counter() - started,
+        model=synth.loaded.info.source,
     )
-
-
-def model_of(segment: PlannedSegment, voices: Mapping[str | None, VoiceSpec], default_model: str | None) -> str | None:
-    voice = voices.get(segment.voice)
-    return (voice.model if voice is not None and voice.model else None) or default_model
-
-
-def render_by_model(
-    segments: Sequence[PlannedSegment],
-    *,
-    default_model: str | None,
-    synth_for: Callable[[str], Synthesizer],
-    voices: Mapping[str | None, VoiceSpec],
-    cache: RenderCache | None,
-    options: RenderOptions | None = None,
-    cancel: threading.Event | None = None,
-    callbacks: RenderCallbacks | None = None,
-) -> list[SegmentResult]:
-    """Render a cast whose voices need different checkpoints (a designed narrator, a cloned guest, a
-    fine-tuned speaker): segments are grouped by model, in order of first use, so each model is loaded
-    once (`synth_for` keeps one resident at a time), and the results come back in script order.
-
-    Pauses go with the group of the speech before them; they only need the sample rate.
-    """
-    groups: dict[str | None, list[PlannedSegment]] = {}
-    current = None
-    for segment in segments:
-        if segment.kind == "speech":
-            current = model_of(segment, voices, default_model)
-        groups.setdefault(current if current is not None else default_model, []).append(segment)
-    results: list[SegmentResult] = []
-    for model, group in groups.items():
-        if model is None:
-            for segment in group:
-                result = SegmentResult(segment, FAILED, error=f"line {segment.line}: no model is set for this voice")
-                results.append(result)
-                if callbacks and callbacks.segment_finished:
-                    callbacks.segment_finished(result)
-            continue
-        results.extend(
-            render_segments(group, synth=synth_for(model), voices=voices, cache=cache, options=options,
-                            cancel=cancel, callbacks=callbacks)
-        )
-    return sorted(results, key=lambda r: r.segment.index)

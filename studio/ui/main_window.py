@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-import uuid
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from platformdirs import user_cache_dir, user_data_dir, user_music_dir
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
@@ -45,19 +41,26 @@ from studio.core.project import (
     ProjectConflictError,
     ProjectError,
     load_project_versioned,
-    save_project,
 )
-from studio.core.recovery import discard_recovery, find_recoveries, recovery_path, write_recovery
+from studio.core.recovery import discard_recovery
 from studio.core.script import ScriptChange, ScriptModel
 from studio.core.tags import PauseItem, SpeechItem, analyse_lines, tag_kind
-from studio.core.voice import VoiceSpec
 from studio.core.voices import CastError, VoiceLibraryError, default_voice_library, resolve_cast
-from studio.engine.job import InputError, export_results, plan_project
-from studio.engine.render import DONE, FAILED, SegmentResult, model_of
+from studio.engine.render import DONE, FAILED, SegmentResult
+from studio.paths import default_output_dir, recovery_dir, render_cache_dir
+from studio.session.checkpoints import choose_checkpoint, installed_checkpoints
+from studio.session.design_clone import keep_as_cloned_voice
+from studio.session.document import Document
+from studio.session.exporting import export_results
+from studio.session.pipeline import SAMPLE_RATE, JobOutcome, RenderJob
+from studio.session.preflight import FIX_MODELS, FIX_SETTINGS, FIX_VOICES, renderable
+from studio.session.render_plan import InputError, RenderPlan, plan_render
+from studio.session.render_session import JobEnd, MixPiece, RenderSession
+from studio.session.residency import fingerprint_memo_file
 from studio.ui.commands import InsertTagCommand, LineStateCommand, MoveLineCommand, RemoveTagCommand
 from studio.ui.palette import EmotionPalette
 from studio.ui.render_settings import MachineSettings, RenderSettingsDialog
-from studio.ui.render_worker import JobOutcome, RenderController, RenderJob
+from studio.ui.render_worker import RenderController, RenderMachine
 from studio.ui.script_editor import ScriptEditor
 from studio.ui.timeline import Chip, ClipInfo, TimelineView
 from studio.ui.waveform import WaveformView
@@ -70,47 +73,10 @@ _REFRESH_DELAY_MS = 120
 _PLAYHEAD_INTERVAL_MS = 33
 AUTOSAVE_INTERVAL_MS = 30_000
 _MAX_RECENT = 8
-_SAMPLE_RATE = 24000
 
 
 def recovery_folder() -> Path:
-    return Path(user_data_dir("qwen-tts-studio", appauthor=False)) / "recovery"
-
-
-class _RenderProgress:
-    """Segments done / total and an ETA from the measured speed (seconds per character rendered)."""
-
-    def __init__(self, segments: list[PlannedSegment]) -> None:
-        self.total = len(segments)
-        self.done = 0
-        self._chars_left = {s.index: len(s.text) for s in segments if s.kind == "speech"}
-        self._chars_rendered = 0
-        self._seconds = 0.0
-
-    def finished(self, index: int, seconds_to_render: float, cached: bool) -> None:
-        self.done += 1
-        chars = self._chars_left.pop(index, 0)
-        if not cached and chars:
-            self._chars_rendered += chars
-            self._seconds += seconds_to_render
-
-    def eta_seconds(self) -> float | None:
-        if not self._chars_rendered:
-            return None
-        return sum(self._chars_left.values()) * self._seconds / self._chars_rendered
-
-
-@dataclass
-class _LineRender:
-    """The last render of one line (by line id), valid while the line's text is unchanged."""
-
-    text: str
-    # Keyed by the segment's position within its line, which survives edits to other lines.
-    results: dict[int, SegmentResult] = field(default_factory=dict)
-    states: dict[int, str] = field(default_factory=dict)  # queued/rendering/done/cached/failed/stale
-
-    def ordered(self) -> list[SegmentResult]:
-        return [self.results[i] for i in sorted(self.results)]
+    return recovery_dir()
 
 
 class MainWindow(QMainWindow):
@@ -119,12 +85,11 @@ class MainWindow(QMainWindow):
     def __init__(self) -> None:
         super().__init__()
         self.setObjectName("MainWindow")
-        self.project = Project()
-        self.project_path: Path | None = None
-        self._disk_version: DiskVersion | None = None
+        # The document (project, file, recovery copy) and the render session hold the state; the
+        # window shows them and forwards what the user does.
+        self.document = Document()
         self.undo_stack = QUndoStack(self)
-        self.model = ScriptModel("")
-        self._session = uuid.uuid4().hex[:8]
+        self.model = self.document.model
         self._shut_down = False
 
         self.editor = ScriptEditor()
@@ -162,8 +127,9 @@ class MainWindow(QMainWindow):
         dock.setFeatures(features.DockWidgetMovable | features.DockWidgetFloatable)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
 
-        # Rendering.
+        # Rendering: the session keeps every render's state; the controller gives it a thread.
         self.machine = self._load_machine_settings()
+        self.session = RenderSession()
         self.renderer = RenderController(self)
         worker = self.renderer.worker
         worker.model_loading.connect(self._on_worker_model_loading)
@@ -172,25 +138,9 @@ class MainWindow(QMainWindow):
         worker.chunk_rendered.connect(self._on_worker_chunk_rendered)
         worker.segment_finished.connect(self._on_worker_segment_finished)
         worker.job_finished.connect(self._on_worker_job_finished)
-        self._job: RenderJob | None = None
-        self._job_full = False
-        self._kept_segments = 0
-        self._rebuild_waveform_at_end = False
+        worker.cache_probed.connect(self._on_worker_cache_probed)
         self.library = default_voice_library()
-        self._design_clone: tuple | None = None
         self.last_cloned_profile = None
-        self._job_segments: dict[int, PlannedSegment] = {}
-        self._job_line_ids: dict[int, int] = {}  # segment index -> line id
-        self._job_ordinals: dict[int, int] = {}  # segment index -> position within its line
-        self._segment_start: dict[int, int] = {}
-        self._progress: _RenderProgress | None = None
-        self._job_started = 0.0
-        self._model_info = None
-        self._line_renders: dict[int, _LineRender] = {}
-        self._take_counts: dict[int, int] = {}
-        self._warnings: dict[int, str] = {}  # line id -> warning text from its last render
-        self.last_export = None
-        self.last_outcome: JobOutcome | None = None
 
         # Playback.
         self.player: Player | None = None
@@ -241,7 +191,7 @@ class MainWindow(QMainWindow):
 
         self._build_menus()
         self.resize(1280, 820)
-        self._bind_model(ScriptModel(""))
+        self._bind_model(self.document.model)
         self._update_title()
 
     # --- menus ------------------------------------------------------------------------------------
@@ -329,6 +279,7 @@ class MainWindow(QMainWindow):
 
     def _bind_model(self, model: ScriptModel) -> None:
         self.model = model
+        self.document.model = model
         self.editor.bind(model, self.undo_stack)
         model.subscribe(self._on_model_changed)
         self.undo_stack.clear()
@@ -362,7 +313,7 @@ class MainWindow(QMainWindow):
         if not self.timeline.clips or self.timeline.selected is None:
             self.timeline.select(0 if clips else None, emit=False)
         self._fit_timeline()
-        if self._job is None:
+        if not self.session.busy:
             if errors:
                 more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
                 self.statusBar().showMessage(f"{errors[0]}{more}: fix it to render this line")
@@ -395,11 +346,11 @@ class MainWindow(QMainWindow):
             chips.insert(0, Chip(state_before.emotion, inherited=True))
         voice = speech[0].voice if speech else state_before.voice
         voice = voice or self.project.render.voice
-        render = self._line_renders.get(line.id)
-        current = render is not None and render.text == line.text
+        render = self.session.current_render(line)
+        current = render is not None
         pieces: list[tuple[str, float]] = []
         if current and render.results and len(render.results) == len(analysis.items):
-            pieces = [(r.segment.kind, r.n_samples / _SAMPLE_RATE) for r in render.ordered()]
+            pieces = [(r.segment.kind, r.n_samples / SAMPLE_RATE) for r in render.ordered()]
             estimated = False
         else:
             for item in analysis.items:
@@ -430,7 +381,7 @@ class MainWindow(QMainWindow):
             message = "; ".join(failures)
         else:
             state = "stale"
-        warning = self._warnings.get(line.id) if current else None
+        warning = self.session.warnings.get(line.id) if current else None
         if warning is None:
             warning = self._capability_warning(speech)
         if warning:
@@ -449,7 +400,7 @@ class MainWindow(QMainWindow):
             warning=bool(warning),
             locked=line.state.locked,
             take=line.state.take,
-            takes=max(self._take_counts.get(line.id, 1), line.state.take + 1),
+            takes=self.session.takes_of(line),
             tags=tags,
         )
 
@@ -509,10 +460,7 @@ class MainWindow(QMainWindow):
         """A new take gets a new seed; the old take stays in the cache and in the takes list."""
         if not (0 <= line < len(self.model)):
             return
-        script_line = self.model.line(line)
-        count = max(self._take_counts.get(script_line.id, 1), script_line.state.take + 1)
-        self._take_counts[script_line.id] = count + 1
-        self.choose_take(line, count)
+        self.choose_take(line, self.session.new_take_number(self.model.line(line)))
         self.render_line(line)
 
     def copy_line(self, line: int) -> None:
@@ -527,8 +475,8 @@ class MainWindow(QMainWindow):
 
     def _on_timeline_seek_requested(self, seconds: float) -> None:
         if self.player is not None and self._play_offset == 0.0:
-            self.player.seek(int(seconds * _SAMPLE_RATE))
-            self.waveform.set_playhead(int(seconds * _SAMPLE_RATE))
+            self.player.seek(int(seconds * SAMPLE_RATE))
+            self.waveform.set_playhead(int(seconds * SAMPLE_RATE))
 
     def _update_title(self) -> None:
         name = self.project_path.name if self.project_path else "Untitled"
@@ -537,28 +485,28 @@ class MainWindow(QMainWindow):
     def _set_project(
         self, project: Project, path: Path | None, *, modified: bool = False, version: DiskVersion | None = None
     ) -> None:
-        self._discard_own_recovery()
-        self.project = project
-        self.project_path = path
-        # What the file held when it was read: a save checks it is still there, so a save from another
-        # window or program in between is never silently replaced.
-        self._disk_version = version
-        self._line_renders.clear()
-        self._take_counts.clear()
-        self._warnings.clear()
-        self._bind_model(ScriptModel(project.script, project.lines))
+        self.session.reset()
+        self._bind_model(self.document.replace(project, path, version))
+        self._show_results([], offset=0.0)
         if modified:
             # Recovered work differs from what is on disk: one undoable step that changes nothing
             # would be odd, so mark the stack dirty by resetting its clean index instead.
             self.undo_stack.resetClean()
             self.setWindowModified(True)
         self._update_title()
+        self._look_up_cached_audio()
+
+    @property
+    def project(self) -> Project:
+        return self.document.project
+
+    @property
+    def project_path(self) -> Path | None:
+        return self.document.path
 
     def sync_project(self) -> Project:
         """Copy the model into the project record (before saving, rendering or autosaving)."""
-        self.project.script = self.model.text
-        self.project.lines = self.model.line_states()
-        return self.project
+        return self.document.sync()
 
     # --- rendering --------------------------------------------------------------------------------
 
@@ -567,6 +515,16 @@ class MainWindow(QMainWindow):
         return MachineSettings(
             device=str(settings.value("render/device", "auto")),
             cpu_threads=int(settings.value("render/cpu_threads", 0)),
+        )
+
+    def _render_machine(self) -> RenderMachine:
+        budget = getattr(self.machine, "memory_budget_gb", None)
+        return RenderMachine(
+            device=self.machine.device,
+            cpu_threads=self.machine.cpu_threads or None,
+            budget_bytes=None if not budget else int(budget * 1024**3),
+            prompt_cache_dir=self.library.prompt_cache,
+            fingerprint_memo=fingerprint_memo_file(),
         )
 
     def edit_render_settings(self) -> bool:
@@ -613,6 +571,7 @@ class MainWindow(QMainWindow):
         dialog.exec()
         # The dialog edits the device in MachineSettings, a per-machine choice kept in QSettings.
         QSettings().setValue("render/device", self.machine.device)
+        self.refresh_views()
 
     def run_self_test(self) -> None:
         from studio.ui.selftest_dialog import SelfTestDialog
@@ -627,7 +586,7 @@ class MainWindow(QMainWindow):
         from PySide6.QtCore import qVersion
 
         from studio import __version__
-        from studio.selftest import build_info
+        from studio.build_info import build_info
 
         info = build_info()
         build = (
@@ -654,50 +613,39 @@ class MainWindow(QMainWindow):
 
     def design_then_clone(self, profile_id: str, sentence: str) -> bool:
         """Render a designed voice once and keep the result as a cloned profile (the clip + sentence)."""
-        if self.renderer.busy:
+        if self.session.busy:
             self.statusBar().showMessage("A render is already running", 4000)
             return False
         profile = self.library.get(profile_id)
-        model = profile.voice.model or self.project.render.model
+        model = choose_checkpoint(profile.voice, preferred=self.project.render.model, installed=installed_checkpoints())
         if not model:
-            QMessageBox.warning(self, "Design → clone", "Choose a VoiceDesign model in Render Settings first.")
+            QMessageBox.warning(self, "Design → clone", "Install a VoiceDesign model first (Models…), or choose one "
+                                                        "for this voice in Voices.")
             return False
         segment = PlannedSegment(index=0, kind="speech", line=1, text=sentence, voice="design",
                                  language=self.project.render.language, seed=profile.seed or self.project.render.seed)
-        self._design_clone = (profile, sentence)
-        self._job_segments = {}
-        self._job_line_ids = {}
-        self._job = self.renderer.submit(
-            model=model, segments=[segment], voices={"design": profile.voice, None: profile.voice},
-            cache_dir=None, device=self.machine.device, cpu_threads=self.machine.cpu_threads or None,
-            generation=self.project.render.generation,
-        )
+        job = RenderJob(job_id=self.session.next_job_id(), segments=[segment],
+                        voices={"design": profile.voice, None: profile.voice}, models={"design": model, None: model},
+                        cache_dir=None, generation=self.project.render.generation)
+        self.session.start_detached(job, (profile, sentence))
+        self.renderer.submit(job, self._render_machine())
         self.statusBar().showMessage(f"Rendering a reference clip for {profile.name}…")
         self._update_transport()
         return True
 
-    def _finish_design_then_clone(self, outcome: JobOutcome) -> None:
-        profile, sentence = self._design_clone
-        self._design_clone = None
-        result = outcome.results[0] if outcome.results else None
-        if outcome.error or result is None or result.state != DONE:
-            reason = outcome.error or (result.error if result else "cancelled")
+    def _finish_design_then_clone(self, end: JobEnd) -> None:
+        profile, sentence = end.context
+        result = end.results[0] if end.results else None
+        if end.message or result is None or result.state != DONE:
+            reason = end.message or (result.error if result else "cancelled")
             QMessageBox.critical(self, "Design → clone", f"Could not render {profile.name}: {reason}")
             return
-        import tempfile
-
-        import soundfile
-
-        with tempfile.TemporaryDirectory() as tmp:
-            clip = Path(tmp) / "reference.wav"
-            try:
-                soundfile.write(clip, result.samples, outcome.sample_rate)
-                new = self.library.add(f"{profile.name} (cloned)", VoiceSpec.clone(clip, sentence),
-                                       notes=f"Rendered from the designed voice {profile.name!r}.")
-            except (VoiceLibraryError, OSError, soundfile.SoundFileError) as exc:
-                # A rendered reference too short or broken to clone from (the clip check names why).
-                QMessageBox.critical(self, "Design → clone", f"Could not keep {profile.name} as a cloned voice: {exc}")
-                return
+        try:
+            new = keep_as_cloned_voice(self.library, profile, sentence, result.samples, SAMPLE_RATE)
+        except (VoiceLibraryError, OSError) as exc:
+            # A rendered reference too short or broken to clone from (the clip check names why).
+            QMessageBox.critical(self, "Design → clone", f"Could not keep {profile.name} as a cloned voice: {exc}")
+            return
         self.last_cloned_profile = new
         if new.warnings:
             QMessageBox.warning(self, "Design → clone", f"Saved {new.name}, but: " + "; ".join(new.warnings))
@@ -719,111 +667,82 @@ class MainWindow(QMainWindow):
             return Path(self.project.render.output_dir)
         if self.project_path is not None:
             return self.project_path.parent
-        return Path(user_music_dir()) / "Qwen3-TTS Studio"
+        return default_output_dir()
 
-    def _plan(self) -> list[PlannedSegment] | None:
-        """Plan the script, or explain why it cannot render (and return None)."""
-        if self.renderer.busy:
+    def _items_per_line(self) -> list[int]:
+        return [len(a.items) for a in analyse_lines(self.model.text)]
+
+    def _plan(self, *, line: int | None = None) -> tuple[RenderPlan, list[PlannedSegment]] | None:
+        """Plan and check the render; a problem found before any work is shown with ways to fix it.
+        Returns the plan and the segments to render, or None (with the reason shown)."""
+        if self.session.busy:
             self.statusBar().showMessage("A render is already running", 4000)
             return None
         self.sync_project()
         try:
-            segments = plan_project(self.project, source="script", library=self.library)
+            plan = plan_render(self.project, source="script", library=self.library, installed=installed_checkpoints())
         except InputError as exc:
             errors = [a.error for a in analyse_lines(self.project.script) if a.error is not None]
             if errors:
                 self.editor.move_cursor_to(errors[0].line, errors[0].column)
             QMessageBox.warning(self, "Cannot render", f"Fix the script first: {exc}")
             return None
-        if not self.project.render.model or self._voices()[None] is None:
-            if not self.edit_render_settings():
-                return None
-            segments = plan_project(self.sync_project(), source="script", library=self.library)
-        voices = self._voices()
-        missing = sorted({s.voice for s in segments if s.kind == "speech" and voices.get(s.voice) is None}, key=str)
-        if missing:
-            QMessageBox.warning(self, "Cannot render", f"Voice {missing[0]!r} is not set up in the project's cast.")
+        segments = plan.segments if line is None else [s for s in plan.segments if s.line == line + 1]
+        if line is None and not any(s.kind == "speech" for s in segments):
+            self.statusBar().showMessage("The script has nothing to say yet", 4000)
             return None
-        return segments
+        problems = [p for p in plan.problems if line is None or line + 1 in p.lines]
+        if problems:
+            from studio.ui.preflight_dialog import PreflightDialog
+
+            dialog = PreflightDialog(problems, can_render_some=bool(renderable(segments, problems)), parent=self)
+            self.preflight_dialog = dialog
+            choice = dialog.exec_choice()
+            if choice == PreflightDialog.RENDER_WHAT_CAN:
+                segments = renderable(segments, problems)
+            else:
+                {FIX_VOICES: self.edit_voices, FIX_MODELS: self.manage_models,
+                 FIX_SETTINGS: self.edit_render_settings}.get(choice, lambda: None)()
+                return None
+        return plan, segments
 
     def render_all(self) -> bool:
         """Render the whole script and export it; returns False (with the reason shown) when it cannot start."""
-        segments = self._plan()
-        if segments is None:
+        planned = self._plan()
+        if planned is None:
             return False
-        self._start_job(segments, full=True)
+        plan, segments = planned
+        self._start_job(plan, segments, full=len(segments) == len(plan.segments))
         return True
 
     def render_line(self, line: int) -> bool:
-        """Render one line's segments (into the cache and the timeline; nothing is exported)."""
-        segments = self._plan()
-        if segments is None or not (0 <= line < len(self.model)):
+        """Render one line's segments (into the cache, the timeline and its region of the mix)."""
+        if not (0 <= line < len(self.model)):
             return False
-        mine = [s for s in segments if s.line == line + 1]
+        planned = self._plan(line=line)
+        if planned is None:
+            return False
+        plan, mine = planned
         if not mine:
             self.statusBar().showMessage(f"Line {line + 1} has nothing to render", 4000)
             return False
-        self._start_job(mine, full=False)
+        self._start_job(plan, mine, full=False)
         return True
 
-    def _start_job(self, segments: list[PlannedSegment], *, full: bool) -> None:
-        lines = self.model.lines()
-        self._job_full = full
-        self._job_segments = {s.index: s for s in segments}
-        self._job_line_ids = {s.index: lines[s.line - 1].id for s in segments}
-        first_of_line: dict[int, int] = {}
-        self._job_ordinals = {}
-        for s in segments:
-            self._job_ordinals[s.index] = s.index - first_of_line.setdefault(s.line, s.index)
-        # Locked lines keep the audio they have: when it is in memory, it is not rendered again.
-        # (After reopening a project the cache serves them, since their key has not changed.)
-        to_render = []
-        for s in segments:
-            line = lines[s.line - 1]
-            previous = self._line_renders.get(line.id)
-            ordinal = self._job_ordinals[s.index]
-            kept = (
-                s.locked and previous is not None and previous.text == line.text
-                and ordinal in previous.results and previous.results[ordinal].state == DONE
-            )
-            if not kept:
-                to_render.append(s)
-        for line_id in set(self._job_line_ids.values()):
-            line = lines[self.model.index_of(line_id)]
-            previous = self._line_renders.get(line_id)
-            if previous is None or previous.text != line.text or not line.state.locked:
-                self._line_renders[line_id] = _LineRender(line.text)
-        for s in to_render:
-            render = self._line_renders[self._job_line_ids[s.index]]
-            render.states[self._job_ordinals[s.index]] = "queued"
-            render.results.pop(self._job_ordinals[s.index], None)
-        self._kept_segments = len(segments) - len(to_render)
-        voices = self._voices()
-        # Chunks stream into the waveform in arrival order, which is script order only when one model
-        # renders everything; a mixed cast gets its waveform rebuilt in order at the end.
-        self._rebuild_waveform_at_end = bool(self._kept_segments) or len(
-            {model_of(s, voices, self.project.render.model) for s in to_render if s.kind == "speech"}
-        ) > 1
+    def _start_job(self, plan: RenderPlan, segments: list[PlannedSegment], *, full: bool) -> None:
+        job = RenderJob(job_id=self.session.next_job_id(), segments=[], voices=plan.cast.voices,
+                        models=plan.cast.models, cache_dir=render_cache_dir(),
+                        generation=self.project.render.generation)
+        offset = 0.0 if full else self.timeline.starts[segments[0].line - 1]
+        to_render = self.session.start(job, segments, self.model.lines(), full=full, offset_seconds=offset)
         self._close_player()
-        self.waveform.reset(_SAMPLE_RATE)
-        self._segment_start.clear()
+        self.waveform.reset(SAMPLE_RATE)
         self._segment_lines.clear()
-        self._play_offset = 0.0 if full else self.timeline.starts[segments[0].line - 1]
-        self._progress = _RenderProgress(to_render)
-        self._job_started = time.monotonic()
+        self._play_offset = offset
         self.progress_bar.setRange(0, max(1, len(to_render)))
         self.progress_bar.setValue(0)
         self.progress_bar.setVisible(True)
-        self._job = self.renderer.submit(
-            model=self.project.render.model,
-            segments=to_render,
-            voices=voices,
-            cache_dir=Path(user_cache_dir("qwen-tts-studio", appauthor=False)) / "renders",
-            prompt_cache_dir=self.library.prompt_cache,
-            device=self.machine.device,
-            cpu_threads=self.machine.cpu_threads or None,
-            generation=self.project.render.generation,
-        )
+        self.renderer.submit(job, self._render_machine())
         self.statusBar().showMessage(f"Rendering {len(to_render)} segments…")
         self._update_transport()
         self.refresh_views()
@@ -832,157 +751,92 @@ class MainWindow(QMainWindow):
         self.renderer.cancel_all()
         self.statusBar().showMessage("Stopping after the current segment…")
 
-    def _is_current(self, job_id: int) -> bool:
-        return self._job is not None and job_id == self._job.job_id
-
-    def _line_render_of(self, index: int) -> _LineRender | None:
-        line_id = self._job_line_ids.get(index)
-        return None if line_id is None else self._line_renders.get(line_id)
-
     def _on_worker_model_loading(self, job_id: int, message: str) -> None:
-        if self._is_current(job_id):
+        if self.session.is_current(job_id):
             self.statusBar().showMessage(message[:1].upper() + message[1:] + "…")
 
     def _on_worker_model_loaded(self, job_id: int, info) -> None:
-        self._model_info = info
         self.model_label.setText(info.summary())
 
     def _on_worker_segment_started(self, job_id: int, index: int) -> None:
-        if not self._is_current(job_id):
-            return
-        segment = self._job_segments.get(index)
+        segment = self.session.segment_started(job_id, index)
         if segment is None:
-            return  # not a script segment (a design → clone reference)
-        render = self._line_render_of(index)
-        if render is not None:
-            render.states[self._job_ordinals[index]] = "rendering"
-        done = self._progress.done if self._progress else 0
-        total = self._progress.total if self._progress else 0
+            return
+        progress = self.session.active.progress
         self.statusBar().showMessage(
-            f"Rendering {done + 1} of {total} (line {segment.line})…{self._eta_text()}"
+            f"Rendering {progress.done + 1} of {progress.total} (line {segment.line})…{self.session.eta_text()}"
         )
         self._refresh_timer.start()
 
     def _on_worker_chunk_rendered(self, job_id: int, index: int, chunk) -> None:
-        if not self._is_current(job_id):
-            return  # a result of a job the user replaced
-        start, _end = self.waveform.append(chunk.samples)
-        self._segment_start.setdefault(index, start)
-        if self.player is None and self.output_device is not None:
+        self._add_to_mix(self.session.chunk(job_id, index, chunk.samples) if self.session.is_current(job_id) else [])
+
+    def _add_to_mix(self, pieces: list[MixPiece]) -> None:
+        """Append what the session says joins the mix now; start playback with the first audio."""
+        if not pieces:
+            return
+        for piece in pieces:
+            self.waveform.append(piece.samples)
+            if piece.segment is not None:
+                segment = piece.segment
+                label = "" if segment.kind == "pause" else (segment.emotion or "")
+                if piece.result is not None and not piece.result.emotion_applied:
+                    label += " (not applied)"
+                self.waveform.add_segment(piece.start, piece.end, label, line=segment.line - 1,
+                                          pause=segment.kind == "pause")
+                self._segment_lines.append((piece.start, piece.end, segment.line - 1))
+        if self.player is None and self.output_device is not None and len(self.waveform.audio):
             self._open_player()
             if self.player is not None:
                 self.player.play()
         self._update_transport()
 
     def _on_worker_segment_finished(self, job_id: int, index: int, result: SegmentResult) -> None:
-        if not self._is_current(job_id) or index not in self._job_segments:
+        if not self.session.is_current(job_id):
             return
-        segment = self._job_segments[index]
-        start = self._segment_start.get(index, len(self.waveform.audio))
-        end = len(self.waveform.audio)
-        line_index = segment.line - 1
-        if result.state == DONE:
-            label = "" if segment.kind == "pause" else (segment.emotion or "")
-            if not result.emotion_applied:
-                label += " (not applied)"
-            self.waveform.add_segment(start, end, label, line=line_index, pause=segment.kind == "pause")
-            self._segment_lines.append((start, end, line_index))
-        elif end > start:
-            # A segment that failed after streaming some audio left that audio in the waveform; the
-            # waveform is rebuilt from the finished segments when the job ends.
-            self._rebuild_waveform_at_end = True
-        render = self._line_render_of(index)
-        if render is not None:
-            render.results[self._job_ordinals[index]] = result
-            render.states[self._job_ordinals[index]] = (
-                "failed" if result.state == FAILED else ("cached" if result.cached else "done")
-            )
-            line_id = self._job_line_ids[index]
-            notes = []
-            if not result.emotion_applied:
-                notes.append(f"the emotion {segment.emotion!r} is not applied by this voice's model")
-            if result.warning:
-                notes.append(result.warning)
-            if notes:
-                self._warnings[line_id] = "; ".join(notes)
-            elif not any(not r.emotion_applied or r.warning for r in render.results.values()):
-                self._warnings.pop(line_id, None)
-        self._progress.finished(index, result.seconds_to_render, result.cached)
-        self.progress_bar.setValue(self._progress.done)
+        self._add_to_mix(self.session.segment_finished(job_id, result))
+        if self.session.active is not None:
+            self.progress_bar.setValue(self.session.active.progress.done)
         self._refresh_timer.start()
 
-    def _eta_text(self) -> str:
-        eta = self._progress.eta_seconds() if self._progress else None
-        return "" if eta is None else f" about {eta:.0f} s left"
-
     def _on_worker_job_finished(self, job_id: int, outcome: JobOutcome) -> None:
-        if not self._is_current(job_id):
+        end = self.session.job_finished(job_id, outcome)
+        if end is None:
             return
-        self.last_outcome = outcome
-        self._job = None
         self.waveform.flush()
-        if self._design_clone is not None:
-            self.progress_bar.setVisible(False)
-            self._update_transport()
-            self._finish_design_then_clone(outcome)
-            return
         self.progress_bar.setVisible(False)
+        if end.kind == "detached":
+            self._update_transport()
+            self._finish_design_then_clone(end)
+            return
         if self.player is not None:
             self.player.rendering_done = True
-        for render in self._line_renders.values():
-            for index, state in list(render.states.items()):
-                if state in ("queued", "rendering"):
-                    render.states[index] = "stale"
         self._update_transport()
         self.refresh_views()
-        if self._rebuild_waveform_at_end and (outcome.cancelled or outcome.error or not self._job_full or any(
-                r.state == FAILED for r in outcome.results)):
-            # No export follows, so show what did render, in script order.
-            done = [r for r in outcome.results if r.state == DONE and r.samples is not None]
-            self._show_results(done, offset=self._play_offset)
-        if outcome.error:
-            self.statusBar().showMessage(f"Render failed: {outcome.error}")
-            QMessageBox.critical(self, "Render failed", outcome.error)
+        if end.show_mix:
+            self._show_mix()
+        if end.kind == "error":
+            self.statusBar().showMessage(f"Render failed: {end.message}")
+            QMessageBox.critical(self, "Render failed", end.message)
             return
-        if outcome.cancelled:
-            self.statusBar().showMessage(f"Render stopped after {len(outcome.results)} segments")
+        if end.kind != "export":
+            self.statusBar().showMessage(end.message)
             return
-        failed = [r for r in outcome.results if r.state == FAILED]
-        if failed:
-            first = failed[0]
-            self.statusBar().showMessage(
-                f"{len(failed)} segments failed (line {first.segment.line}: {first.error}); nothing was exported"
-            )
-            return
-        seconds = time.monotonic() - self._job_started
-        cached = sum(1 for r in outcome.results if r.cached)
-        if not self._job_full:
-            self.statusBar().showMessage(
-                f"Rendered {len(outcome.results)} segments in {seconds:.1f} s ({cached} from cache)")
-            return
-        every = []
-        for index in sorted(self._job_segments):
-            render = self._line_render_of(index)
-            result = render.results.get(self._job_ordinals[index]) if render else None
-            if result is None:
-                self.statusBar().showMessage("Some segments have no audio; nothing was exported")
-                return
-            every.append(result)
-        if self._rebuild_waveform_at_end:
-            # Locked lines were not rendered again, or several models rendered out of script order.
-            self._show_results(every, offset=0.0)
+        self._export(end.results, outcome, end.message)
+
+    def _export(self, results: list[SegmentResult], outcome: JobOutcome, summary: str) -> None:
         name = self.project_path.stem if self.project_path else "untitled"
-        summary = f"Rendered {len(outcome.results)} segments in {seconds:.1f} s ({cached} from cache)"
         self.statusBar().showMessage(f"{summary}; saving…")
-        folder, model, settings = self.output_folder(), self._model_info, self.project.render.export
+        folder, settings = self.output_folder(), self.project.render.export
 
         def export() -> None:
             # Encoding and writing an hour of audio takes a while: off the UI thread, so playback and
             # editing stay smooth. The result comes back through a queued signal.
             try:
-                result = export_results(every, sample_rate=outcome.sample_rate, folder=folder, name=name,
-                                        model=model, when=datetime.now(), audio_format=settings.audio_format,
-                                        stems=settings.stems, loudness_lufs=settings.loudness_lufs)
+                result = export_results(results, sample_rate=outcome.sample_rate, folder=folder, name=name,
+                                        models=outcome.models, when=datetime.now(),
+                                        audio_format=settings.audio_format, stems=settings.stems,
+                                        loudness_lufs=settings.loudness_lufs)
             except (ExportError, OSError) as exc:
                 self.export_finished.emit(None, str(exc), summary)
                 return
@@ -1002,8 +856,44 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Export failed: {error}")
             QMessageBox.critical(self, "Export failed", error)
             return
-        self.last_export = result
+        self.session.last_export = result
         self.statusBar().showMessage(f"{summary}; saved {result.audio}")
+
+    @property
+    def last_outcome(self) -> JobOutcome | None:
+        return self.session.last_outcome
+
+    @property
+    def last_export(self):
+        return self.session.last_export
+
+    # --- audio that stays -------------------------------------------------------------------------------
+
+    def _look_up_cached_audio(self) -> None:
+        """After opening a project: find the lines whose audio is in the render cache (no model loads)."""
+        try:
+            plan = plan_render(self.sync_project(), source="script", library=self.library,
+                               installed=installed_checkpoints())
+        except InputError:
+            return  # the script does not parse: nothing can be looked up, the user sees why on the timeline
+        job = RenderJob(job_id=self.session.next_job_id(), segments=plan.segments, voices=plan.cast.voices,
+                        models=plan.cast.models, cache_dir=render_cache_dir(),
+                        generation=self.project.render.generation)
+        self.session.begin_probe(job, self.model.lines())
+        self.renderer.probe(job, self._render_machine())
+
+    def _on_worker_cache_probed(self, job_id: int, results: list) -> None:
+        restored = self.session.restore(job_id, results, self.model.lines(), self._items_per_line())
+        if not restored:
+            return
+        self.refresh_views()
+        if not self.session.busy:
+            self._show_mix()
+        self.statusBar().showMessage(f"{restored} lines have their audio from earlier renders", 5000)
+
+    def _show_mix(self) -> None:
+        """Show the project's audio: every line whose render is current, in script order."""
+        self._show_results(self.session.mix_results(self.model.lines(), self._items_per_line()), offset=0.0)
 
     # --- playback ------------------------------------------------------------------------------------
 
@@ -1034,7 +924,7 @@ class MainWindow(QMainWindow):
             self._open_player()
             if self.player is None:
                 return
-            self.player.rendering_done = self._job is None
+            self.player.rendering_done = not self.session.busy
         if self.player.playing:
             self.player.pause()
         else:
@@ -1051,9 +941,8 @@ class MainWindow(QMainWindow):
         """Play a line's last rendered audio (render it first if it has none)."""
         if not (0 <= line < len(self.model)):
             return
-        script_line = self.model.line(line)
-        render = self._line_renders.get(script_line.id)
-        results = render.ordered() if render and render.text == script_line.text else []
+        render = self.session.current_render(self.model.line(line))
+        results = render.ordered() if render is not None else []
         if not results or any(r.samples is None for r in results):
             self.render_line(line)
             return
@@ -1070,7 +959,7 @@ class MainWindow(QMainWindow):
     def _show_results(self, results: list[SegmentResult], *, offset: float) -> None:
         """Put finished segments into the waveform (replacing what it showed)."""
         self._close_player()
-        self.waveform.reset(_SAMPLE_RATE)
+        self.waveform.reset(SAMPLE_RATE)
         self._segment_lines.clear()
         for result in results:
             start, end = self.waveform.append(result.samples)
@@ -1093,12 +982,12 @@ class MainWindow(QMainWindow):
         self.waveform.set_playhead(position)
         line = next((ln for start, end, ln in self._segment_lines if start <= position < end), None)
         self.waveform.select_line(line)
-        self.timeline.set_playhead(self._play_offset + position / _SAMPLE_RATE, line)
+        self.timeline.set_playhead(self._play_offset + position / SAMPLE_RATE, line)
         if not self.player.playing:
             self._update_transport()
 
     def _update_transport(self) -> None:
-        rendering = self._job is not None
+        rendering = self.session.busy
         self.render_action.setEnabled(not rendering)
         self.stop_render_action.setEnabled(rendering)
         can_play = self.output_device is not None and bool(len(self.waveform.audio))
@@ -1147,13 +1036,11 @@ class MainWindow(QMainWindow):
             path = path.with_name(path.name + PROJECT_SUFFIX)
         return self._save_to(path)
 
-    def _save_to(self, path: Path) -> bool:
+    def _save_to(self, path: Path, *, overwrite_changes: bool = False) -> bool:
         # Saving over the file this window opened checks that nobody changed it meanwhile; Save As onto
         # another existing file was already confirmed in the file dialog.
-        same_file = self.project_path is not None and Path(path) == self.project_path
-        expect = self._disk_version if same_file else None
         try:
-            version = save_project(self.sync_project(), path, expect=expect)
+            self.document.save(path, overwrite_changes=overwrite_changes)
         except ProjectConflictError as exc:
             buttons = QMessageBox.StandardButton
             box = QMessageBox(
@@ -1172,8 +1059,7 @@ class MainWindow(QMainWindow):
                 return self.save_as()
             if answer != QMessageBox.StandardButton.Discard:
                 return False
-            self._disk_version = None
-            return self._save_to(path)
+            return self._save_to(path, overwrite_changes=True)
         except OSError as exc:
             QMessageBox.critical(
                 self, "Cannot save project",
@@ -1181,9 +1067,6 @@ class MainWindow(QMainWindow):
                 "elsewhere.",
             )
             return False
-        self._disk_version = version
-        self._discard_own_recovery()
-        self.project_path = path
         self.undo_stack.setClean()
         self.setWindowModified(False)
         self._update_title()
@@ -1231,27 +1114,22 @@ class MainWindow(QMainWindow):
 
     # --- autosave and recovery ------------------------------------------------------------------------
 
-    def _own_recovery_path(self) -> Path:
-        return recovery_path(recovery_folder(), self.project_path, self._session)
-
     def autosave(self) -> Path | None:
         """Write unsaved work to the recovery folder (never over the project file itself)."""
         if not self.isWindowModified():
             return None
-        path = self._own_recovery_path()
         try:
-            write_recovery(path, self.sync_project(), self.project_path, self._disk_version)
+            return self.document.autosave()
         except OSError as exc:
             self.statusBar().showMessage(f"Autosave failed: {exc}", 5000)
             return None
-        return path
 
     def _discard_own_recovery(self) -> None:
-        discard_recovery(self._own_recovery_path())
+        self.document.discard_recovery()
 
     def offer_recovery(self) -> bool:
         """After a crash: offer the newest recovery file. Returns True when one was restored."""
-        recoveries = find_recoveries(recovery_folder())
+        recoveries = self.document.recoveries()
         if not recoveries:
             return False
         newest = recoveries[0]

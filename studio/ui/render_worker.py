@@ -1,7 +1,9 @@
-"""The render worker: one long-lived QObject on a QThread that owns the model and renders jobs in order.
+"""The render worker: one long-lived QObject on a QThread that owns the loaded models and renders jobs.
 
-The model is loaded once and kept, so every later job starts generating at once, and every model call
-happens on this one thread (qwen-tts and torch are not re-entrant). The UI thread talks to it only
+What a job is and how it runs is the session's (studio.session.pipeline); this module only gives it a
+thread. The models stay loaded between jobs (studio.session.residency, within a memory budget), so every
+later job starts generating at once, and every model call happens on this one thread (qwen-tts and
+torch are not re-entrant). The UI thread talks to it only
 through queued signals. Every signal carries the job id (and segment index), so results of a job the
 user already replaced are recognised and dropped. Cancel is a threading.Event checked between
 segments and between chunks.
@@ -9,20 +11,15 @@ segments and between chunks.
 
 from __future__ import annotations
 
-import threading
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from studio.core.cache import RenderCache
-from studio.core.plan import PlannedSegment
-from studio.core.project import GenerationParams
-from studio.core.voice import VoiceSpec
-from studio.engine.loader import EngineError, LoadedModel, load_model
-from studio.engine.render import RenderCallbacks, RenderOptions, SegmentResult, render_by_model
-from studio.engine.synth import Cancelled, Synthesizer
+from studio.engine.loader import load_model
+from studio.session.pipeline import SAMPLE_RATE, JobEvents, JobOutcome, RenderJob, cached_results, run_job
+from studio.session.residency import ModelResidency
 
 
 def _freeze_heap() -> None:
@@ -38,27 +35,15 @@ def _freeze_heap() -> None:
     gc.freeze()
 
 
-@dataclass
-class RenderJob:
-    job_id: int
-    model: str
-    segments: list[PlannedSegment]
-    voices: dict[str | None, VoiceSpec]
-    cache_dir: Path | None
+@dataclass(frozen=True)
+class RenderMachine:
+    """Where models run: per-machine settings the worker's residency is built for."""
+
     device: str = "auto"
     cpu_threads: int | None = None
+    budget_bytes: int | None = None  # None: automatic (a share of the free memory)
     prompt_cache_dir: Path | None = None
-    generation: GenerationParams = field(default_factory=GenerationParams)
-    cancel: threading.Event = field(default_factory=threading.Event)
-
-
-@dataclass
-class JobOutcome:
-    job_id: int
-    results: list[SegmentResult]
-    sample_rate: int
-    cancelled: bool = False
-    error: str | None = None  # the whole job failed (e.g. the model did not load)
+    fingerprint_memo: Path | None = None
 
 
 class RenderWorker(QObject):
@@ -70,41 +55,24 @@ class RenderWorker(QObject):
     chunk_rendered = Signal(int, int, object)  # job_id, segment index, AudioChunk
     segment_finished = Signal(int, int, object)  # job_id, segment index, SegmentResult
     job_finished = Signal(int, object)  # job_id, JobOutcome
+    cache_probed = Signal(int, object)  # job_id, list[SegmentResult] found in the cache
 
     def __init__(self) -> None:
         super().__init__()
-        self._loaded: LoadedModel | None = None
-        self._loaded_key: tuple[str, str, int | None] | None = None
+        self.residency: ModelResidency | None = None
+        self._machine: RenderMachine | None = None
 
-    def _model_for(self, job: RenderJob, model: str) -> LoadedModel:
-        key = (model, job.device, job.cpu_threads)
-        if self._loaded is None or self._loaded_key != key:
-            # One model resident at a time: drop the old one before loading the next.
-            self._loaded = None
-            self._loaded_key = None
-            self._free_device_memory()
-            self._loaded = load_model(
-                model,
-                device=job.device,
-                cpu_threads=job.cpu_threads,
-                progress=lambda message: self.model_loading.emit(job.job_id, message),
+    def _residency_for(self, machine: RenderMachine) -> ModelResidency:
+        if self.residency is None or self._machine != machine:
+            if self.residency is not None:
+                self.residency.clear()  # another device or thread count: drop what was loaded for the old one
+            self.residency = ModelResidency(
+                device=machine.device, cpu_threads=machine.cpu_threads, budget_bytes=machine.budget_bytes,
+                prompt_cache_dir=machine.prompt_cache_dir, fingerprint_memo=machine.fingerprint_memo,
+                loader=_load_and_freeze,
             )
-            self._loaded_key = key
-            _freeze_heap()
-        return self._loaded
-
-    @staticmethod
-    def _free_device_memory() -> None:
-        import gc
-
-        gc.collect()
-        try:
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except ImportError:
-            pass
+            self._machine = machine
+        return self.residency
 
     @Slot()
     def prewarm(self) -> None:
@@ -121,60 +89,46 @@ class RenderWorker(QObject):
         import_qwen_tts()
         _freeze_heap()
 
-    @Slot(object)
-    def run_job(self, job: RenderJob) -> None:
-        results: list[SegmentResult] = []
-        sample_rate = 24000
-        synths: dict[str, Synthesizer] = {}
-
-        def synth_for(model: str) -> Synthesizer:
-            nonlocal sample_rate
-            loaded = self._model_for(job, model)
-            if model not in synths or synths[model].loaded is not loaded:
-                synths[model] = Synthesizer(loaded, prompt_cache_dir=job.prompt_cache_dir)
-                self.model_loaded.emit(job.job_id, loaded.info)
-            sample_rate = synths[model].sample_rate
-            return synths[model]
-
+    @Slot(object, object)
+    def run_job(self, job: RenderJob, machine: RenderMachine) -> None:
+        job_id = job.job_id
+        events = JobEvents(
+            model_loading=lambda message: self.model_loading.emit(job_id, message),
+            model_loaded=lambda info: self.model_loaded.emit(job_id, info),
+            segment_started=lambda index: self.segment_started.emit(job_id, index),
+            chunk_ready=lambda index, chunk: self.chunk_rendered.emit(job_id, index, chunk),
+            segment_finished=lambda result: self.segment_finished.emit(job_id, result.segment.index, result),
+        )
         try:
-            callbacks = RenderCallbacks(
-                segment_started=lambda index: self.segment_started.emit(job.job_id, index),
-                chunk_ready=lambda index, chunk: self.chunk_rendered.emit(job.job_id, index, chunk),
-                segment_finished=lambda result: (
-                    results.append(result),
-                    self.segment_finished.emit(job.job_id, result.segment.index, result),
-                ),
-            )
-            render_by_model(
-                job.segments,
-                default_model=job.model,
-                synth_for=synth_for,
-                voices=job.voices,
-                cache=RenderCache(job.cache_dir) if job.cache_dir else None,
-                options=RenderOptions(generation=job.generation),
-                cancel=job.cancel,
-                callbacks=callbacks,
-            )
-        except Cancelled:
-            results.sort(key=lambda r: r.segment.index)
-            self.job_finished.emit(job.job_id, JobOutcome(job.job_id, results, sample_rate, cancelled=True))
-            return
-        except EngineError as exc:
-            self.job_finished.emit(job.job_id, JobOutcome(job.job_id, results, sample_rate, error=str(exc)))
-            return
+            outcome = run_job(job, self._residency_for(machine), events)
         except Exception as exc:  # noqa: BLE001 - the thread must survive to serve the next job
             traceback.print_exc()
             message = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            self.job_finished.emit(job.job_id, JobOutcome(job.job_id, results, sample_rate, error=message))
-            return
-        results.sort(key=lambda r: r.segment.index)
-        self.job_finished.emit(job.job_id, JobOutcome(job.job_id, results, sample_rate))
+            outcome = JobOutcome(job_id, [], SAMPLE_RATE, error=message)
+        self.job_finished.emit(job_id, outcome)
+
+    @Slot(object, object)
+    def probe_cache(self, job: RenderJob, machine: RenderMachine) -> None:
+        """Find what `job` would take from the cache, without loading a model (a reopened project)."""
+        try:
+            found = cached_results(job, device=machine.device, fingerprint_memo=machine.fingerprint_memo)
+        except Exception:  # noqa: BLE001 - showing cached audio is a convenience; rendering still works
+            traceback.print_exc()
+            found = []
+        self.cache_probed.emit(job.job_id, found)
+
+
+def _load_and_freeze(*args, **kwargs):
+    loaded = load_model(*args, **kwargs)
+    _freeze_heap()
+    return loaded
 
 
 class RenderController(QObject):
     """UI-thread owner of the render thread: submits jobs, cancels them, shuts the thread down."""
 
-    _submit = Signal(object)
+    _submit = Signal(object, object)
+    _probe = Signal(object, object)
     _prewarm = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -184,8 +138,8 @@ class RenderController(QObject):
         self.worker = RenderWorker()
         self.worker.moveToThread(self.thread)
         self._submit.connect(self.worker.run_job)
+        self._probe.connect(self.worker.probe_cache)
         self._prewarm.connect(self.worker.prewarm)
-        self._next_id = 0
         self._active: dict[int, RenderJob] = {}
         self.worker.job_finished.connect(self._on_worker_job_finished)
 
@@ -194,16 +148,22 @@ class RenderController(QObject):
             self.thread.start()
         self._prewarm.emit()
 
-    def submit(self, **job_fields) -> RenderJob:
-        """Queue a job; it runs after any job already queued. Returns it (with its id and cancel event)."""
+    def _ensure_running(self) -> None:
         if not self.thread.isRunning():
             # Started on first use: a window that never renders never owns a running thread.
             self.thread.start()
-        self._next_id += 1
-        job = RenderJob(job_id=self._next_id, **job_fields)
+
+    def submit(self, job: RenderJob, machine: RenderMachine) -> RenderJob:
+        """Queue a job; it runs after any job already queued."""
+        self._ensure_running()
         self._active[job.job_id] = job
-        self._submit.emit(job)
+        self._submit.emit(job, machine)
         return job
+
+    def probe(self, job: RenderJob, machine: RenderMachine) -> None:
+        """Queue a cache lookup for `job` (results arrive as worker.cache_probed)."""
+        self._ensure_running()
+        self._probe.emit(job, machine)
 
     def cancel_all(self) -> None:
         for job in self._active.values():

@@ -107,10 +107,10 @@ def test_project_with_embedded_cast_voices(tiny_checkpoints, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--voice-design", "x"], "no model"),
+        (["--voice-design", "x"], "needs a VoiceDesign model, and none is installed"),
         (["--model", "/nonexistent/model", "--voice-design", "x"], "/nonexistent/model: no such model folder"),
         (["--model", "{voice_design}"], "no voice"),
-        (["--model", "{base}", "--voice-design", "x"], "needs a VoiceDesign checkpoint"),
+        (["--model", "{base}", "--voice-design", "x"], "needs a VoiceDesign model, but"),
         (["--model", "{voice_design}", "--voice-clone", "/missing.wav", "--ref-text", "t"], "no such reference clip"),
         (["--model", "{voice_design}", "--voice-design", "x", "--language", "klingon"], "language 'klingon'"),
     ],

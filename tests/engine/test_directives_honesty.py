@@ -19,7 +19,7 @@ from studio.core.plan import plan_segments
 from studio.core.project import GenerationParams
 from studio.core.tags import parse_script
 from studio.core.voice import VoiceSpec
-from studio.engine.job import export_results
+from studio.session.exporting import export_results
 from studio.engine.loader import LoadedModel
 from studio.engine.render import DONE, RenderOptions, render_segments
 from studio.engine.synth import Synthesizer
@@ -56,7 +56,7 @@ def test_a_cloned_voice_reports_its_directives_as_not_applied(loaded_models, cli
         assert not plain.directives_applied
 
     exported = export_results([slow, plain], sample_rate=loaded.info.sample_rate, folder=tmp_path / "out",
-                              name="s", model=loaded.info)
+                              name="s", models={loaded.info.source: loaded.info})
     manifest = json.loads(exported.manifest.read_text())
     assert [s["directives_applied"] for s in manifest["segments"]] == [False, False]
     assert "pace: slow" in manifest["segments"][0]["warning"]

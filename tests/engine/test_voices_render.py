@@ -19,8 +19,10 @@ from studio.core.project import CastEntry, GenerationParams, Project, RenderSett
 from studio.core.tags import parse_script
 from studio.core.voice import VoiceSpec
 from studio.core.voices import VoiceLibrary
-from studio.engine.render import DONE, RenderOptions, render_by_model
+from studio.engine.render import DONE, RenderOptions, render_segments
 from studio.engine.synth import Synthesizer, SynthReport, SynthRequest
+from studio.session.pipeline import RenderJob, run_job
+from studio.session.residency import ModelResidency
 
 REPO = Path(__file__).resolve().parents[2]
 SHORT = GenerationParams(max_new_tokens=10)
@@ -114,18 +116,20 @@ def test_a_mixed_cast_renders_each_voice_with_its_own_model(loaded_models, tiny_
     segments = plan_segments(parse_script(script))
     used = []
 
-    def synth_for(model):
-        used.append(model)
-        kind = next(k for k, v in tiny_checkpoints.items() if str(v) == model)
-        return Synthesizer(loaded_models(kind))
+    def load(source, **_options):
+        used.append(source)
+        return loaded_models(next(k for k, v in tiny_checkpoints.items() if str(v) == source))
 
     voices["Guest"] = VoiceSpec("clone", ref_audio=cloned.ref_audio, ref_text=cloned.ref_text,
                                 emotion_refs=cloned.emotion_refs, model=str(tiny_checkpoints["base"]))
-    results = render_by_model(segments, default_model=str(tiny_checkpoints["voice_design"]), synth_for=synth_for,
-                              voices=voices, cache=None, options=RenderOptions(generation=SHORT))
+    models = {name: voice.model or str(tiny_checkpoints["voice_design"]) for name, voice in voices.items()}
+    job = RenderJob(job_id=1, segments=segments, voices=voices, models=models, cache_dir=None, generation=SHORT)
+    results = run_job(job, ModelResidency(budget_bytes=10**12, loader=load)).results
     assert [r.state for r in results] == [DONE] * 4
     assert [r.segment.index for r in results] == [0, 1, 2, 3]
     assert used == [str(tiny_checkpoints[k]) for k in ("voice_design", "base", "custom_voice")]
+    assert [r.model for r in results] == [str(tiny_checkpoints[k])
+                                          for k in ("voice_design", "base", "custom_voice", "voice_design")]
     assert [r.emotion_applied for r in results] == [True, True, True, True]
 
 
@@ -200,8 +204,8 @@ def test_a_bad_reference_clip_fails_its_segments_naming_the_clip(loaded_models, 
     voice = VoiceSpec.clone(clip, "This is me speaking.")
     segments = plan_segments(parse_script("Hello there.\n[Whispering]Goodbye."))
     synth = Synthesizer(loaded_models("base"))
-    results = render_by_model(segments, default_model="base", synth_for=lambda _: synth, voices={None: voice},
-                              cache=None, options=RenderOptions(generation=SHORT))
+    results = render_segments(segments, synth=synth, voices={None: voice}, cache=None,
+                              options=RenderOptions(generation=SHORT))
     speech = [r for r in results if r.segment.kind == "speech"]
     assert [r.state for r in speech] == ["failed", "failed"]
     for result in speech:
@@ -227,8 +231,8 @@ def test_a_silent_reference_clip_renders_with_a_warning_naming_it(loaded_models,
     synth = Synthesizer(loaded_models("base"))
     cache = RenderCache(tmp_path / "cache")
     for cached in (False, True):  # the warning comes with a cached segment too
-        (result,) = render_by_model(segments, default_model="base", synth_for=lambda _: synth,
-                                    voices={None: voice}, cache=cache, options=RenderOptions(generation=SHORT))
+        (result,) = render_segments(segments, synth=synth, voices={None: voice}, cache=cache,
+                                    options=RenderOptions(generation=SHORT))
         assert result.state == DONE and result.cached is cached and result.n_samples > 0
         assert result.warning.startswith(f"{silent}: the reference clip is silent (digital silence"), result.warning
 

@@ -14,7 +14,8 @@ from studio.core.tags import parse_script
 from studio.core.voice import VoiceSpec
 from studio.engine.render import DONE
 from studio.ui import main_window as main_window_module
-from studio.ui.render_worker import RenderController
+from studio.session.pipeline import RenderJob
+from studio.ui.render_worker import RenderController, RenderMachine
 
 SCRIPT = "[Whispering]Come closer. [pause 0.3s] Closer.\n[Angry]Get out!\n[neutral]Fine."
 
@@ -102,7 +103,7 @@ def test_playback_is_disabled_with_a_reason_when_there_is_no_device(window):
 
 
 def test_results_of_a_replaced_job_are_dropped(qtbot, window):
-    window._job = None
+    assert not window.session.busy
     window._on_worker_chunk_rendered(12345, 0, object())
     assert len(window.waveform.audio) == 0
 
@@ -133,13 +134,10 @@ def test_controller_cancel_between_segments(qtbot, tiny_checkpoints):
     with qtbot.waitSignal(controller.worker.job_finished, timeout=120_000) as finished:
         job_holder.append(
             controller.submit(
-                model=str(tiny_checkpoints["voice_design"]),
-                segments=segments,
-                voices={None: VoiceSpec.design("x")},
-                cache_dir=None,
-                device="cpu",
-                cpu_threads=2,
-                generation=GenerationParams(max_new_tokens=8),
+                RenderJob(job_id=1, segments=segments, voices={None: VoiceSpec.design("x")},
+                          models={None: str(tiny_checkpoints["voice_design"])}, cache_dir=None,
+                          generation=GenerationParams(max_new_tokens=8)),
+                RenderMachine(device="cpu", cpu_threads=2),
             )
         )
     outcome = finished.args[1]

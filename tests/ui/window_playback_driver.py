@@ -57,7 +57,7 @@ def main() -> int:
 
     def on_chunk(job_id, index, chunk) -> None:
         # Connected after the window's own handler: by now the window has done what it does with a chunk.
-        if window._job is not None:
+        if window.session.busy:
             during_render.append({"index": index, "player": window.player is not None,
                                   "playing": bool(window.player and window.player.playing),
                                   "captured_nonzero": int(np.count_nonzero(captured()))})
@@ -65,7 +65,7 @@ def main() -> int:
     window.renderer.worker.chunk_rendered.connect(on_chunk)
     if not window.render_all():
         result["error"] = "render_all refused"
-    finished = wait_until(lambda: window.last_outcome is not None and window._job is None, 300)
+    finished = wait_until(lambda: window.last_outcome is not None and not window.session.busy, 300)
     result["render_finished"] = finished
     result["during_render"] = during_render
     result["captured_nonzero_when_render_ended"] = int(np.count_nonzero(captured()))

@@ -1,0 +1,70 @@
+"""A finished render to files: timestamped audio, subtitles and a manifest that names every model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from studio.audio.export import ExportResult, ExportSegment, export_render
+from studio.engine.loader import ModelInfo
+from studio.engine.render import DONE, SegmentResult
+
+
+def _model_json(info: ModelInfo) -> dict:
+    return {"source": info.source, "type": info.model_type, "size": info.size, "device": info.device,
+            "dtype": info.dtype}
+
+
+def export_results(
+    results: Sequence[SegmentResult],
+    *,
+    sample_rate: int,
+    folder: Path,
+    name: str,
+    models: Mapping[str, ModelInfo],
+    audio_format: str = "wav",
+    stems: bool = False,
+    loudness_lufs: float | None = None,
+    when: datetime | None = None,
+) -> ExportResult:
+    """Export a complete render (every segment done). The manifest lists every model that rendered a
+    segment ("models") and names each segment's own ("model"); "model" at the top is kept for renders
+    with one model, where it is unambiguous."""
+    unfinished = [r for r in results if r.state != DONE or r.samples is None]
+    if unfinished:
+        raise ValueError(f"{len(unfinished)} segments are not rendered; a partial render is not exported")
+    segments = [
+        ExportSegment(
+            index=r.segment.index,
+            kind=r.segment.kind,
+            line=r.segment.line,
+            text=r.segment.text,
+            emotion=r.segment.emotion,
+            voice=r.segment.voice,
+            samples=r.samples,
+            cached=r.cached,
+            seed=r.segment.seed,
+            state=r.state,
+            emotion_applied=r.emotion_applied,
+            directives_applied=r.directives_applied,
+            warning=r.warning,
+            model=r.model or None,
+        )
+        for r in results
+    ]
+    used = [source for source in dict.fromkeys(r.model for r in results if r.model) if source in models]
+    extra: dict = {"models": [_model_json(models[source]) for source in used]}
+    if len(used) == 1:
+        extra["model"] = _model_json(models[used[0]])
+    return export_render(
+        segments,
+        sample_rate=sample_rate,
+        folder=folder,
+        name=name,
+        when=when,
+        audio_format=audio_format,
+        stems=stems,
+        loudness_lufs=loudness_lufs,
+        extra=extra,
+    )
