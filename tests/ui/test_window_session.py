@@ -1,0 +1,105 @@
+"""The window on the render session: a mixed cast, audio that stays after reopening, one line's region."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile
+
+from studio.core.project import CastEntry, GenerationParams
+from studio.core.voice import VoiceSpec
+from studio.engine.render import DONE
+
+SCRIPT = ("[voice: Narrator]It began.\n[voice: Guest]I was there.\n[voice: Host]Welcome back.\n"
+          "[voice: Narrator]Then it ended.\n")
+
+
+@pytest.fixture
+def cast_window(make_window, tiny_checkpoints, tmp_path):
+    t = np.arange(36000) / 24000
+    clip = tmp_path / "guest.wav"
+    soundfile.write(clip, (0.2 * np.sin(2 * np.pi * 150 * t)).astype(np.float32), 24000)
+    window = make_window()
+    project = window.project
+    project.render.output_dir = str(tmp_path / "renders")
+    project.render.generation = GenerationParams(max_new_tokens=8)
+    project.cast["Narrator"] = CastEntry(voice=VoiceSpec("design", description="A calm narrator",
+                                                         model=str(tiny_checkpoints["voice_design"])))
+    project.cast["Guest"] = CastEntry(voice=VoiceSpec("clone", ref_audio=str(clip), ref_text="This is me.",
+                                                      model=str(tiny_checkpoints["base"])))
+    project.cast["Host"] = CastEntry(voice=VoiceSpec("preset", speaker="ryan",
+                                                     model=str(tiny_checkpoints["custom_voice"])))
+    project.render.voice = "Narrator"
+    window.machine.device, window.machine.cpu_threads = "cpu", 2
+    window.editor.setPlainText(SCRIPT)
+    return window
+
+
+def _render_all(qtbot, window):
+    previous = window.last_outcome
+    assert window.render_all()
+    qtbot.waitUntil(lambda: window.last_outcome is not previous, timeout=120_000)
+    qtbot.waitUntil(lambda: window._export_thread is None, timeout=60_000)
+    return window.last_outcome
+
+
+def _states(window) -> list[str]:
+    window.refresh_views()
+    return [clip.state for clip in window.timeline.clips]
+
+
+def test_a_three_voice_cast_renders_from_the_window_each_voice_on_its_model(qtbot, cast_window, tiny_checkpoints):
+    outcome = _render_all(qtbot, cast_window)
+    assert outcome.error is None and [r.state for r in outcome.results] == [DONE] * 4
+    manifest = json.loads(cast_window.last_export.manifest.read_text())
+    assert [s["model"] for s in manifest["segments"]] == [
+        str(tiny_checkpoints[k]) for k in ("voice_design", "base", "custom_voice", "voice_design")]
+    assert sorted(m["type"] for m in manifest["models"]) == ["base", "custom_voice", "voice_design"]
+    # The waveform holds the whole mix, in script order.
+    mix = np.concatenate([r.samples for r in outcome.results])
+    np.testing.assert_array_equal(cast_window.waveform.audio.view(), mix)
+
+
+def test_reopening_a_rendered_project_shows_its_audio_without_rendering(qtbot, cast_window, make_window, tmp_path):
+    outcome = _render_all(qtbot, cast_window)
+    path = tmp_path / "show.qtts"
+    assert cast_window._save_to(path)
+    mix = np.concatenate([r.samples for r in outcome.results])
+
+    reopened = make_window()
+    reopened.machine.device, reopened.machine.cpu_threads = "cpu", 2
+    probed = []
+    reopened.renderer.worker.cache_probed.connect(lambda job, found: probed.append(found))
+    assert reopened.open_project(path)
+    qtbot.waitUntil(lambda: bool(probed), timeout=60_000)
+    qtbot.waitUntil(lambda: len(reopened.waveform.audio) > 0, timeout=10_000)
+    assert _states(reopened) == ["cached"] * 4 + ["empty"]  # the script ends with a newline
+    np.testing.assert_array_equal(reopened.waveform.audio.view(), mix)
+    # Found from files alone: no model was loaded for it.
+    assert reopened.renderer.worker.residency is None and reopened.last_outcome is None
+
+    # An edited line is not taken from the cache under its old text.
+    third = make_window()
+    third.machine.device, third.machine.cpu_threads = "cpu", 2
+    probed.clear()
+    third.renderer.worker.cache_probed.connect(lambda job, found: probed.append(found))
+    assert third.open_project(path)
+    third.editor.setPlainText(SCRIPT.replace("I was there.", "I was not there."))
+    qtbot.waitUntil(lambda: bool(probed), timeout=60_000)
+    qtbot.wait(50)
+    assert _states(third)[1] == "stale"
+
+
+def test_a_new_take_replaces_that_lines_region_of_the_mix_only(qtbot, cast_window):
+    outcome = _render_all(qtbot, cast_window)
+    before = [r.samples.copy() for r in outcome.results]
+    previous = cast_window.last_outcome
+    cast_window.new_take(1)
+    qtbot.waitUntil(lambda: cast_window.last_outcome is not previous, timeout=120_000)
+    (take,) = cast_window.last_outcome.results
+    assert take.segment.line == 2 and take.segment.take == 1
+    assert not np.array_equal(take.samples, before[1])
+    expected = np.concatenate([before[0], take.samples, before[2], before[3]])
+    np.testing.assert_array_equal(cast_window.waveform.audio.view(), expected)
