@@ -100,7 +100,7 @@ fi
 
 export QT_QPA_PLATFORM=${QT_QPA_PLATFORM:-offscreen}
 say "import contracts"
-.venv/bin/lint-imports
+.venv/bin/lint-imports --no-cache
 say "lint"
 .venv/bin/ruff check .
 say "tests"
