@@ -19,10 +19,10 @@ from studio.core.plan import plan_segments
 from studio.core.project import GenerationParams
 from studio.core.tags import parse_script
 from studio.core.voice import VoiceSpec
-from studio.session.exporting import export_results
 from studio.engine.loader import LoadedModel
 from studio.engine.render import DONE, RenderOptions, render_segments
 from studio.engine.synth import Synthesizer
+from studio.session.exporting import export_results
 
 OPTIONS = RenderOptions(generation=GenerationParams(max_new_tokens=6))
 

@@ -13,8 +13,8 @@ from studio.core.project import CastEntry, GenerationParams
 from studio.core.tags import parse_script
 from studio.core.voice import VoiceSpec
 from studio.engine.render import DONE
-from studio.ui import main_window as main_window_module
 from studio.session.pipeline import RenderJob
+from studio.ui import main_window as main_window_module
 from studio.ui.render_worker import RenderController, RenderMachine
 
 SCRIPT = "[Whispering]Come closer. [pause 0.3s] Closer.\n[Angry]Get out!\n[neutral]Fine."
