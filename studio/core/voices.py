@@ -53,6 +53,11 @@ _RATIO_FLOOR_BYTES = 1024 * 1024
 _COPY_CHUNK = 1 << 20
 
 
+# The speakers of the published CustomVoice checkpoints (see the facts file). A preset voice pinned to a
+# checkpoint with another speaker is a fine-tuned one.
+PUBLISHED_SPEAKERS = frozenset({"serena", "vivian", "uncle_fu", "ryan", "aiden", "ono_anna", "sohee", "eric", "dylan"})
+
+
 class VoiceLibraryError(ValueError):
     """A profile that cannot be read, written or found; str() is one line naming the file or profile."""
 
@@ -69,7 +74,7 @@ class VoiceProfile:
 
     @property
     def kind_label(self) -> str:
-        if self.voice.kind == "preset" and self.voice.model:
+        if self.voice.kind == "preset" and self.voice.model and self.voice.speaker.lower() not in PUBLISHED_SPEAKERS:
             return "fine-tuned"
         return {"design": "designed", "preset": "preset", "clone": "cloned"}[self.voice.kind]
 
@@ -223,6 +228,13 @@ class VoiceLibrary:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         return replace(read_profile(final), warnings=tuple(warnings))
+
+    def set_model(self, profile_id: str, model: str | None) -> VoiceProfile:
+        """Choose the checkpoint a profile renders with; None (or "") leaves the choice to the studio."""
+        folder = self.folder / profile_id
+        profile = read_profile(folder)
+        _write_profile(replace(profile, voice=replace(profile.voice, model=model or None)), folder.resolve())
+        return read_profile(folder)
 
     def delete(self, profile_id: str) -> None:
         folder = self.folder / profile_id

@@ -60,7 +60,8 @@ class PreflightDialog(QDialog):
                 self.open_buttons[where] = button
         self.render_button = buttons.addButton("&Render the Other Lines", QDialogButtonBox.ButtonRole.AcceptRole)
         self.render_button.setEnabled(can_render_some)
-        self.render_button.setToolTip("Render (and export) every line no problem concerns")
+        self.render_button.setToolTip("Render every line no problem concerns, into the timeline, the mix and the "
+                                      "cache; the script is exported once every line renders")
         self.render_button.clicked.connect(lambda: self._choose(self.RENDER_WHAT_CAN))
         cancel = buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
         cancel.clicked.connect(lambda: self._choose(self.CANCEL))

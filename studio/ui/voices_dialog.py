@@ -33,6 +33,32 @@ from studio.core.project import CastEntry, Project
 from studio.core.reference_clip import check_voice_clips
 from studio.core.voice import VoiceError, VoiceSpec
 from studio.core.voices import VoiceLibrary, VoiceLibraryError, VoiceProfile, profile_file_path
+from studio.session.checkpoints import MODEL_TYPE_LABELS, Checkpoint, installed_checkpoints
+
+_MODEL_TYPE_FOR_EDITOR_KIND = {"design": "voice_design", "clone": "base", "preset": "custom_voice"}
+
+
+class ModelChoice(QComboBox):
+    """The checkpoint a voice renders with: automatic (the best installed one of the right type, decided
+    at render time) or one installed checkpoint of that type."""
+
+    def __init__(self, model_type: str, installed: list[Checkpoint], current: str | None = None,
+                 parent=None) -> None:
+        super().__init__(parent)
+        label = MODEL_TYPE_LABELS[model_type]
+        fitting = [c for c in installed if c.model_type == model_type]
+        automatic = (f"Automatic (the best installed {label} model)" if fitting
+                     else f"Automatic (no {label} model is installed yet: see Models…)")
+        self.addItem(automatic, None)
+        for checkpoint in fitting:
+            self.addItem(f"{checkpoint.label}: {checkpoint.source}", checkpoint.source)
+        if current and self.findData(current) < 0:
+            self.addItem(f"{current} (not installed)", current)
+        self.setCurrentIndex(max(0, self.findData(current)) if current else 0)
+
+    @property
+    def model(self) -> str | None:
+        return self.currentData()
 
 _KINDS = {
     "design": "Designed (VoiceDesign model): describe who speaks",
@@ -66,6 +92,8 @@ class ProfileEditor(QDialog):
         self.emotions = QTableWidget(0, 3)
         self.emotions.setHorizontalHeaderLabels(["Emotion", "Clip", "Transcript"])
         self.emotions.horizontalHeader().setStretchLastSection(True)
+        self.model_choice = (ModelChoice(_MODEL_TYPE_FOR_EDITOR_KIND[kind], installed_checkpoints())
+                             if kind in _MODEL_TYPE_FOR_EDITOR_KIND else None)
         if kind == "design":
             self.description_edit.setPlaceholderText("e.g. a deep, raspy voice of a tired cowboy")
             form.addRow("&Identity:", self.description_edit)
@@ -84,6 +112,8 @@ class ProfileEditor(QDialog):
                                "keeps this voice and takes its delivery from the clip."))
             form.addRow(self.emotions)
             form.addRow("", add)
+        if self.model_choice is not None:
+            form.addRow("&Model:", self.model_choice)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -123,10 +153,11 @@ class ProfileEditor(QDialog):
             self.emotions.setItem(row, column, QTableWidgetItem(value))
 
     def voice(self) -> VoiceSpec:
+        model = self.model_choice.model if self.model_choice is not None else None
         if self.kind == "design":
-            return VoiceSpec.design(self.description_edit.toPlainText().strip())
+            return VoiceSpec("design", description=self.description_edit.toPlainText().strip(), model=model)
         if self.kind == "preset":
-            return VoiceSpec.preset(self.speaker_edit.text().strip())
+            return VoiceSpec("preset", speaker=self.speaker_edit.text().strip(), model=model)
         if self.kind == "finetuned":
             model = self.model_edit.text().strip()
             if not model:
@@ -139,7 +170,7 @@ class ProfileEditor(QDialog):
             refs.append(tuple(values))
         return VoiceSpec("clone", ref_audio=self.clip_edit.text().strip(),
                          ref_text=self.ref_text_edit.text().strip() or None,
-                         x_vector_only=self.xvector_check.isChecked(), emotion_refs=tuple(refs))
+                         x_vector_only=self.xvector_check.isChecked(), emotion_refs=tuple(refs), model=model)
 
     @property
     def seed(self) -> int | None:
@@ -184,7 +215,8 @@ class VoicesDialog(QDialog):
             library_box.addWidget(button)
         row = QHBoxLayout()
         for text, slot in (("Import…", self.import_dialog), ("Export…", self.export_dialog),
-                           ("Delete", self.delete_selected), ("Design → clone…", self.design_then_clone_dialog)):
+                           ("Model…", self.model_dialog), ("Delete", self.delete_selected),
+                           ("Design → clone…", self.design_then_clone_dialog)):
             button = QPushButton(text)
             button.clicked.connect(slot)
             row.addWidget(button)
@@ -229,9 +261,11 @@ class VoicesDialog(QDialog):
     def reload(self) -> None:
         self.profiles.clear()
         for profile in self.library.profiles():
-            item = QListWidgetItem(f"{profile.name}  ({profile.kind_label})")
+            model = Path(profile.voice.model).name if profile.voice.model else "automatic model"
+            item = QListWidgetItem(f"{profile.name}  ({profile.kind_label}, {model})")
             item.setData(Qt.ItemDataRole.UserRole, profile.id)
-            item.setToolTip(profile.voice.describe())
+            automatic = f"the best installed {MODEL_TYPE_LABELS[profile.voice.model_type]} model"
+            item.setToolTip(f"{profile.voice.describe()}\nRenders with: {profile.voice.model or automatic}")
             self.profiles.addItem(item)
         self._reload_cast()
 
@@ -248,6 +282,36 @@ class VoicesDialog(QDialog):
         self.reload()
         self._show_clip_warnings(profile)
         return profile
+
+    def set_profile_model(self, profile: VoiceProfile, model: str | None) -> VoiceProfile | None:
+        try:
+            updated = self.library.set_model(profile.id, model)
+        except VoiceLibraryError as exc:
+            QMessageBox.warning(self, "Voices", str(exc))
+            return None
+        self.changed = True  # the project's render changes (its voices' models), so it asks to be saved
+        self.reload()
+        return updated
+
+    def model_dialog(self) -> None:
+        """Choose the checkpoint the selected voice renders with."""
+        profile = self.selected_profile()
+        if profile is None:
+            QMessageBox.information(self, "Voices", "Select a voice in the library first.")
+            return
+        dialog = QDialog(self)
+        dialog.setWindowTitle(f"Model for {profile.name}")
+        choice = ModelChoice(profile.voice.model_type, installed_checkpoints(), profile.voice.model, dialog)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(dialog.accept)
+        buttons.rejected.connect(dialog.reject)
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(QLabel(f"{profile.name} ({profile.voice.describe()}) renders with:"))
+        layout.addWidget(choice)
+        layout.addWidget(buttons)
+        self.model_choice_dialog = dialog
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self.set_profile_model(profile, choice.model)
 
     def _show_clip_warnings(self, profile: VoiceProfile) -> None:
         if profile.warnings:

@@ -103,3 +103,85 @@ def test_a_new_take_replaces_that_lines_region_of_the_mix_only(qtbot, cast_windo
     assert not np.array_equal(take.samples, before[1])
     expected = np.concatenate([before[0], take.samples, before[2], before[3]])
     np.testing.assert_array_equal(cast_window.waveform.audio.view(), expected)
+
+
+@pytest.fixture
+def answer_preflight(monkeypatch):
+    """Answer the pre-flight dialog as a user would: remember what it showed, press one of its buttons."""
+    from studio.ui import preflight_dialog
+
+    shown = []
+
+    def answer(choice):
+        def exec_choice(self):
+            shown.append(self)
+            button = self.open_buttons.get(choice) if choice in self.open_buttons else (
+                self.render_button if choice == self.RENDER_WHAT_CAN else None)
+            if button is None:
+                self._choose(self.CANCEL)
+            else:
+                assert button.isEnabled()
+                button.click()  # the real button and its real slot
+            return self.choice
+
+        monkeypatch.setattr(preflight_dialog.PreflightDialog, "exec_choice", exec_choice)
+        return shown
+
+    return answer
+
+
+def test_a_problem_stops_the_render_before_any_work_and_its_button_opens_the_fix(qtbot, cast_window, answer_preflight,
+                                                                                 monkeypatch, tmp_path):
+    from studio.session.preflight import FIX_MODELS, FIX_VOICES
+
+    # The Guest's clip is gone and the Host's checkpoint is not on this machine.
+    project = cast_window.project
+    project.cast["Guest"] = CastEntry(voice=VoiceSpec("clone", ref_audio=str(tmp_path / "gone.wav"),
+                                                      ref_text="t", model=project.cast["Guest"].voice.model))
+    project.cast["Host"] = CastEntry(voice=VoiceSpec("preset", speaker="ryan", model=str(tmp_path / "no-model")))
+    opened = []
+    monkeypatch.setattr(cast_window, "edit_voices", lambda: opened.append("voices"))
+    monkeypatch.setattr(cast_window, "manage_models", lambda: opened.append("models"))
+    shown = answer_preflight(FIX_MODELS)
+    assert not cast_window.render_all()
+    (dialog,) = shown
+    rows = [[dialog.table.topLevelItem(i).text(c) for c in range(4)] for i in range(dialog.table.topLevelItemCount())]
+    assert [row[:2] for row in rows] == [["2", "Guest"], ["3", "Host"]]
+    assert "gone.wav" in rows[0][2] and "no-model" in rows[1][2] and "not on this machine" in rows[1][2]
+    assert set(dialog.open_buttons) == {FIX_VOICES, FIX_MODELS}
+    assert opened == ["models"] and not cast_window.session.busy and cast_window.last_outcome is None
+
+    # "Render the other lines": lines 1 and 4 render; nothing is exported (a partial script).
+    shown = answer_preflight(dialog.RENDER_WHAT_CAN)
+    previous = cast_window.last_outcome
+    assert cast_window.render_all()
+    qtbot.waitUntil(lambda: cast_window.last_outcome is not previous, timeout=120_000)
+    assert [r.segment.line for r in cast_window.last_outcome.results] == [1, 4]
+    assert cast_window.last_export is None
+
+
+def test_the_model_a_voice_renders_with_is_chosen_in_the_voices_dialog(qtbot, make_window, tiny_checkpoints,
+                                                                       tmp_path):
+    from studio.engine.models import register_local_folder
+    from studio.ui.voices_dialog import ProfileEditor, VoicesDialog
+
+    for kind in ("voice_design", "base"):
+        register_local_folder(tiny_checkpoints[kind])
+    window = make_window()
+    editor = ProfileEditor("design", window)
+    # Automatic first, then the installed VoiceDesign checkpoints only (the Base one is not offered).
+    assert editor.model_choice.count() == 2 and editor.model_choice.model is None
+    assert editor.model_choice.itemData(1) == str(tiny_checkpoints["voice_design"])
+    editor.model_choice.setCurrentIndex(1)
+    editor.description_edit.setPlainText("A calm narrator")
+    assert editor.voice().model == str(tiny_checkpoints["voice_design"])
+
+    dialog = VoicesDialog(window.project, window.library, window)
+    profile = dialog.create_profile("Teller", VoiceSpec.design("An old storyteller"))
+    assert profile.voice.model is None
+    updated = dialog.set_profile_model(profile, str(tiny_checkpoints["voice_design"]))
+    assert window.library.get(profile.id).voice.model == str(tiny_checkpoints["voice_design"])
+    assert updated.kind_label == "designed" and dialog.changed
+    assert "voice_design" in dialog.profiles.item(0).text()
+    dialog.set_profile_model(updated, None)
+    assert window.library.get(profile.id).voice.model is None
