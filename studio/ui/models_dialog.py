@@ -1,20 +1,19 @@
 """The model manager dialog: which Qwen3-TTS models are here, getting and removing them, and where they run.
 
 All the work is done by studio.engine.models (Qt-free); this module only shows it. A download runs on
-its own QThread and talks to the dialog through queued signals; cancel is the threading.Event that
-download_model checks between chunks. Errors are shown in an inline label, not a modal box, so a failed
-download never blocks the window (and tests can read the message). The only modal questions are the
-ones that guard data: deleting a model and closing while a download runs.
+a background task (studio.ui.background) whose progress and outcome arrive on the main thread; cancel is
+the task's threading.Event, which download_model checks before every write. Errors are shown in an
+inline label, not a modal box, so a failed download never blocks the window (and tests can read it).
+The only modal questions are the ones that guard data: deleting a model and closing while a download runs.
 """
 
 from __future__ import annotations
 
 import functools
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QThread, Signal, Slot
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -59,6 +58,7 @@ from studio.engine.models import (
     register_local_folder,
     resolve_endpoint,
 )
+from studio.ui.background import BackgroundRunner, BackgroundTask
 from studio.ui.render_settings import DEVICES, MachineSettings
 
 PRECISIONS = (("auto", None), ("bf16", "bfloat16"), ("fp32", "float32"))
@@ -118,30 +118,13 @@ def detect_device() -> DetectedDevice:
     return _detect_once()
 
 
-class _DownloadThread(QThread):
-    """One download_model call. Signals are emitted on this thread and arrive queued in the dialog."""
-
-    progress = Signal(object)  # DownloadProgress
-    outcome = Signal(str, str, str)  # repo_id, "done" | "cancelled" | "failed", folder or one-line message
-
-    def __init__(self, repo_id: str, endpoint: str | None, parent=None) -> None:
-        super().__init__(parent)
-        self.repo_id = repo_id
-        self.endpoint = endpoint
-        self.cancel = threading.Event()
-
-    def run(self) -> None:
-        try:
-            folder = download_model(self.repo_id, progress=self.progress.emit, cancel=self.cancel,
-                                    endpoint=self.endpoint)
-        except DownloadCancelled as exc:
-            self.outcome.emit(self.repo_id, "cancelled", str(exc))
-        except EngineError as exc:  # DownloadError and ModelError: one line, written for the user
-            self.outcome.emit(self.repo_id, "failed", str(exc))
-        except Exception as exc:  # an exception escaping run() would be lost and leave the dialog waiting
-            self.outcome.emit(self.repo_id, "failed", f"{self.repo_id}: {type(exc).__name__}: {exc}")
-        else:
-            self.outcome.emit(self.repo_id, "done", str(folder))
+def _download_outcome(repo_id: str, error: BaseException) -> tuple[str, str]:
+    """("cancelled" | "failed", one line) for an exception a download ended with."""
+    if isinstance(error, DownloadCancelled):
+        return "cancelled", str(error)
+    if isinstance(error, EngineError):  # DownloadError and ModelError: one line, written for the user
+        return "failed", str(error)
+    return "failed", f"{repo_id}: {type(error).__name__}: {error}"
 
 
 def _item(text: str, *, tooltip: str = "", align_right: bool = False) -> QTableWidgetItem:
@@ -173,7 +156,9 @@ class ModelManagerDialog(QDialog):
         self.endpoint = endpoint
         self.current_model = current_model or None
         self.entries: list[ModelEntry] = []
-        self._thread: _DownloadThread | None = None
+        self._tasks = BackgroundRunner(self)
+        self._download: BackgroundTask | None = None
+        self._download_repo: str | None = None
         self._close_result: int | None = None  # set when a close waits for a cancelled download to stop
         self._last_progress: DownloadProgress | None = None
         self.detected = detect_device()
@@ -380,7 +365,7 @@ class ModelManagerDialog(QDialog):
         self.table.setItem(row, COL_EMOTIONS, self._emotions_item(entry))
 
     def _state_item(self, entry: ModelEntry) -> QTableWidgetItem:
-        if self._thread is not None and self._thread.repo_id == entry.name:
+        if self.downloading == entry.name:
             done = self._last_progress
             percent = f" {int(done.fraction * 100)}%" if done and done.bytes_total else ""  # as the bar rounds
             item = _item(f"downloading{percent}", tooltip="see the progress below")
@@ -452,14 +437,14 @@ class ModelManagerDialog(QDialog):
 
     def _update_buttons(self) -> None:
         entry = self.selected_entry()
-        busy = self._thread is not None
+        busy = self._download is not None
         closing = self._close_result is not None
         hub = entry is not None and entry.origin == "hub"
         self.download_button.setText({PARTIAL: "Resume", INVALID: "Repair"}.get(entry.state if entry else "",
                                                                                 "Download"))
         self.download_button.setEnabled(hub and not busy and entry.state != READY)
-        self.cancel_button.setEnabled(busy and not closing and not self._thread.cancel.is_set())
-        being_downloaded = busy and entry is not None and self._thread.repo_id == entry.name
+        self.cancel_button.setEnabled(busy and not closing and not self._download.cancelled)
+        being_downloaded = busy and entry is not None and self.downloading == entry.name
         if entry is not None and entry.origin == "local":
             self.delete_button.setText("Forget")
             self.delete_button.setToolTip("Remove this folder from the list; the folder itself is left alone")
@@ -495,12 +480,12 @@ class ModelManagerDialog(QDialog):
     @property
     def downloading(self) -> str | None:
         """The repo id being downloaded, or None."""
-        return self._thread.repo_id if self._thread is not None else None
+        return self._download_repo if self._download is not None else None
 
     def start_download(self, repo_id: str | None = None) -> bool:
         """Download (or resume, or repair) `repo_id`, by default the selected model. One at a time."""
-        if self._thread is not None:
-            self._say(f"{self._thread.repo_id} is downloading; one download at a time.", error=True)
+        if self._download is not None:
+            self._say(f"{self._download_repo} is downloading; one download at a time.", error=True)
             return False
         if repo_id is None:
             entry = self.selected_entry()
@@ -509,26 +494,29 @@ class ModelManagerDialog(QDialog):
             repo_id = entry.name
         self._say("")
         self._last_progress = None
-        thread = _DownloadThread(repo_id, self.endpoint, self)
-        thread.progress.connect(self._on_progress)
-        thread.outcome.connect(self._on_outcome)
-        self._thread = thread
+        endpoint = self.endpoint
+        self._download_repo = repo_id
+        self._download = self._tasks.run(
+            lambda task: download_model(repo_id, progress=task.report, cancel=task.cancel_event, endpoint=endpoint),
+            on_done=lambda folder: self._on_outcome(repo_id, "done", str(folder)),
+            on_error=lambda error: self._on_outcome(repo_id, *_download_outcome(repo_id, error)),
+            on_progress=self._on_progress,
+            key="download",
+        )
         self.progress_bar.setRange(0, 0)  # busy until the file list says how many bytes there are
         self.progress_label.setText(f"{repo_id}: asking {resolve_endpoint(self.endpoint)} for the file list…")
-        thread.start()
         self._fill_table()
         return True
 
     def cancel_download(self) -> None:
-        if self._thread is None:
+        if self._download is None:
             return
-        self._thread.cancel.set()
-        self.progress_label.setText(f"{self._thread.repo_id}: cancelling…")
+        self._download.cancel()
+        self.progress_label.setText(f"{self._download_repo}: cancelling…")
         self._update_buttons()
 
-    @Slot(object)
     def _on_progress(self, event: DownloadProgress) -> None:
-        if self._thread is None or event.repo_id != self._thread.repo_id:
+        if self._download is None or event.repo_id != self._download_repo:
             return
         self._last_progress = event
         if event.bytes_total:
@@ -557,15 +545,12 @@ class ModelManagerDialog(QDialog):
         return (f"{event.repo_id}: {amount} · {speed} · ETA {format_duration(event.eta_seconds)} · "
                 f"{doing} (file {min(event.files_done + 1, event.files_total)} of {event.files_total})")
 
-    @Slot(str, str, str)
     def _on_outcome(self, repo_id: str, status: str, detail: str) -> None:
-        thread = self._thread
-        if thread is None:
+        if self._download is None:
             return
-        # run() has returned or is returning: the wait is short, and afterwards no thread is left behind.
-        thread.wait()
-        thread.deleteLater()
-        self._thread = None
+        # The runner has joined the worker thread before calling back: no thread is left behind.
+        self._download = None
+        self._download_repo = None
         last = self._last_progress
         self.progress_bar.setRange(0, _BAR_MAX)
         if status == "done":
@@ -589,27 +574,26 @@ class ModelManagerDialog(QDialog):
 
     def shutdown(self) -> None:
         """Cancel a running download and wait for its thread (for teardown; the UI path is done())."""
-        thread = self._thread
-        if thread is None:
+        if self._download is None:
             return
-        thread.cancel.set()
-        thread.wait()
-        self._thread = None
-        thread.deleteLater()
+        self._download.discard()
+        self._download.join()
+        self._download = None
+        self._download_repo = None
         if self._close_result is not None:  # a close was waiting for this thread
             result, self._close_result = self._close_result, None
             super().done(result)
 
     def done(self, result: int) -> None:
         # Every way of closing (Close, Esc, the title bar) comes through here: never leave a thread running.
-        if self._thread is None:
+        if self._download is None:
             super().done(result)
             return
         if self._close_result is not None:
             return  # already waiting for the cancelled download to stop
         answer = QMessageBox.question(
             self, "Download running",
-            f"{self._thread.repo_id} is still downloading.\n\nCancel the download and close? What has arrived is "
+            f"{self._download_repo} is still downloading.\n\nCancel the download and close? What has arrived is "
             "kept, so the download can resume later.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No,
         )
@@ -632,7 +616,7 @@ class ModelManagerDialog(QDialog):
             self._say(f"Removed {entry.folder} from the list; the folder itself was left alone.")
             self.refresh()
             return 0
-        if self._thread is not None and self._thread.repo_id == entry.name:
+        if self.downloading == entry.name:
             return None
         answer = QMessageBox.question(
             self, "Delete model",
@@ -677,7 +661,7 @@ class ModelManagerDialog(QDialog):
         entry = self.selected_entry()
         if entry is None or entry.state != READY or entry.kind != "tts":
             return None
-        if self._thread is not None and self._thread.repo_id == entry.name:
+        if self.downloading == entry.name:
             return None
         self.current_model = entry.source
         self.model_chosen.emit(entry.source)

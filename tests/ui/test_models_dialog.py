@@ -276,18 +276,18 @@ def test_closing_while_downloading_asks_and_leaves_no_thread(qtbot, make_dialog,
     dialog.select(REPO)
     with qtbot.waitSignal(dialog.download_progress, timeout=DOWNLOAD_TIMEOUT_MS):
         dialog.start_download()
-    thread = dialog._thread
+    task = dialog._download
 
     asked = _answer(monkeypatch, QMessageBox.StandardButton.No)
     dialog.close()
-    assert asked and dialog.isVisible() and thread.isRunning() and dialog.downloading == REPO
+    assert asked and dialog.isVisible() and task.alive and dialog.downloading == REPO
 
     _answer(monkeypatch, QMessageBox.StandardButton.Yes)
     with qtbot.waitSignal(dialog.download_ended, timeout=DOWNLOAD_TIMEOUT_MS) as ended:
         dialog.reject()  # Esc and Close come here too
     assert ended.args == [REPO, "cancelled"]
     qtbot.waitUntil(lambda: not dialog.isVisible())
-    assert not thread.isRunning() and dialog.downloading is None
+    assert not task.alive and dialog.downloading is None
     assert dialog.result() == QDialogCode.Rejected
     assert {e.name: e.state for e in models.list_models()}[REPO] == PARTIAL  # kept for a resume
 
