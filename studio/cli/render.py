@@ -147,7 +147,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     from studio.session.pipeline import JobEvents, RenderJob, run_job
     from studio.session.preflight import renderable
     from studio.session.render_plan import InputError, plan_render, read_input
-    from studio.session.residency import ModelResidency, fingerprint_memo_file
+    from studio.session.residency import ModelResidency
 
     source = Path(args.input)
     try:
@@ -196,7 +196,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
         cpu_threads=args.threads or settings.cpu_threads or None,
         budget_bytes=None if budget_gb is None else int(budget_gb * 1024**3),
         prompt_cache_dir=library.prompt_cache,
-        fingerprint_memo=fingerprint_memo_file(),
+        fingerprint_memo=paths.fingerprint_memo_file(),
     )
     gen = project.render.generation
     generation = GenerationParams(

@@ -487,13 +487,10 @@ def _remove_unpacked(folder: Path) -> None:
 
 
 def default_voice_library() -> VoiceLibrary:
-    """The user's library: QWEN_TTS_STUDIO_VOICES, or `voices/` in the user data folder."""
-    from platformdirs import user_data_dir
+    """The user's library: QWEN_TTS_STUDIO_VOICES, or `voices/` in the user data folder (studio.paths)."""
+    from studio import paths
 
-    override = os.environ.get("QWEN_TTS_STUDIO_VOICES")
-    if override:
-        return VoiceLibrary(Path(override))
-    return VoiceLibrary(Path(user_data_dir("qwen-tts-studio", appauthor=False)) / "voices")
+    return VoiceLibrary(paths.voices_dir())
 
 
 class CastError(ValueError):

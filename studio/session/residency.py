@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio import paths
 from studio.engine.loader import LoadedModel, load_model
 from studio.engine.synth import Synthesizer
 from studio.session.checkpoints import describe_source
@@ -23,12 +22,6 @@ from studio.session.checkpoints import describe_source
 # Of the memory free when a render starts, the share models may take: the rest is for activations,
 # the KV cache, the UI and whatever else the user runs.
 BUDGET_SHARE_OF_FREE = 0.6
-
-
-def fingerprint_memo_file() -> Path:
-    """Where checkpoint weight hashes are remembered (by path, size and mtime), so a multi-GB checkpoint
-    is hashed once per change rather than at every load and every cache lookup."""
-    return paths.cache_dir() / "checkpoint-fingerprints.json"
 
 
 def _available_ram_bytes() -> int:

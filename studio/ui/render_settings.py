@@ -41,6 +41,17 @@ class MachineSettings:
 
     device: str = "auto"
     cpu_threads: int = 0  # 0: all cores
+    memory_budget_gb: float | None = None  # what loaded models may take together; None: automatic
+
+    @classmethod
+    def from_settings(cls, settings) -> MachineSettings:
+        return cls(device=settings.device, cpu_threads=settings.cpu_threads,
+                   memory_budget_gb=settings.model_memory_budget_gb)
+
+    def changes(self) -> dict:
+        """The fields of studio.settings.Settings these choices are kept in."""
+        return {"device": self.device, "cpu_threads": self.cpu_threads,
+                "model_memory_budget_gb": self.memory_budget_gb}
 
 
 def _with_browse(edit: QLineEdit, pick) -> QWidget:
@@ -135,6 +146,17 @@ class RenderSettingsDialog(QDialog):
         self.threads_spin.setSpecialValueText("all cores")
         self.threads_spin.setValue(machine.cpu_threads)
         form.addRow("CPU &threads:", self.threads_spin)
+        self.budget_spin = QDoubleSpinBox()
+        self.budget_spin.setRange(0.0, 4096.0)
+        self.budget_spin.setDecimals(1)
+        self.budget_spin.setSingleStep(1.0)
+        self.budget_spin.setSuffix(" GB")
+        self.budget_spin.setSpecialValueText("automatic (60% of free memory)")
+        self.budget_spin.setValue(machine.memory_budget_gb or 0.0)
+        self.budget_spin.setToolTip("How much memory the loaded models may take together. A mixed cast keeps as "
+                                    "many of its models loaded as fit, and renders grouped by model when they "
+                                    "do not all fit")
+        form.addRow("Model &memory:", self.budget_spin)
 
         self._load_voice()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -196,6 +218,7 @@ class RenderSettingsDialog(QDialog):
         render.voice = name
         self.machine.device = self.device_combo.currentText()
         self.machine.cpu_threads = self.threads_spin.value()
+        self.machine.memory_budget_gb = self.budget_spin.value() or None
         super().accept()
 
     def _pick_model(self) -> None:

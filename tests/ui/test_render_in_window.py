@@ -14,7 +14,6 @@ from studio.core.tags import parse_script
 from studio.core.voice import VoiceSpec
 from studio.engine.render import DONE
 from studio.session.pipeline import RenderJob
-from studio.ui import main_window as main_window_module
 from studio.ui.render_worker import RenderController, RenderMachine
 
 SCRIPT = "[Whispering]Come closer. [pause 0.3s] Closer.\n[Angry]Get out!\n[neutral]Fine."
@@ -110,7 +109,9 @@ def test_results_of_a_replaced_job_are_dropped(qtbot, window):
 
 def test_script_errors_block_the_render_and_show_the_line(qtbot, window, monkeypatch):
     shown = []
-    monkeypatch.setattr(main_window_module.QMessageBox, "warning", lambda parent, title, text: shown.append(text))
+    from PySide6.QtWidgets import QMessageBox
+
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: shown.append(text))
     window.editor.setPlainText("fine\nbad [tag")
     assert not window.render_all()
     assert "line 2, column 5" in shown[0]

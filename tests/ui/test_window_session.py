@@ -185,3 +185,30 @@ def test_the_model_a_voice_renders_with_is_chosen_in_the_voices_dialog(qtbot, ma
     assert "voice_design" in dialog.profiles.item(0).text()
     dialog.set_profile_model(updated, None)
     assert window.library.get(profile.id).voice.model is None
+
+
+def test_the_memory_budget_set_in_render_settings_is_kept_and_reaches_the_render_thread(make_window, monkeypatch):
+    from studio.settings import load_settings
+    from studio.ui.render_settings import RenderSettingsDialog
+
+    window = make_window()
+    window.project.cast["Narrator"] = CastEntry(voice=VoiceSpec.design("A calm narrator"))
+    window.project.render.voice = "Narrator"
+    shown = []
+
+    def user_sets_a_budget(self):
+        shown.append(self.budget_spin.specialValueText())
+        self.budget_spin.setValue(2.5)
+        self.device_combo.setCurrentText("cpu")
+        self.accept()  # the dialog's own OK: it writes the machine settings
+        return self.result()
+
+    monkeypatch.setattr(RenderSettingsDialog, "exec", user_sets_a_budget)
+    assert window.edit_render_settings()
+    assert "automatic" in shown[0]
+    kept = load_settings()
+    assert (kept.model_memory_budget_gb, kept.device) == (2.5, "cpu")
+    # A new window (the next start) renders with it.
+    again = make_window()
+    machine = again._render_machine()
+    assert machine.budget_bytes == int(2.5 * 1024**3) and machine.device == "cpu"

@@ -1,0 +1,337 @@
+"""The main window's side of rendering: planning and pre-flight, jobs, the render thread's events, export.
+
+The state lives in the session (studio.session.render_session); this forwards the worker's queued
+signals to it and draws what comes back: the mix in the waveform, progress, messages."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QMessageBox,
+)
+
+from studio.audio.export import ExportError
+from studio.core.plan import PlannedSegment
+from studio.core.tags import analyse_lines
+from studio.core.voices import CastError, VoiceLibraryError, resolve_cast
+from studio.engine.render import DONE, SegmentResult
+from studio.paths import default_output_dir, fingerprint_memo_file, render_cache_dir
+from studio.session.checkpoints import choose_checkpoint, installed_checkpoints
+from studio.session.design_clone import keep_as_cloned_voice
+from studio.session.exporting import export_results
+from studio.session.pipeline import SAMPLE_RATE, JobOutcome, RenderJob
+from studio.session.preflight import FIX_MODELS, FIX_SETTINGS, FIX_VOICES, renderable
+from studio.session.render_plan import InputError, RenderPlan, plan_render
+from studio.session.render_session import JobEnd, MixPiece
+from studio.settings import load_settings
+from studio.ui.render_settings import MachineSettings
+from studio.ui.render_worker import RenderMachine
+
+
+class RenderActions:
+    """Mixed into MainWindow."""
+
+    # --- rendering --------------------------------------------------------------------------------
+
+    def _load_machine_settings(self) -> MachineSettings:
+        return MachineSettings.from_settings(load_settings())
+
+    def _render_machine(self) -> RenderMachine:
+        budget = self.machine.memory_budget_gb
+        return RenderMachine(
+            device=self.machine.device,
+            cpu_threads=self.machine.cpu_threads or None,
+            budget_bytes=None if not budget else int(budget * 1024**3),
+            prompt_cache_dir=self.library.prompt_cache,
+            fingerprint_memo=fingerprint_memo_file(),
+        )
+
+    def design_then_clone(self, profile_id: str, sentence: str) -> bool:
+        """Render a designed voice once and keep the result as a cloned profile (the clip + sentence)."""
+        if self.session.busy:
+            self.statusBar().showMessage("A render is already running", 4000)
+            return False
+        profile = self.library.get(profile_id)
+        model = choose_checkpoint(profile.voice, preferred=self.project.render.model, installed=installed_checkpoints())
+        if not model:
+            QMessageBox.warning(self, "Design → clone", "Install a VoiceDesign model first (Models…), or choose one "
+                                                        "for this voice in Voices.")
+            return False
+        segment = PlannedSegment(index=0, kind="speech", line=1, text=sentence, voice="design",
+                                 language=self.project.render.language, seed=profile.seed or self.project.render.seed)
+        job = RenderJob(job_id=self.session.next_job_id(), segments=[segment],
+                        voices={"design": profile.voice, None: profile.voice}, models={"design": model, None: model},
+                        cache_dir=None, generation=self.project.render.generation)
+        self.session.start_detached(job, (profile, sentence))
+        self.renderer.submit(job, self._render_machine())
+        self.statusBar().showMessage(f"Rendering a reference clip for {profile.name}…")
+        self._update_transport()
+        return True
+
+    def _finish_design_then_clone(self, end: JobEnd) -> None:
+        profile, sentence = end.context
+        result = end.results[0] if end.results else None
+        if end.message or result is None or result.state != DONE:
+            reason = end.message or (result.error if result else "cancelled")
+            QMessageBox.critical(self, "Design → clone", f"Could not render {profile.name}: {reason}")
+            return
+        try:
+            new = keep_as_cloned_voice(self.library, profile, sentence, result.samples, SAMPLE_RATE)
+        except (VoiceLibraryError, OSError) as exc:
+            # A rendered reference too short or broken to clone from (the clip check names why).
+            QMessageBox.critical(self, "Design → clone", f"Could not keep {profile.name} as a cloned voice: {exc}")
+            return
+        self.last_cloned_profile = new
+        if new.warnings:
+            QMessageBox.warning(self, "Design → clone", f"Saved {new.name}, but: " + "; ".join(new.warnings))
+        self.statusBar().showMessage(f"Saved {new.name} to the voice library")
+
+    def _voices(self, *, report: bool = True) -> dict:
+        """Cast name -> VoiceSpec; a member whose library profile is gone is left out (and reported)."""
+        try:
+            return resolve_cast(self.project.cast, self.project.render.voice, self.library)
+        except CastError as exc:
+            if report:
+                self.statusBar().showMessage(str(exc))
+            voices = {n: e.voice for n, e in self.project.cast.items() if e.voice is not None}
+            voices[None] = voices.get(self.project.render.voice)
+            return voices
+
+    def output_folder(self) -> Path:
+        if self.project.render.output_dir:
+            return Path(self.project.render.output_dir)
+        if self.project_path is not None:
+            return self.project_path.parent
+        return default_output_dir()
+
+    def _items_per_line(self) -> list[int]:
+        return [len(a.items) for a in analyse_lines(self.model.text)]
+
+    def _plan(self, *, line: int | None = None) -> tuple[RenderPlan, list[PlannedSegment]] | None:
+        """Plan and check the render; a problem found before any work is shown with ways to fix it.
+        Returns the plan and the segments to render, or None (with the reason shown)."""
+        if self.session.busy:
+            self.statusBar().showMessage("A render is already running", 4000)
+            return None
+        self.sync_project()
+        try:
+            plan = plan_render(self.project, source="script", library=self.library, installed=installed_checkpoints())
+        except InputError as exc:
+            errors = [a.error for a in analyse_lines(self.project.script) if a.error is not None]
+            if errors:
+                self.editor.move_cursor_to(errors[0].line, errors[0].column)
+            QMessageBox.warning(self, "Cannot render", f"Fix the script first: {exc}")
+            return None
+        segments = plan.segments if line is None else [s for s in plan.segments if s.line == line + 1]
+        if line is None and not any(s.kind == "speech" for s in segments):
+            self.statusBar().showMessage("The script has nothing to say yet", 4000)
+            return None
+        problems = [p for p in plan.problems if line is None or line + 1 in p.lines]
+        if problems:
+            from studio.ui.preflight_dialog import PreflightDialog
+
+            dialog = PreflightDialog(problems, can_render_some=bool(renderable(segments, problems)), parent=self)
+            self.preflight_dialog = dialog
+            choice = dialog.exec_choice()
+            if choice == PreflightDialog.RENDER_WHAT_CAN:
+                segments = renderable(segments, problems)
+            else:
+                {FIX_VOICES: self.edit_voices, FIX_MODELS: self.manage_models,
+                 FIX_SETTINGS: self.edit_render_settings}.get(choice, lambda: None)()
+                return None
+        return plan, segments
+
+    def render_all(self) -> bool:
+        """Render the whole script and export it; returns False (with the reason shown) when it cannot start."""
+        planned = self._plan()
+        if planned is None:
+            return False
+        plan, segments = planned
+        self._start_job(plan, segments, full=len(segments) == len(plan.segments))
+        return True
+
+    def render_line(self, line: int) -> bool:
+        """Render one line's segments (into the cache, the timeline and its region of the mix)."""
+        if not (0 <= line < len(self.model)):
+            return False
+        planned = self._plan(line=line)
+        if planned is None:
+            return False
+        plan, mine = planned
+        if not mine:
+            self.statusBar().showMessage(f"Line {line + 1} has nothing to render", 4000)
+            return False
+        self._start_job(plan, mine, full=False)
+        return True
+
+    def _start_job(self, plan: RenderPlan, segments: list[PlannedSegment], *, full: bool) -> None:
+        job = RenderJob(job_id=self.session.next_job_id(), segments=[], voices=plan.cast.voices,
+                        models=plan.cast.models, cache_dir=render_cache_dir(),
+                        generation=self.project.render.generation)
+        offset = 0.0 if full else self.timeline.starts[segments[0].line - 1]
+        to_render = self.session.start(job, segments, self.model.lines(), full=full, offset_seconds=offset)
+        self._close_player()
+        self.waveform.reset(SAMPLE_RATE)
+        self._segment_lines.clear()
+        self._play_offset = offset
+        self.progress_bar.setRange(0, max(1, len(to_render)))
+        self.progress_bar.setValue(0)
+        self.progress_bar.setVisible(True)
+        self.renderer.submit(job, self._render_machine())
+        self.statusBar().showMessage(f"Rendering {len(to_render)} segments…")
+        self._update_transport()
+        self.refresh_views()
+
+    def stop_rendering(self) -> None:
+        self.renderer.cancel_all()
+        self.statusBar().showMessage("Stopping after the current segment…")
+
+    def _on_worker_model_loading(self, job_id: int, message: str) -> None:
+        if self.session.is_current(job_id):
+            self.statusBar().showMessage(message[:1].upper() + message[1:] + "…")
+
+    def _on_worker_model_loaded(self, job_id: int, info) -> None:
+        self.model_label.setText(info.summary())
+
+    def _on_worker_segment_started(self, job_id: int, index: int) -> None:
+        segment = self.session.segment_started(job_id, index)
+        if segment is None:
+            return
+        progress = self.session.active.progress
+        self.statusBar().showMessage(
+            f"Rendering {progress.done + 1} of {progress.total} (line {segment.line})…{self.session.eta_text()}"
+        )
+        self._refresh_timer.start()
+
+    def _on_worker_chunk_rendered(self, job_id: int, index: int, chunk) -> None:
+        self._add_to_mix(self.session.chunk(job_id, index, chunk.samples) if self.session.is_current(job_id) else [])
+
+    def _add_to_mix(self, pieces: list[MixPiece]) -> None:
+        """Append what the session says joins the mix now; start playback with the first audio."""
+        if not pieces:
+            return
+        for piece in pieces:
+            self.waveform.append(piece.samples)
+            if piece.segment is not None:
+                segment = piece.segment
+                label = "" if segment.kind == "pause" else (segment.emotion or "")
+                if piece.result is not None and not piece.result.emotion_applied:
+                    label += " (not applied)"
+                self.waveform.add_segment(piece.start, piece.end, label, line=segment.line - 1,
+                                          pause=segment.kind == "pause")
+                self._segment_lines.append((piece.start, piece.end, segment.line - 1))
+        if self.player is None and self.output_device is not None and len(self.waveform.audio):
+            self._open_player()
+            if self.player is not None:
+                self.player.play()
+        self._update_transport()
+
+    def _on_worker_segment_finished(self, job_id: int, index: int, result: SegmentResult) -> None:
+        if not self.session.is_current(job_id):
+            return
+        self._add_to_mix(self.session.segment_finished(job_id, result))
+        if self.session.active is not None:
+            self.progress_bar.setValue(self.session.active.progress.done)
+        self._refresh_timer.start()
+
+    def _on_worker_job_finished(self, job_id: int, outcome: JobOutcome) -> None:
+        end = self.session.job_finished(job_id, outcome)
+        if end is None:
+            return
+        self.waveform.flush()
+        self.progress_bar.setVisible(False)
+        if end.kind == "detached":
+            self._update_transport()
+            self._finish_design_then_clone(end)
+            return
+        if self.player is not None:
+            self.player.rendering_done = True
+        self._update_transport()
+        self.refresh_views()
+        if end.show_mix:
+            self._show_mix()
+        if end.kind == "error":
+            self.statusBar().showMessage(f"Render failed: {end.message}")
+            QMessageBox.critical(self, "Render failed", end.message)
+            return
+        if end.kind != "export":
+            self.statusBar().showMessage(end.message)
+            return
+        self._export(end.results, outcome, end.message)
+
+    def _export(self, results: list[SegmentResult], outcome: JobOutcome, summary: str) -> None:
+        name = self.project_path.stem if self.project_path else "untitled"
+        self.statusBar().showMessage(f"{summary}; saving…")
+        folder, settings = self.output_folder(), self.project.render.export
+
+        def export() -> None:
+            # Encoding and writing an hour of audio takes a while: off the UI thread, so playback and
+            # editing stay smooth. The result comes back through a queued signal.
+            try:
+                result = export_results(results, sample_rate=outcome.sample_rate, folder=folder, name=name,
+                                        models=outcome.models, when=datetime.now(),
+                                        audio_format=settings.audio_format, stems=settings.stems,
+                                        loudness_lufs=settings.loudness_lufs)
+            except (ExportError, OSError) as exc:
+                self.export_finished.emit(None, str(exc), summary)
+                return
+            except Exception as exc:  # noqa: BLE001 - a bug must still end in a dialog, never a stuck "saving…"
+                logging.getLogger(__name__).exception("export failed")
+                self.export_finished.emit(None, f"internal error while exporting: {type(exc).__name__}: {exc}",
+                                          summary)
+                return
+            self.export_finished.emit(result, None, summary)
+
+        self._export_thread = threading.Thread(target=export, name="export", daemon=True)
+        self._export_thread.start()
+
+    def _on_export_finished(self, result, error: str | None, summary: str) -> None:
+        self._export_thread = None
+        if error is not None:
+            self.statusBar().showMessage(f"Export failed: {error}")
+            QMessageBox.critical(self, "Export failed", error)
+            return
+        self.session.last_export = result
+        self.statusBar().showMessage(f"{summary}; saved {result.audio}")
+
+    @property
+    def last_outcome(self) -> JobOutcome | None:
+        return self.session.last_outcome
+
+    @property
+    def last_export(self):
+        return self.session.last_export
+
+    # --- audio that stays -------------------------------------------------------------------------------
+
+    def _look_up_cached_audio(self) -> None:
+        """After opening a project: find the lines whose audio is in the render cache (no model loads)."""
+        try:
+            plan = plan_render(self.sync_project(), source="script", library=self.library,
+                               installed=installed_checkpoints())
+        except InputError:
+            return  # the script does not parse: nothing can be looked up, the user sees why on the timeline
+        if not any(s.kind == "speech" for s in plan.segments):
+            return  # nothing to find (a new project): the render thread is not started for it
+        job = RenderJob(job_id=self.session.next_job_id(), segments=plan.segments, voices=plan.cast.voices,
+                        models=plan.cast.models, cache_dir=render_cache_dir(),
+                        generation=self.project.render.generation)
+        self.session.begin_probe(job, self.model.lines())
+        self.renderer.probe(job, self._render_machine())
+
+    def _on_worker_cache_probed(self, job_id: int, results: list) -> None:
+        restored = self.session.restore(job_id, results, self.model.lines(), self._items_per_line())
+        if not restored:
+            return
+        self.refresh_views()
+        if not self.session.busy:
+            self._show_mix()
+        self.statusBar().showMessage(f"{restored} lines have their audio from earlier renders", 5000)
+
+    def _show_mix(self) -> None:
+        """Show the project's audio: every line whose render is current, in script order."""
+        self._show_results(self.session.mix_results(self.model.lines(), self._items_per_line()), offset=0.0)
