@@ -62,7 +62,7 @@ _EXPORT_UNDER_FSIZE = """
 import resource, signal, sys
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (16384, 16384))
-from studio.core.voices import VoiceLibrary, VoiceLibraryError
+from studio.core.voice_library import VoiceLibrary, VoiceLibraryError
 try:
     VoiceLibrary(sys.argv[1]).export(sys.argv[2], sys.argv[3])
 except VoiceLibraryError as exc:
@@ -80,7 +80,7 @@ class FailedExport:
 
 def full_disk_export(library, profile_id: str, folder: Path) -> FailedExport:
     """Export into a 64 KB tmpfs at `folder`, or under a 16 KB file-size limit where mounting is refused."""
-    from studio.core.voices import VoiceLibraryError
+    from studio.core.voice_library import VoiceLibraryError
 
     target = folder / "out.qvoice"
     if _mount(folder, "size=64k"):

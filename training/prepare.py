@@ -41,6 +41,7 @@ import numpy as np
 
 from studio.core.atomic import atomic_write_bytes, atomic_write_text
 from studio.core.cli_args import ArgumentError, OneLineArgumentParser
+from studio.core.plan import SAMPLE_RATE
 from training.protocol import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -60,7 +61,6 @@ log = logging.getLogger("training.prepare")
 
 PROG = "training.prepare"
 CODES_FORMAT = "qwen3-tts-12hz-codes/1"
-SAMPLE_RATE = 24000
 TOKENIZER_FILES = ("config.json", "model.safetensors", "preprocessor_config.json")
 _VALIDATE_HINT = "run python -m training.validate DATASET --out RUN_DIR first"
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from studio.core.plan import SAMPLE_RATE
 from training.config import SFTConfig
 from training.data import BaseModel, PreparedItem
 from training.protocol import CommandError
@@ -20,7 +21,6 @@ from training.run_folder import RunFolder
 if TYPE_CHECKING:
     import torch
 
-SAMPLE_RATE = 24000
 # Enough clips to average out one recording's room and mood; beyond this the mean hardly moves, while
 # every clip costs a speaker-encoder pass before training can start.
 MAX_SPEAKER_CLIPS = 128

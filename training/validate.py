@@ -58,6 +58,7 @@ from studio.core.atomic import atomic_write_bytes, atomic_write_text
 from studio.core.cli_args import ArgumentError, OneLineArgumentParser
 from studio.core.limits import TooLargeError, read_limited
 from studio.core.owned import FileLedger, NotOwnedError
+from studio.core.plan import SAMPLE_RATE
 from training.protocol import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -77,7 +78,6 @@ log = logging.getLogger("training.validate")
 
 PROG = "training.validate"
 REPORT_VERSION = 1
-SAMPLE_RATE = 24000
 MIN_SECONDS = 1.0
 MAX_SECONDS = 30.0
 

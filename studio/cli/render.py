@@ -65,7 +65,7 @@ def _profile_voice(value: str):
     import shutil
     import tempfile
 
-    from studio.core.voices import VoiceLibraryError, default_voice_library, read_profile, unpack_profile_file
+    from studio.core.voice_library import VoiceLibraryError, default_voice_library, read_profile, unpack_profile_file
 
     path = Path(value)
     try:
@@ -140,7 +140,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from studio.core.project import GenerationParams
-    from studio.core.voices import default_voice_library
+    from studio.core.voice_library import default_voice_library
     from studio.engine.render import FAILED
     from studio.session.checkpoints import installed_checkpoints
     from studio.session.exporting import export_results

@@ -59,13 +59,13 @@ def add_voices_parser(commands) -> argparse.ArgumentParser:
 
 
 def _library():
-    from studio.core.voices import default_voice_library
+    from studio.core.voice_library import default_voice_library
 
     return default_voice_library()
 
 
 def _profile(library, name: str):
-    from studio.core.voices import VoiceLibraryError
+    from studio.core.voice_library import VoiceLibraryError
 
     try:
         return library.get(name)
@@ -116,7 +116,7 @@ def _cmd_add(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from studio.core.voice import VoiceError, VoiceSpec
-    from studio.core.voices import VoiceLibraryError
+    from studio.core.voice_library import VoiceLibraryError
 
     library = _library()
     if any(p.name.lower() == args.name.strip().lower() for p in library.profiles()):
@@ -158,7 +158,7 @@ def _cmd_remove(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from studio.core.voices import VoiceLibraryError
+    from studio.core.voice_library import VoiceLibraryError
 
     library = _library()
     profile = _profile(library, args.name)
@@ -171,7 +171,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    from studio.core.voices import VoiceLibraryError
+    from studio.core.voice_library import VoiceLibraryError
 
     path = Path(args.file)
     if not path.is_file():

@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from studio.core.tags import PauseItem, ScriptItem
 
 CODEC_FRAMES_PER_SECOND = 12.5
+# What every Qwen3-TTS 12Hz speech tokenizer decodes to (and what training resamples to): one constant for
+# the whole studio; a model that reports another rate on load is refused (session.pipeline).
+SAMPLE_RATE = 24000
 
 # Speaking rates used to predict a segment's length from its text. Qwen3-TTS speaks English at
 # roughly 14 to 16 characters per second and Chinese/Japanese at 4 to 6 characters per second; the

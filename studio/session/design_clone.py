@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from studio.core.voice import VoiceSpec
-from studio.core.voices import VoiceLibrary, VoiceLibraryError, VoiceProfile
+from studio.core.voice_library import VoiceLibrary, VoiceLibraryError, VoiceProfile
 
 
 def keep_as_cloned_voice(library: VoiceLibrary, designed: VoiceProfile, sentence: str, samples: np.ndarray,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from studio.core.cache import RenderCache
-from studio.core.plan import PlannedSegment
+from studio.core.plan import SAMPLE_RATE, PlannedSegment
 from studio.core.project import GenerationParams
 from studio.core.voice import VoiceError, VoiceSpec
 from studio.engine.errors import EngineError
@@ -35,8 +35,6 @@ from studio.engine.render import (
 from studio.engine.synth import AudioChunk, Cancelled
 from studio.session.checkpoints import describe_source
 from studio.session.residency import ModelResidency
-
-SAMPLE_RATE = 24000  # every Qwen3-TTS 12Hz speech tokenizer decodes at 24 kHz (checked on load)
 
 
 @dataclass

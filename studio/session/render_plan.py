@@ -13,7 +13,7 @@ from studio.core.plan import PlannedSegment, first_unknown_voice, plan_segments
 from studio.core.project import Project, ProjectError, parse_project_bytes
 from studio.core.tags import ScriptError, decode_script_bytes, parse_script
 from studio.core.voice import VoiceSpec
-from studio.core.voices import VoiceLibrary, VoiceLibraryError, pinned_seeds
+from studio.core.voice_library import VoiceLibrary, VoiceLibraryError, pinned_seeds
 from studio.session.checkpoints import Checkpoint, choose_checkpoint
 from studio.session.preflight import Problem, check_plan
 

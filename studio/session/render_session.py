@@ -69,6 +69,20 @@ class LineRender:
     def ordered(self) -> list[SegmentResult]:
         return [self.results[i] for i in sorted(self.results)]
 
+    def overall(self) -> SegmentState:
+        """One state for the line: the most pressing of its segments' (failed, rendering, queued, stale),
+        else cached when every speech segment came from the cache, else done. Pauses are silence, never
+        "from the cache": they do not decide between done and cached."""
+        states = {
+            state for ordinal, state in self.states.items()
+            if ordinal not in self.results or self.results[ordinal].segment.kind == "speech"
+        } or {SegmentState.DONE}
+        pressing = (SegmentState.FAILED, SegmentState.RENDERING, SegmentState.QUEUED, SegmentState.STALE)
+        for state in pressing:
+            if state in states:
+                return state
+        return SegmentState.CACHED if states == {SegmentState.CACHED} else SegmentState.DONE
+
     def complete(self, n_items: int) -> bool:
         """Every one of the line's `n_items` segments has audio."""
         return len(self.results) == n_items and all(

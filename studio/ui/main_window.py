@@ -8,10 +8,9 @@ tagged with their job id.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -34,12 +33,13 @@ from studio.core.project import (
 )
 from studio.core.script import ScriptChange, ScriptModel
 from studio.core.tags import PauseItem, SpeechItem, analyse_lines, tag_kind
-from studio.core.voices import default_voice_library
+from studio.core.voice_library import default_voice_library
 from studio.engine.render import FAILED
 from studio.paths import recovery_dir
 from studio.session.document import Document
 from studio.session.pipeline import SAMPLE_RATE
 from studio.session.render_session import RenderSession
+from studio.ui.background import BackgroundRunner
 from studio.ui.commands import InsertTagCommand, LineStateCommand, MoveLineCommand, RemoveTagCommand
 from studio.ui.palette import EmotionPalette
 from studio.ui.qsettings_keys import WINDOW_GEOMETRY, WINDOW_SPLITTER, WINDOW_STATE
@@ -64,7 +64,6 @@ def recovery_folder() -> Path:
 
 
 class MainWindow(DialogActions, RenderActions, PlaybackActions, FileActions, QMainWindow):
-    export_finished = Signal(object, object, str)  # ExportResult | None, error | None, render summary
 
     def __init__(self) -> None:
         super().__init__()
@@ -170,8 +169,9 @@ class MainWindow(DialogActions, RenderActions, PlaybackActions, FileActions, QMa
         self.timeline.copy_line_requested.connect(self.copy_line)
         self.palette.tag_activated.connect(lambda tag: self.apply_tag(self.current_line(), tag))
         self.waveform.seek_requested.connect(self._on_waveform_seek_requested)
-        self.export_finished.connect(self._on_export_finished)
-        self._export_thread: threading.Thread | None = None
+        # The one helper for work off the main thread besides the render worker (exports).
+        self.background = BackgroundRunner(self)
+        self._export_task = None
 
         self._build_menus()
         self.resize(1280, 820)
@@ -353,14 +353,7 @@ class MainWindow(DialogActions, RenderActions, PlaybackActions, FileActions, QMa
         elif line.state.locked:
             state = "locked"
         elif current and render.states:
-            # Pauses are silence, never "from the cache": they do not decide between done and cached.
-            states = {
-                state for ordinal, state in render.states.items()
-                if ordinal not in render.results or render.results[ordinal].segment.kind == "speech"
-            } or {"done"}
-            state = next((s for s in ("failed", "rendering", "queued", "stale") if s in states), None)
-            if state is None:
-                state = "cached" if states == {"cached"} else "done"
+            state = render.overall().value
             failures = [r.error for r in render.results.values() if r.state == FAILED and r.error]
             message = "; ".join(failures)
         else:
@@ -538,9 +531,8 @@ class MainWindow(DialogActions, RenderActions, PlaybackActions, FileActions, QMa
         self._close_player()
         if self.renderer.thread.isRunning():
             self.renderer.shutdown()
-        if self._export_thread is not None:
-            # Never leave a half-written export behind a closed window.
-            self._export_thread.join()
+        # Never leave a half-written export behind a closed window: wait for it (its result is dropped).
+        self.background.shutdown()
         # pyqtgraph's view must drop its scene before Qt deletes the widgets; otherwise a paint event
         # still queued for the view can reach a scene Python already collected.
         self.waveform.close()

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 from studio.core.project import CastEntry, Project
 from studio.core.reference_clip import check_voice_clips
 from studio.core.voice import VoiceError, VoiceSpec
-from studio.core.voices import VoiceLibrary, VoiceLibraryError, VoiceProfile, profile_file_path
+from studio.core.voice_library import VoiceLibrary, VoiceLibraryError, VoiceProfile, profile_file_path
 from studio.session.checkpoints import MODEL_TYPE_LABELS, Checkpoint, installed_checkpoints
 
 _MODEL_TYPE_FOR_EDITOR_KIND = {"design": "voice_design", "clone": "base", "preset": "custom_voice"}

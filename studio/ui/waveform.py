@@ -9,6 +9,7 @@ from PySide6.QtGui import QColor
 
 from studio.audio.buffers import GrowingAudio
 from studio.core.peaks import PeakPyramid
+from studio.core.plan import SAMPLE_RATE
 
 pg.setConfigOptions(antialias=False, background="w", foreground="#444")
 
@@ -27,7 +28,7 @@ class WaveformView(pg.PlotWidget):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.audio = GrowingAudio(24000)
+        self.audio = GrowingAudio(SAMPLE_RATE)
         self.pyramid = PeakPyramid()
         self.setMouseEnabled(x=True, y=False)
         self.setMenuEnabled(False)

@@ -6,7 +6,6 @@ signals to it and draws what comes back: the mix in the waveform, progress, mess
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from PySide6.QtWidgets import (
 from studio.audio.export import ExportError
 from studio.core.plan import PlannedSegment
 from studio.core.tags import analyse_lines
-from studio.core.voices import CastError, VoiceLibraryError, resolve_cast
+from studio.core.voice_library import CastError, VoiceLibraryError, resolve_cast
 from studio.engine.render import DONE, SegmentResult
 from studio.paths import default_output_dir, fingerprint_memo_file, render_cache_dir
 from studio.session.checkpoints import choose_checkpoint, installed_checkpoints
@@ -268,29 +267,31 @@ class RenderActions:
         self.statusBar().showMessage(f"{summary}; saving…")
         folder, settings = self.output_folder(), self.project.render.export
 
-        def export() -> None:
+        def export(_task):
             # Encoding and writing an hour of audio takes a while: off the UI thread, so playback and
-            # editing stay smooth. The result comes back through a queued signal.
-            try:
-                result = export_results(results, sample_rate=outcome.sample_rate, folder=folder, name=name,
-                                        models=outcome.models, when=datetime.now(),
-                                        audio_format=settings.audio_format, stems=settings.stems,
-                                        loudness_lufs=settings.loudness_lufs)
-            except (ExportError, OSError) as exc:
-                self.export_finished.emit(None, str(exc), summary)
-                return
-            except Exception as exc:  # noqa: BLE001 - a bug must still end in a dialog, never a stuck "saving…"
-                logging.getLogger(__name__).exception("export failed")
-                self.export_finished.emit(None, f"internal error while exporting: {type(exc).__name__}: {exc}",
-                                          summary)
-                return
-            self.export_finished.emit(result, None, summary)
+            # editing stay smooth. The result (or the error) comes back on the main thread.
+            return export_results(results, sample_rate=outcome.sample_rate, folder=folder, name=name,
+                                  models=outcome.models, when=datetime.now(), audio_format=settings.audio_format,
+                                  stems=settings.stems, loudness_lufs=settings.loudness_lufs)
 
-        self._export_thread = threading.Thread(target=export, name="export", daemon=True)
-        self._export_thread.start()
+        def failed(exc: BaseException) -> None:
+            if isinstance(exc, ExportError | OSError):
+                self._on_export_finished(None, str(exc), summary)
+                return
+            # A bug must still end in a dialog, never a stuck "saving…".
+            logging.getLogger(__name__).error("export failed", exc_info=(type(exc), exc, exc.__traceback__))
+            self._on_export_finished(None, f"internal error while exporting: {type(exc).__name__}: {exc}", summary)
+
+        self._export_task = self.background.run(
+            export, on_done=lambda result: self._on_export_finished(result, None, summary), on_error=failed)
+
+    @property
+    def exporting(self) -> bool:
+        """An export is being written (the render's files appear when it ends)."""
+        return self._export_task is not None
 
     def _on_export_finished(self, result, error: str | None, summary: str) -> None:
-        self._export_thread = None
+        self._export_task = None
         if error is not None:
             self.statusBar().showMessage(f"Export failed: {error}")
             QMessageBox.critical(self, "Export failed", error)

@@ -45,7 +45,7 @@ def test_folders_follow_the_platform_and_the_overrides(tmp_path, monkeypatch):
 
 
 def test_the_voice_library_and_the_model_store_use_the_same_folders(tmp_path, monkeypatch):
-    from studio.core.voices import default_voice_library
+    from studio.core.voice_library import default_voice_library
     from studio.engine import models
 
     monkeypatch.setenv(paths.MODELS_ENV, str(tmp_path / "m"))

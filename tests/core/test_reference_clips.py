@@ -8,7 +8,7 @@ import soundfile
 
 from studio.core.reference_clip import ReferenceClipError, check_reference_clip
 from studio.core.voice import VoiceError, VoiceSpec
-from studio.core.voices import VoiceLibrary, VoiceLibraryError
+from studio.core.voice_library import VoiceLibrary, VoiceLibraryError
 
 
 def speech_like(seconds: float, rate: int = 24000, level: float = 0.2) -> np.ndarray:

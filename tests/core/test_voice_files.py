@@ -15,7 +15,7 @@ import pytest
 import soundfile
 
 from studio.core.voice import VoiceSpec
-from studio.core.voices import VoiceLibrary, VoiceLibraryError
+from studio.core.voice_library import VoiceLibrary, VoiceLibraryError
 from tests.limited_folders import full_disk_export, read_only_folder
 
 

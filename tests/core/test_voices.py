@@ -10,7 +10,7 @@ import pytest
 import soundfile
 
 from studio.core.voice import VoiceSpec
-from studio.core.voices import VoiceLibrary, VoiceLibraryError, read_profile
+from studio.core.voice_library import VoiceLibrary, VoiceLibraryError, read_profile
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from studio.core.plan import plan_segments
 from studio.core.project import CastEntry, GenerationParams, Project, RenderSettings, save_project
 from studio.core.tags import parse_script
 from studio.core.voice import VoiceSpec
-from studio.core.voices import VoiceLibrary
+from studio.core.voice_library import VoiceLibrary
 from studio.engine.render import DONE, RenderOptions, render_segments
 from studio.engine.synth import Synthesizer, SynthReport, SynthRequest
 from studio.session.pipeline import RenderJob, run_job

@@ -15,7 +15,7 @@ import soundfile as sf
 from PySide6.QtCore import QTimer
 
 from studio.audio.playback import PlaybackUnavailable
-from studio.core.voices import default_voice_library
+from studio.core.voice_library import default_voice_library
 from studio.ui.wizard import FineTuneWizard, training_command
 from studio.ui.wizard import widgets as wizard_widgets
 from studio.ui.wizard.base import (

@@ -39,7 +39,7 @@ def render_and_wait(qtbot, window):
     assert window.render_all()
     qtbot.waitUntil(lambda: window.last_outcome is not previous, timeout=120_000)
     # A full render's export is written off the UI thread; wait for it too.
-    qtbot.waitUntil(lambda: window._export_thread is None, timeout=60_000)
+    qtbot.waitUntil(lambda: not window.exporting, timeout=60_000)
     return window.last_outcome
 
 

@@ -116,7 +116,7 @@ def boxes(monkeypatch):
 @pytest.fixture
 def dialog(qtbot, tmp_path):
     from studio.core.project import Project
-    from studio.core.voices import VoiceLibrary
+    from studio.core.voice_library import VoiceLibrary
 
     dialog = VoicesDialog(Project(), VoiceLibrary(tmp_path / "voices"))
     qtbot.addWidget(dialog)

@@ -41,7 +41,7 @@ def _render_all(qtbot, window):
     previous = window.last_outcome
     assert window.render_all()
     qtbot.waitUntil(lambda: window.last_outcome is not previous, timeout=120_000)
-    qtbot.waitUntil(lambda: window._export_thread is None, timeout=60_000)
+    qtbot.waitUntil(lambda: not window.exporting, timeout=60_000)
     return window.last_outcome
 
 

@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget, QWizard, QWizardPage
 
 if TYPE_CHECKING:
-    from studio.core.voices import VoiceLibrary
+    from studio.core.voice_library import VoiceLibrary
     from studio.ui.wizard.widgets import ClipPlayer
 
 PAGE_DATASET, PAGE_VALIDATION, PAGE_SETTINGS, PAGE_PREPARE, PAGE_TRAIN, PAGE_FINISH = range(6)

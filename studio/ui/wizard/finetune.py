@@ -22,7 +22,7 @@ from pathlib import Path
 from PySide6.QtCore import QEventLoop, Qt, QTimer, Signal
 from PySide6.QtWidgets import QMessageBox, QProgressDialog, QWidget, QWizard
 
-from studio.core.voices import VoiceLibrary, default_voice_library
+from studio.core.voice_library import VoiceLibrary, default_voice_library
 from studio.ui.wizard.base import (
     PAGE_DATASET,
     PAGE_FINISH,

@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout
 
 from studio.core.voice import VoiceError, VoiceSpec
-from studio.core.voices import VoiceLibraryError
+from studio.core.voice_library import VoiceLibraryError
 from studio.ui.wizard.base import BasePage, WizardContext
 from studio.ui.wizard.widgets import ErrorBanner
 from training.run_folder import RunFolder, export_dir, read_config
