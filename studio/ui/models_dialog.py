@@ -5,12 +5,13 @@ a background task (studio.ui.background) whose progress and outcome arrive on th
 the task's threading.Event, which download_model checks before every write. Errors are shown in an
 inline label, not a modal box, so a failed download never blocks the window (and tests can read it).
 The only modal questions are the ones that guard data: deleting a model and closing while a download runs.
+
+(Over 600 lines on purpose: one table and the actions on its selected row; splitting the rows' drawing
+from the actions would scatter one dialog's state over two modules.)
 """
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -35,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.engine.devices import detect_device
 from studio.engine.errors import EngineError
 from studio.engine.models import (
     INVALID,
@@ -73,49 +75,6 @@ _STATE_COLOURS = {READY: "#2e9e4f", PARTIAL: "#c47f00", INVALID: "#d0403b"}
 _ERROR_COLOUR = "#d0403b"
 # The progress bar counts permille: bytes overflow a QProgressBar's int range for models over 2 GB.
 _BAR_MAX = 1000
-
-
-@dataclass(frozen=True)
-class DetectedDevice:
-    """What device "auto" picks on this machine, and what it is."""
-
-    device: str  # cuda | mps | cpu
-    name: str  # the GPU's name, or a short description
-    total_memory: int | None = None  # bytes of GPU memory (CUDA only)
-    note: str = ""  # why detection fell back to the CPU, if it did
-
-    def describe(self) -> str:
-        if self.device == "cuda":
-            memory = f", {format_bytes(self.total_memory)} VRAM" if self.total_memory else ""
-            return f"CUDA: {self.name}{memory}"
-        if self.device == "mps":
-            return f"MPS: {self.name}"
-        return f"CPU ({self.note})" if self.note else "CPU (no CUDA or MPS GPU found)"
-
-
-@functools.cache
-def _detect_once() -> DetectedDevice:
-    try:
-        import torch
-
-        from studio.engine.loader import pick_device
-
-        device = pick_device("auto")
-        if device == "cuda":
-            props = torch.cuda.get_device_properties(0)
-            return DetectedDevice("cuda", props.name, int(props.total_memory))
-        if device == "mps":
-            return DetectedDevice("mps", "Apple GPU")
-        return DetectedDevice("cpu", "CPU")
-    except ImportError:
-        return DetectedDevice("cpu", "CPU", note="torch is not installed")
-    except Exception as exc:  # a broken CUDA driver must not stop the dialog from opening
-        return DetectedDevice("cpu", "CPU", note=f"GPU detection failed: {str(exc).splitlines()[0][:80]}")
-
-
-def detect_device() -> DetectedDevice:
-    """The device "auto" resolves to. Importing torch takes seconds, so it is done once per process."""
-    return _detect_once()
 
 
 def _download_outcome(repo_id: str, error: BaseException) -> tuple[str, str]:

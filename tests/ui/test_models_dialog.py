@@ -6,9 +6,10 @@ import pytest
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from studio.engine import models
+from studio.engine.devices import DetectedDevice
 from studio.engine.models import KNOWN_MODELS, NOT_DOWNLOADED, PARTIAL, READY, DownloadError
 from studio.ui import models_dialog as models_dialog_module
-from studio.ui.models_dialog import COL_EMOTIONS, COL_NAME, COL_STATE, COL_VRAM, DetectedDevice, ModelManagerDialog
+from studio.ui.models_dialog import COL_EMOTIONS, COL_NAME, COL_STATE, COL_VRAM, ModelManagerDialog
 from studio.ui.render_settings import MachineSettings
 from tests.engine.test_models import REPO, FakeHub, _repo_files, closed_port_endpoint
 

@@ -1,13 +1,14 @@
 """The model manager's core, by role: what models exist, what is on this machine, and getting them.
 
     catalogue   known models, what each can do (instruct support), parameter counts and VRAM estimates
+    listing     a hub model's file list with sizes and hashes, and the errors of reaching the hub
     store       the models folder and registered local folders: states, listing, disk usage, delete
     download    the one download path (huggingface_hub's resumable transfer, with the studio's
                 staging, hash checks, progress and cancel)
 
 No Qt here. The model manager dialog, `python -m studio models` and the loader all drive these
 functions, and tests call them with plain callbacks: long work takes `progress` and `cancel` and knows
-nothing of threads. This package's namespace gathers the public names of the three so callers can keep
+nothing of threads. This package's namespace gathers the public names of the four so callers can keep
 one import line.
 """
 
@@ -30,13 +31,11 @@ from studio.engine.models.catalogue import (
     kv_cache_bytes,
     pick_precision,
 )
-from studio.engine.models.download import (
+from studio.engine.models.download import DownloadProgress, ProgressCallback, download_model
+from studio.engine.models.listing import (
     DEFAULT_ENDPOINT,
-    DownloadProgress,
-    ProgressCallback,
     RemoteFile,
     RemoteListing,
-    download_model,
     fetch_listing,
     resolve_endpoint,
 )
