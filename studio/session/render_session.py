@@ -202,8 +202,9 @@ class RenderSession:
                     and ordinals[s.index] in previous.results and previous.results[ordinals[s.index]].state == DONE)
             if not kept:
                 to_render.append(s)
+        by_id = {line.id: line for line in lines}
         for line_id in set(line_ids.values()):
-            line = next(ln for ln in lines if ln.id == line_id)
+            line = by_id[line_id]
             previous = self.lines.get(line_id)
             if previous is None or previous.text != line.text or not line.state.locked:
                 self.lines[line_id] = LineRender(line.text)
