@@ -146,7 +146,9 @@ class RenderSession:
     # --- state ----------------------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """A new or reopened project: nothing rendered is shown until the cache says otherwise."""
+        """A new or reopened project: nothing rendered is shown until the cache says otherwise, and the
+        events of a job still running for the old one are no longer this session's."""
+        self.active = None
         self.lines.clear()
         self.take_counts.clear()
         self.warnings.clear()

@@ -462,9 +462,13 @@ class MainWindow(DialogActions, RenderActions, PlaybackActions, FileActions, QMa
     def _set_project(
         self, project: Project, path: Path | None, *, modified: bool = False, version: DiskVersion | None = None
     ) -> None:
+        # A render of the project being closed stops; nothing it still sends reaches the new one.
+        self.renderer.cancel_all()
         self.session.reset()
+        self.progress_bar.setVisible(False)
         self._bind_model(self.document.replace(project, path, version))
         self._show_results([], offset=0.0)
+        self._update_transport()
         if modified:
             # Recovered work differs from what is on disk: one undoable step that changes nothing
             # would be odd, so mark the stack dirty by resetting its clean index instead.

@@ -212,3 +212,21 @@ def test_the_memory_budget_set_in_render_settings_is_kept_and_reaches_the_render
     again = make_window()
     machine = again._render_machine()
     assert machine.budget_bytes == int(2.5 * 1024**3) and machine.device == "cpu"
+
+
+def test_opening_another_project_mid_render_stops_it_and_keeps_its_audio_out(qtbot, cast_window, tmp_path):
+    from studio.core.project import Project, save_project
+
+    other = tmp_path / "other.qtts"
+    save_project(Project(script="Nothing rendered here yet."), other)
+    finished = []
+    cast_window.renderer.worker.job_finished.connect(lambda job, outcome: finished.append(outcome))
+    assert cast_window.render_all()
+    qtbot.waitUntil(lambda: cast_window.session.active.progress.done >= 1 or bool(finished), timeout=120_000)
+    assert cast_window.open_project(other)
+    assert not cast_window.session.busy and cast_window.render_action.isEnabled()
+    qtbot.waitUntil(lambda: bool(finished), timeout=120_000)
+    qtbot.wait(50)
+    assert finished[0].cancelled  # the old job stopped between segments
+    assert len(cast_window.waveform.audio) == 0 and cast_window.last_outcome is None
+    assert [c.state for c in cast_window.timeline.clips] == ["stale"]
