@@ -212,9 +212,11 @@ def _check_qt(entry: dict[str, Any], workdir: Path, wav: Path | None) -> None:
         import numpy as np
         import soundfile as sf
 
+        from studio.core.plan import SAMPLE_RATE
+
         wav = workdir / "tone.wav"
-        t = np.arange(24000) / 24000
-        sf.write(str(wav), (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 24000)
+        t = np.arange(SAMPLE_RATE) / SAMPLE_RATE  # one second
+        sf.write(str(wav), (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), SAMPLE_RATE)
         entry["audio"] = "a test tone (the engine check did not produce audio)"
     env, note = _qt_child_environment(workdir)
     if note:
