@@ -175,7 +175,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     if plan.problems:
         for problem in plan.problems:
             hint = _FIX_HINTS.get(problem.where, problem.fix)
-            print(f"{source}: " + (f"line {problem.line}: " if problem.line else "") + f"{problem.what}; {hint}",
+            print(f"{source}: " + (f"{problem.where_text}: " if problem.where_text else "") + f"{problem.what}; {hint}",
                   file=sys.stderr)
         if not args.render_what_can:
             return EXIT_USAGE

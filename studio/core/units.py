@@ -24,3 +24,8 @@ def format_duration(seconds: float | None) -> str:
     if seconds < 3600:
         return f"{seconds // 60}m{seconds % 60:02d}s"
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def count(n: int, noun: str) -> str:
+    """ "1 segment", "3 segments": a number with its noun, for messages people read."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

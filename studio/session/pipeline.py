@@ -156,9 +156,12 @@ def _acquire(residency: ModelResidency, source: str, distinct: list[str], events
         described = describe_source(source)
         name = described.label if described is not None and described.model_type else source
         where = f" (model {distinct.index(source) + 1} of {len(distinct)})" if len(distinct) > 1 else ""
+        swap = f"loading {name}{where}"
+        progress = None
         if events.model_loading:
-            events.model_loading(f"loading {name}{where}")
-        progress = events.model_loading
+            events.model_loading(swap)
+            # The loader's own steps (a download, "loading <folder> on cuda") say which swap they belong to.
+            progress = lambda message: events.model_loading(f"{swap}: {message}")  # noqa: E731
         synth = residency.acquire(source, progress=progress)
         outcome.loads.append(source)
         if events.model_loaded:

@@ -31,8 +31,19 @@ class Problem:
     where: str = FIX_VOICES  # FIX_VOICES | FIX_MODELS | FIX_SCRIPT | FIX_SETTINGS
     lines: tuple[int, ...] = ()  # every line it concerns (a render of "what can be rendered" skips them)
 
+    @property
+    def where_text(self) -> str:
+        """ "line 2", "lines 2, 4", or "lines 2, 4, 7 and 9 more": every line it stops."""
+        lines = self.lines or ((self.line,) if self.line is not None else ())
+        if not lines:
+            return ""
+        if len(lines) == 1:
+            return f"line {lines[0]}"
+        shown = ", ".join(str(n) for n in lines[:3])
+        return f"lines {shown}" + (f" and {len(lines) - 3} more" if len(lines) > 3 else "")
+
     def one_line(self, source: str) -> str:
-        at = f"line {self.line}: " if self.line is not None else ""
+        at = f"{self.where_text}: " if self.where_text else ""
         return f"{source}: {at}{self.what}; {self.fix}"
 
 
@@ -46,12 +57,14 @@ def check_plan(
     voices: Mapping[str | None, VoiceSpec | None],
     models: Mapping[str | None, str | None],
     voice_errors: Mapping[str | None, str] | None = None,
+    cast_names: set[str] | None = None,
     describe=describe_source,
 ) -> list[Problem]:
     """Every problem in the plan, in script order, one per (cast name, kind of problem).
 
     `voices` and `models` map cast names (None: the default voice) to the resolved voice and checkpoint;
-    `voice_errors` says why a member's voice could not be resolved (a profile that is gone).
+    `voice_errors` says why a member's voice could not be resolved (a profile that is gone);
+    `cast_names` are the names the project's cast has (a [voice: X] tag naming another is a problem).
     """
     voice_errors = voice_errors or {}
     by_voice: dict[str | None, list[PlannedSegment]] = {}
@@ -69,13 +82,17 @@ def check_plan(
                 what = voice_errors[name]
             elif name is None:
                 what = "no voice is set for lines without a [voice: ...] tag"
+            elif cast_names is not None and name not in cast_names:
+                what = f"{_who(name)} is not in the project's cast"
             else:
                 what = f"{_who(name)} has no voice in the project's cast"
             if name is None and None not in voice_errors:
                 problems.append(Problem(first, name, what, "choose the default voice in Render Settings",
                                         FIX_SETTINGS, lines))
             else:
-                problems.append(Problem(first, name, what, "choose a voice for it in Voices", FIX_VOICES, lines))
+                fix = ("add it to the cast in Voices, or fix the [voice: ...] tag"
+                       if cast_names is not None and name not in cast_names else "choose a voice for it in Voices")
+                problems.append(Problem(first, name, what, fix, FIX_VOICES, lines))
             continue
         wanted = MODEL_TYPE_LABELS[voice.model_type]
         source = models.get(name)
@@ -113,7 +130,8 @@ def check_plan(
             try:
                 check_voice_clips(voice, emotion)
             except VoiceError as exc:
-                problems.append(Problem(first, name, str(exc), "choose a readable clip in Voices", FIX_VOICES, lines))
+                problems.append(Problem(first, name, str(exc), "put the clip back, or make the voice again from a "
+                                        "readable clip in Voices and cast it", FIX_VOICES, lines))
                 break
     problems.sort(key=lambda p: (p.line if p.line is not None else 0))
     return problems

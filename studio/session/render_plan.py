@@ -53,14 +53,16 @@ def read_input(path: Path) -> Project:
         raise InputError(f"{path}: {exc}") from None
 
 
-def plan_project(project: Project, *, source: str, library: VoiceLibrary | None = None) -> list[PlannedSegment]:
+def plan_project(project: Project, *, source: str, library: VoiceLibrary | None = None,
+                 check_cast: bool = True) -> list[PlannedSegment]:
     """Plan a project's segments. A `[voice: Name]` that is not in the cast (when the project has one)
-    is an error on its line, like a grammar error."""
+    is an error on its line, like a grammar error, unless `check_cast` is off (the pre-flight check then
+    reports it with the other problems)."""
     try:
         items = parse_script(project.script)
     except ScriptError as exc:
         raise InputError(f"{source}: {exc}") from None
-    unknown = first_unknown_voice(items, project.cast)
+    unknown = first_unknown_voice(items, project.cast) if check_cast else None
     if unknown is not None:
         raise InputError(f"{source}: line {unknown.line}: voice {unknown.voice!r} is not in the project's cast")
     return plan_segments(
@@ -155,8 +157,9 @@ def plan_render(
         if unknown:
             raise InputError(f"{source}: --cast {unknown[0]}: no cast member of that name "
                              f"(the cast is: {', '.join(project.cast)})")
-    segments = plan_project(project, source=source, library=library)
+    segments = plan_project(project, source=source, library=library, check_cast=False)
     cast = resolve_cast_plan(project, library, installed=installed, default_voice=default_voice,
                              overrides=overrides, preferred_model=preferred_model)
-    problems = check_plan(segments, voices=cast.voices, models=cast.models, voice_errors=cast.voice_errors)
+    problems = check_plan(segments, voices=cast.voices, models=cast.models, voice_errors=cast.voice_errors,
+                          cast_names=set(project.cast) | set(overrides or {}))
     return RenderPlan(segments, cast, problems)

@@ -21,6 +21,7 @@ import numpy as np
 
 from studio.core.plan import PlannedSegment
 from studio.core.script import ScriptLine
+from studio.core.units import count
 from studio.engine.render import DONE, FAILED, SegmentResult
 from studio.session.pipeline import JobOutcome, RenderJob
 
@@ -62,6 +63,7 @@ class LineRender:
     """The last render of one line, valid while the line's text is unchanged."""
 
     text: str
+    take: int = 0  # the take this audio is; choosing another take makes it not current
     # Keyed by the segment's position within its line, which survives edits to other lines.
     results: dict[int, SegmentResult] = field(default_factory=dict)
     states: dict[int, SegmentState] = field(default_factory=dict)
@@ -140,7 +142,7 @@ class RenderSession:
         self.last_outcome: JobOutcome | None = None
         self.last_export = None
         self.probe_id: int | None = None
-        self._probed: dict[int, tuple[int, str]] = {}
+        self._probed: dict[int, tuple[int, str, int]] = {}
         self._next_job_id = 0
 
     # --- state ----------------------------------------------------------------------------------------
@@ -166,8 +168,10 @@ class RenderSession:
         return self.active is not None and self.active.job.job_id == job_id
 
     def current_render(self, line: ScriptLine) -> LineRender | None:
+        """The line's audio, when it was rendered from the text and take the line has now."""
         render = self.lines.get(line.id)
-        return render if render is not None and render.text == line.text else None
+        current = render is not None and render.text == line.text and render.take == line.state.take
+        return render if current else None
 
     def takes_of(self, line: ScriptLine) -> int:
         return max(self.take_counts.get(line.id, 1), line.state.take + 1)
@@ -200,7 +204,7 @@ class RenderSession:
         for s in segments:
             line = lines[s.line - 1]
             previous = self.lines.get(line.id)
-            kept = (s.locked and previous is not None and previous.text == line.text
+            kept = (s.locked and previous is not None and previous.text == line.text and previous.take == s.take
                     and ordinals[s.index] in previous.results and previous.results[ordinals[s.index]].state == DONE)
             if not kept:
                 to_render.append(s)
@@ -208,8 +212,9 @@ class RenderSession:
         for line_id in set(line_ids.values()):
             line = by_id[line_id]
             previous = self.lines.get(line_id)
-            if previous is None or previous.text != line.text or not line.state.locked:
-                self.lines[line_id] = LineRender(line.text)
+            if (previous is None or previous.text != line.text or previous.take != line.state.take
+                    or not line.state.locked):
+                self.lines[line_id] = LineRender(line.text, take=line.state.take)
         for s in to_render:
             render = self.lines[line_ids[s.index]]
             render.states[ordinals[s.index]] = SegmentState.QUEUED
@@ -322,17 +327,17 @@ class RenderSession:
             return JobEnd("detached", outcome.error or "", results=list(outcome.results), context=active.detached)
         seconds = time.monotonic() - active.started
         cached = sum(1 for r in outcome.results if r.cached)
-        summary = f"Rendered {len(outcome.results)} segments in {seconds:.1f} s ({cached} from cache)"
+        summary = f"Rendered {count(len(outcome.results), 'segment')} in {seconds:.1f} s ({cached} from cache)"
         if outcome.error:
             return JobEnd("error", outcome.error, show_mix=active.rebuild_at_end)
         if outcome.cancelled:
-            return JobEnd("cancelled", f"Render stopped after {len(outcome.results)} segments",
+            return JobEnd("cancelled", f"Render stopped after {count(len(outcome.results), 'segment')}",
                           show_mix=active.rebuild_at_end)
         failed = [r for r in outcome.results if r.state == FAILED]
         if failed:
             first = failed[0]
-            return JobEnd("failed", f"{len(failed)} segments failed (line {first.segment.line}: {first.error}); "
-                                    "nothing was exported", show_mix=True)
+            return JobEnd("failed", f"{count(len(failed), 'segment')} failed (line {first.segment.line}: "
+                                    f"{first.error}); nothing was exported", show_mix=True)
         if not active.full:
             return JobEnd("line", summary, show_mix=True)
         every = []
@@ -350,7 +355,7 @@ class RenderSession:
         """A cache lookup for the project just opened; a later one (another project) replaces it."""
         self.probe_id = job.job_id
         # What each line said when the lookup was planned: a line edited meanwhile takes nothing.
-        self._probed = {number: (line.id, line.text) for number, line in enumerate(lines, start=1)}
+        self._probed = {number: (line.id, line.text, line.state.take) for number, line in enumerate(lines, start=1)}
 
     def restore(self, job_id: int, results: Sequence[SegmentResult], lines: Sequence[ScriptLine],
                 items_per_line: Sequence[int]) -> int:
@@ -368,11 +373,11 @@ class RenderSession:
             if not (1 <= number <= len(lines)) or len(found) != items_per_line[number - 1]:
                 continue
             line = lines[number - 1]
-            if self._probed.get(number) != (line.id, line.text):
-                continue  # edited or moved since the lookup was planned
-            if self.lines.get(line.id) is not None and self.lines[line.id].text == line.text:
+            if self._probed.get(number) != (line.id, line.text, line.state.take):
+                continue  # edited, moved or given another take since the lookup was planned
+            if self.current_render(line) is not None:
                 continue  # rendered in this window since: newer than what the cache offers
-            render = LineRender(line.text)
+            render = LineRender(line.text, take=line.state.take)
             first = min(r.segment.index for r in found)
             for result in sorted(found, key=lambda r: r.segment.index):
                 ordinal = result.segment.index - first

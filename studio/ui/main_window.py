@@ -140,13 +140,19 @@ class MainWindow(DialogActions, RenderActions, PlaybackActions, FileActions, QMa
         self.progress_bar.setMaximumWidth(260)
         self.progress_bar.setVisible(False)
         self.model_label = QLabel("no model loaded")
-        self.statusBar().addPermanentWidget(self.progress_bar)
+        # The progress bar sits rightmost, so the model label's changing width never moves it.
         self.statusBar().addPermanentWidget(self.model_label)
+        self.statusBar().addPermanentWidget(self.progress_bar)
 
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(_REFRESH_DELAY_MS)
         self._refresh_timer.timeout.connect(self.refresh_views)
+        # A take chosen (or undone) shows that take's audio: looked up in the cache once the clicks settle.
+        self._take_lookup_timer = QTimer(self)
+        self._take_lookup_timer.setSingleShot(True)
+        self._take_lookup_timer.setInterval(_REFRESH_DELAY_MS)
+        self._take_lookup_timer.timeout.connect(self._on_take_lookup_timer)
         self._playhead_timer = QTimer(self)
         self._playhead_timer.setInterval(_PLAYHEAD_INTERVAL_MS)
         self._playhead_timer.timeout.connect(self._on_playhead_timer)
@@ -276,6 +282,13 @@ class MainWindow(DialogActions, RenderActions, PlaybackActions, FileActions, QMa
 
     def _on_model_changed(self, change: ScriptChange) -> None:
         self._refresh_timer.start()
+        if change.kind == "state":
+            self._take_lookup_timer.start()
+
+    def _on_take_lookup_timer(self) -> None:
+        # The mix drops a line whose take has no audio here; the lookup brings it back from the cache.
+        self._show_mix()
+        self._look_up_cached_audio()
 
     def current_line(self) -> int:
         if self.timeline.selected is not None and not self.editor.hasFocus():

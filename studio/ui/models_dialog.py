@@ -243,8 +243,9 @@ class ModelManagerDialog(QDialog):
     def _resident_note(self) -> str:
         big = known_model("Qwen/Qwen3-TTS-12Hz-1.7B-VoiceDesign")
         size = format_bytes(estimate_vram_bytes(big.parameters, "bfloat16")) if big else "about 5.5 GB"
-        return (f"One model is resident at a time: switching models unloads the previous one, so a 12 GB card "
-                f"is enough for a 1.7B model in bf16 (about {size}).")
+        return (f"A 1.7B model in bf16 takes about {size}. A mixed cast keeps as many of its models loaded as fit "
+                "the model memory budget (Render Settings), and loads them one at a time when they do not all fit, "
+                "so a 12 GB card is enough for any cast.")
 
     def _show_device(self) -> None:
         choice = self.device_combo.currentText()

@@ -34,10 +34,13 @@ class PreflightDialog(QDialog):
         intro.setWordWrap(True)
         self.table = QTreeWidget()
         self.table.setRootIsDecorated(False)
-        self.table.setHeaderLabels(["Line", "Voice", "Problem", "How to fix it"])
+        # Problems name files and models: long text wraps within its column instead of being cut off.
+        self.table.setWordWrap(True)
+        self.table.setUniformRowHeights(False)
+        self.table.setHeaderLabels(["Lines", "Voice", "Problem", "How to fix it"])
         for problem in problems:
             item = QTreeWidgetItem([
-                "" if problem.line is None else str(problem.line),
+                problem.where_text.removeprefix("lines ").removeprefix("line "),
                 problem.cast_name or "(default)",
                 problem.what,
                 problem.fix,
@@ -69,7 +72,7 @@ class PreflightDialog(QDialog):
         layout.addWidget(intro)
         layout.addWidget(self.table)
         layout.addWidget(buttons)
-        self.resize(860, 120 + 28 * min(len(problems), 10))
+        self.resize(980, 160 + 56 * min(len(problems), 8))
 
     def _choose(self, choice: str) -> None:
         self.choice = choice

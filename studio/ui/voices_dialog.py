@@ -33,9 +33,19 @@ from studio.core.project import CastEntry, Project
 from studio.core.reference_clip import check_voice_clips
 from studio.core.voice import VoiceError, VoiceSpec
 from studio.core.voice_library import VoiceLibrary, VoiceLibraryError, VoiceProfile, profile_file_path
-from studio.session.checkpoints import MODEL_TYPE_LABELS, Checkpoint, installed_checkpoints
+from studio.session.checkpoints import MODEL_TYPE_LABELS, Checkpoint, describe_source, installed_checkpoints
 
 _MODEL_TYPE_FOR_EDITOR_KIND = {"design": "voice_design", "clone": "base", "preset": "custom_voice"}
+
+
+def _model_name(source: str | None) -> str:
+    """How the library list names a voice's model: "VoiceDesign 1.7B", or "automatic model"."""
+    if not source:
+        return "automatic model"
+    described = describe_source(source)
+    if described is None:
+        return f"{Path(source).name}, not on this machine"
+    return described.label
 
 
 class ModelChoice(QComboBox):
@@ -261,7 +271,7 @@ class VoicesDialog(QDialog):
     def reload(self) -> None:
         self.profiles.clear()
         for profile in self.library.profiles():
-            model = Path(profile.voice.model).name if profile.voice.model else "automatic model"
+            model = _model_name(profile.voice.model)
             item = QListWidgetItem(f"{profile.name}  ({profile.kind_label}, {model})")
             item.setData(Qt.ItemDataRole.UserRole, profile.id)
             automatic = f"the best installed {MODEL_TYPE_LABELS[profile.voice.model_type]} model"

@@ -16,10 +16,11 @@ from PySide6.QtWidgets import (
 from studio.audio.export import ExportError
 from studio.core.plan import PlannedSegment
 from studio.core.tags import analyse_lines
+from studio.core.units import count
 from studio.core.voice_library import CastError, VoiceLibraryError, resolve_cast
 from studio.engine.render import DONE, SegmentResult
 from studio.paths import default_output_dir, fingerprint_memo_file, render_cache_dir
-from studio.session.checkpoints import choose_checkpoint, installed_checkpoints
+from studio.session.checkpoints import MODEL_TYPE_LABELS, SIZE_LABELS, choose_checkpoint, installed_checkpoints
 from studio.session.design_clone import keep_as_cloned_voice
 from studio.session.exporting import export_results
 from studio.session.pipeline import SAMPLE_RATE, JobOutcome, RenderJob
@@ -181,7 +182,7 @@ class RenderActions:
         self.progress_bar.setValue(0)
         self.progress_bar.setVisible(True)
         self.renderer.submit(job, self._render_machine())
-        self.statusBar().showMessage(f"Rendering {len(to_render)} segments…")
+        self.statusBar().showMessage(f"Rendering {count(len(to_render), 'segment')}…")
         self._update_transport()
         self.refresh_views()
 
@@ -195,6 +196,17 @@ class RenderActions:
 
     def _on_worker_model_loaded(self, job_id: int, info) -> None:
         self.model_label.setText(info.summary())
+
+    def _show_models(self, infos: list) -> None:
+        """The status bar names the model(s) the last render used (a mixed cast uses several)."""
+        if len(infos) == 1:
+            self.model_label.setText(infos[0].summary())
+            self.model_label.setToolTip(infos[0].source)
+            return
+        names = ", ".join(f"{MODEL_TYPE_LABELS.get(i.model_type, i.model_type)} {SIZE_LABELS.get(i.size, i.size)}"
+                          for i in infos)
+        self.model_label.setText(f"{len(infos)} models: {names} on {infos[0].device}")
+        self.model_label.setToolTip("\n".join(i.source for i in infos))
 
     def _on_worker_segment_started(self, job_id: int, index: int) -> None:
         segment = self.session.segment_started(job_id, index)
@@ -241,6 +253,8 @@ class RenderActions:
         end = self.session.job_finished(job_id, outcome)
         if end is None:
             return
+        if outcome.models:
+            self._show_models(list(outcome.models.values()))
         self.waveform.flush()
         self.progress_bar.setVisible(False)
         if end.kind == "detached":
@@ -331,7 +345,8 @@ class RenderActions:
         self.refresh_views()
         if not self.session.busy:
             self._show_mix()
-        self.statusBar().showMessage(f"{restored} lines have their audio from earlier renders", 5000)
+        verb = "has" if restored == 1 else "have"
+        self.statusBar().showMessage(f"{count(restored, 'line')} {verb} their audio from earlier renders", 5000)
 
     def _show_mix(self) -> None:
         """Show the project's audio: every line whose render is current, in script order."""

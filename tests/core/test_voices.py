@@ -58,6 +58,10 @@ def test_designed_preset_and_fine_tuned_profiles(tmp_path):
     preset = library.add("Ryan", VoiceSpec.preset("ryan"))
     tuned = library.add("Mine", VoiceSpec("preset", speaker="me", model="/runs/export/me"))
     assert [p.kind_label for p in library.profiles()] == ["designed", "fine-tuned", "preset"]
+    # A published speaker pinned to one CustomVoice checkpoint (the Voices dialog's Model choice) stays a preset.
+    pinned = library.add("Ryan pinned", VoiceSpec("preset", speaker="Ryan", model="/models/custom-voice-0.6b"))
+    assert pinned.kind_label == "preset"
+    library.delete(pinned.id)
     assert read_profile(library.folder / designed.id).voice.description.startswith("a deep")
     library.delete(preset.id)
     assert [p.name for p in library.profiles()] == ["Cowboy", "Mine"]

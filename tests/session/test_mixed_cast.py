@@ -143,7 +143,8 @@ def test_the_command_line_renders_a_three_voice_cast_with_voices_it_added(tiny_c
                   "--threads", "2", "--max-new-tokens", "8")
     assert result.returncode == 0, result.stderr
     # One model at a time, and still one load per model.
-    loading = [line for line in result.stderr.splitlines() if line.startswith("loading ") and "(model " in line]
+    # (The loader's own steps follow each swap, prefixed with it: "loading Base 1.7B (model 2 of 3): ...".)
+    loading = [line for line in result.stderr.splitlines() if line.startswith("loading ") and line.endswith(" of 3)")]
     assert loading == ["loading VoiceDesign 1.7B (model 1 of 3)", "loading Base 1.7B (model 2 of 3)",
                        "loading CustomVoice 1.7B (model 3 of 3)"]
     manifest = json.loads(next((tmp_path / "out").glob("show_*.json")).read_text())
@@ -204,7 +205,8 @@ def test_preflight_lists_every_problem_before_any_work(tiny_checkpoints, user_en
     assert result.returncode == 2 and "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     # Narrator and Ghost have no voice; the Guest (cloned) has no Base model installed; all said at once.
-    assert [line.split(": ", 2)[1] for line in lines] == ["line 1", "line 2", "line 3"], lines
-    assert "voice 'Narrator' has no voice" in lines[0] and "voice 'Ghost' has no voice" in lines[2]
+    # Each problem names every line it stops (the Narrator speaks on lines 1 and 4).
+    assert [line.split(": ", 2)[1] for line in lines] == ["lines 1, 4", "line 2", "line 3"], lines
+    assert "voice 'Narrator' is not in the project's cast" in lines[0] and "voice 'Ghost' is not" in lines[2]
     assert "needs a Base model, and none is installed" in lines[1] and "models add-local" in lines[1]
     assert not out.exists()

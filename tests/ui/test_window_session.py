@@ -95,6 +95,8 @@ def test_reopening_a_rendered_project_shows_its_audio_without_rendering(qtbot, c
 def test_a_new_take_replaces_that_lines_region_of_the_mix_only(qtbot, cast_window):
     outcome = _render_all(qtbot, cast_window)
     before = [r.samples.copy() for r in outcome.results]
+    # The status bar names every model the render used, not the last one loaded.
+    assert cast_window.model_label.text().startswith("3 models: VoiceDesign 1.7B, Base 1.7B, CustomVoice 1.7B")
     previous = cast_window.last_outcome
     cast_window.new_take(1)
     qtbot.waitUntil(lambda: cast_window.last_outcome is not previous, timeout=120_000)
@@ -103,6 +105,16 @@ def test_a_new_take_replaces_that_lines_region_of_the_mix_only(qtbot, cast_windo
     assert not np.array_equal(take.samples, before[1])
     expected = np.concatenate([before[0], take.samples, before[2], before[3]])
     np.testing.assert_array_equal(cast_window.waveform.audio.view(), expected)
+    # Back to the first take: its audio comes from the cache (nothing renders) into the same region.
+    probed = []
+    cast_window.renderer.worker.cache_probed.connect(lambda job, found: probed.append(job))
+    outcome_before = cast_window.last_outcome
+    cast_window.choose_take(1, 0)
+    qtbot.waitUntil(lambda: bool(probed), timeout=60_000)
+    qtbot.waitUntil(lambda: len(cast_window.waveform.audio) == sum(len(b) for b in before), timeout=10_000)
+    np.testing.assert_array_equal(cast_window.waveform.audio.view(), np.concatenate(before))
+    assert cast_window.last_outcome is outcome_before
+    assert _states(cast_window)[:4] == ["done", "cached", "done", "done"]
 
 
 @pytest.fixture
@@ -182,7 +194,7 @@ def test_the_model_a_voice_renders_with_is_chosen_in_the_voices_dialog(qtbot, ma
     updated = dialog.set_profile_model(profile, str(tiny_checkpoints["voice_design"]))
     assert window.library.get(profile.id).voice.model == str(tiny_checkpoints["voice_design"])
     assert updated.kind_label == "designed" and dialog.changed
-    assert "voice_design" in dialog.profiles.item(0).text()
+    assert "VoiceDesign 1.7B" in dialog.profiles.item(0).text()
     dialog.set_profile_model(updated, None)
     assert window.library.get(profile.id).voice.model is None
 
