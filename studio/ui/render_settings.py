@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QMessageBox,
     QPlainTextEdit,
@@ -103,6 +104,19 @@ class RenderSettingsDialog(QDialog):
         self.stack.addWidget(clone)
         form.addRow("", self.stack)
         self.kind_combo.currentIndexChanged.connect(self.stack.setCurrentIndex)
+        entry = self._default_entry()
+        # The default voice is a voice library profile: it is changed in Voices, and this dialog must
+        # never replace that reference with an embedded copy.
+        self.library_default = entry is not None and entry.voice is None
+        if self.library_default:
+            note = (f"{project.render.voice or DEFAULT_CAST_NAME} speaks lines without a [voice: ...] tag: a voice "
+                    "from the library. Change it in Voices.")
+            for widget in (self.kind_combo, self.stack):
+                widget.setEnabled(False)
+                widget.setToolTip(note)
+            self.default_note = QLabel(note)
+            self.default_note.setWordWrap(True)
+            form.addRow("", self.default_note)
 
         self.language_combo = QComboBox()
         self.language_combo.setEditable(True)
@@ -195,15 +209,25 @@ class RenderSettingsDialog(QDialog):
             x_vector_only=self.xvector_check.isChecked(),
         )
 
+    def _voice_left_empty(self) -> bool:
+        """Nothing typed for a default voice the project does not have: the settings apply without one
+        (the render's pre-flight check asks for it, with a button to this dialog)."""
+        typed = (self.description_edit.toPlainText(), self.speaker_edit.text(), self.clip_edit.text(),
+                 self.ref_text_edit.text())
+        untouched = self.kind_combo.currentIndex() == 0 and not any(t.strip() for t in typed)
+        return self._default_entry() is None and untouched
+
     def accept(self) -> None:
-        try:
-            voice = self.voice()
-        except VoiceError as exc:
-            QMessageBox.warning(self, "Render settings", f"Voice: {exc}")
-            return
-        if voice.kind == "clone" and not Path(voice.ref_audio).is_file():
-            QMessageBox.warning(self, "Render settings", f"Reference clip {voice.ref_audio}: no such file")
-            return
+        voice = None
+        if not self.library_default and not self._voice_left_empty():
+            try:
+                voice = self.voice()
+            except VoiceError as exc:
+                QMessageBox.warning(self, "Render settings", f"Voice: {exc}")
+                return
+            if voice.kind == "clone" and not Path(voice.ref_audio).is_file():
+                QMessageBox.warning(self, "Render settings", f"Reference clip {voice.ref_audio}: no such file")
+                return
         render = self.project.render
         render.model = self.model_edit.text().strip() or None
         render.language = self.language_combo.currentText().strip().lower() or "auto"
@@ -213,9 +237,10 @@ class RenderSettingsDialog(QDialog):
         render.export.stems = self.stems_check.isChecked()
         loudness = self.loudness_spin.value()
         render.export.loudness_lufs = None if loudness <= self.loudness_spin.minimum() else loudness
-        name = render.voice or DEFAULT_CAST_NAME
-        self.project.cast[name] = CastEntry(voice=voice)
-        render.voice = name
+        if voice is not None:
+            name = render.voice or DEFAULT_CAST_NAME
+            self.project.cast[name] = CastEntry(voice=voice)
+            render.voice = name
         self.machine.device = self.device_combo.currentText()
         self.machine.cpu_threads = self.threads_spin.value()
         self.machine.memory_budget_gb = self.budget_spin.value() or None

@@ -345,3 +345,29 @@ def test_hostile_project_files_end_in_one_message(make_window, tmp_path, monkeyp
     window = make_window()
     assert not window.open_project(path)
     assert len(shown) == 1 and str(path) in shown[0] and reason in shown[0]
+
+
+def test_render_settings_keep_a_library_default_voice_and_apply_without_a_voice(qtbot):
+    from studio.core.project import CastEntry
+    from studio.ui.render_settings import MachineSettings, RenderSettingsDialog
+
+    # The default voice is a library profile: the dialog leaves that reference alone.
+    project = Project()
+    project.cast["Narrator"] = CastEntry(profile="narrator-abc123")
+    project.render.voice = "Narrator"
+    dialog = RenderSettingsDialog(project, MachineSettings())
+    qtbot.addWidget(dialog)
+    assert not dialog.kind_combo.isEnabled() and "Change it in Voices" in dialog.default_note.text()
+    dialog.seed_spin.setValue(42)
+    dialog.accept()
+    assert dialog.result() == dialog.DialogCode.Accepted
+    assert project.cast["Narrator"] == CastEntry(profile="narrator-abc123") and project.render.seed == 42
+
+    # No default voice and nothing typed: the other settings still apply (pre-flight asks for a voice later).
+    empty = Project()
+    dialog = RenderSettingsDialog(empty, MachineSettings())
+    qtbot.addWidget(dialog)
+    dialog.device_combo.setCurrentText("cpu")
+    dialog.accept()
+    assert dialog.result() == dialog.DialogCode.Accepted
+    assert dialog.machine.device == "cpu" and empty.cast == {} and empty.render.voice is None
