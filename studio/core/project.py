@@ -99,10 +99,14 @@ class CastEntry:
 @dataclass
 class LineState:
     locked: bool = False
-    take: int = 0
+    take: int = 0  # the chosen take
+    takes: int = 1  # how many takes were made: each stays in the cache and in the takes menu
+
+    def __post_init__(self) -> None:
+        self.takes = max(self.takes, self.take + 1)
 
     def is_default(self) -> bool:
-        return not self.locked and self.take == 0
+        return not self.locked and self.take == 0 and self.takes <= 1
 
 
 @dataclass
@@ -355,7 +359,8 @@ def project_from_json(doc: Any) -> Project:
         if line_no in lines:
             raise ProjectError(f"line {line_no} appears twice", field=f"lines[{index}].line")
         lines[line_no] = LineState(
-            locked=entry.boolean("locked", False), take=entry.integer("take", 0, minimum=0, maximum=MAX_TAKE)
+            locked=entry.boolean("locked", False), take=entry.integer("take", 0, minimum=0, maximum=MAX_TAKE),
+            takes=entry.integer("takes", 1, minimum=1, maximum=MAX_TAKE + 1),
         )
         entry.finish()
     top.finish()
@@ -392,7 +397,10 @@ def project_to_json(project: Project) -> dict[str, Any]:
             },
         },
         "lines": [
+            # "takes" only when it says more than "take" does: files of projects with no extra takes keep
+            # the shape they always had.
             {"line": line_no, "locked": state.locked, "take": state.take}
+            | ({"takes": state.takes} if state.takes > state.take + 1 else {})
             for line_no, state in sorted(project.lines.items())
             if not state.is_default() and line_no <= line_count
         ],

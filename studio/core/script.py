@@ -46,7 +46,7 @@ class ScriptModel:
         self._lines = [ScriptLine(t) for t in normalise_newlines(text).split("\n")]
         for number, state in (states or {}).items():
             if 1 <= number <= len(self._lines):
-                self._lines[number - 1].state = LineState(state.locked, state.take)
+                self._lines[number - 1].state = LineState(state.locked, state.take, state.takes)
         self._listeners: list[Listener] = []
 
     # --- reading ----------------------------------------------------------------------------------
@@ -73,7 +73,7 @@ class ScriptModel:
     def line_states(self) -> dict[int, LineState]:
         """1-based line number -> state, for the project file (defaults left out)."""
         return {
-            number: LineState(line.state.locked, line.state.take)
+            number: LineState(line.state.locked, line.state.take, line.state.takes)
             for number, line in enumerate(self._lines, start=1)
             if not line.state.is_default()
         }
@@ -139,9 +139,11 @@ class ScriptModel:
         low, high = min(source, target), max(source, target)
         self._emit(ScriptChange("text", low, high - low + 1, high - low + 1))
 
-    def set_state(self, index: int, *, locked: bool | None = None, take: int | None = None) -> None:
+    def set_state(self, index: int, *, locked: bool | None = None, take: int | None = None,
+                  takes: int | None = None) -> None:
         state = self._lines[index].state
-        new = LineState(state.locked if locked is None else locked, state.take if take is None else take)
+        new = LineState(state.locked if locked is None else locked, state.take if take is None else take,
+                        state.takes if takes is None else takes)
         if new == state:
             return
         self._lines[index].state = new

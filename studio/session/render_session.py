@@ -1,8 +1,8 @@
 """The render session: what the window shows about renders, kept without Qt.
 
 It owns each line's last render (results and per-segment states, keyed by the line's stable id so edits
-elsewhere do not lose it), takes, warnings, progress with ETA, the job in flight and the mix: the
-project's audio in script order, built from every line whose audio is current. The window forwards the
+elsewhere do not lose it, current while the line keeps its text and take), warnings, progress with ETA,
+the job in flight and the mix: the project's audio in script order, built from every line whose audio is current. The window forwards the
 render thread's events here and draws what comes back; the command line runs jobs without it.
 
 Streaming order: chunks go into the mix only for the segment that is next in script order; a segment
@@ -135,7 +135,6 @@ class JobEnd:
 class RenderSession:
     def __init__(self) -> None:
         self.lines: dict[int, LineRender] = {}
-        self.take_counts: dict[int, int] = {}
         self.warnings: dict[int, str] = {}  # line id -> warning from its last render
         self.active: ActiveJob | None = None
         self.model_info = None  # the model that last rendered (for the status bar)
@@ -152,7 +151,6 @@ class RenderSession:
         events of a job still running for the old one are no longer this session's."""
         self.active = None
         self.lines.clear()
-        self.take_counts.clear()
         self.warnings.clear()
         self.probe_id = None
 
@@ -173,14 +171,6 @@ class RenderSession:
         current = render is not None and render.text == line.text and render.take == line.state.take
         return render if current else None
 
-    def takes_of(self, line: ScriptLine) -> int:
-        return max(self.take_counts.get(line.id, 1), line.state.take + 1)
-
-    def new_take_number(self, line: ScriptLine) -> int:
-        """A new take for `line`; the old ones stay in the cache and in the takes list."""
-        count = self.takes_of(line)
-        self.take_counts[line.id] = count + 1
-        return count
 
     def mix_results(self, lines: Sequence[ScriptLine], items_per_line: Sequence[int]) -> list[SegmentResult]:
         """The project's audio in script order: every line whose render is current and complete."""

@@ -88,18 +88,24 @@ class LineStateCommand(QUndoCommand):
     """Lock/unlock a line or choose its take; addressed by line id so it survives other edits."""
 
     def __init__(self, model: ScriptModel, line_id: int, *, locked: bool | None = None,
-                 take: int | None = None) -> None:
+                 take: int | None = None, takes: int | None = None) -> None:
         index = model.index_of(line_id)
-        what = ("Lock" if locked else "Unlock") if locked is not None else f"Choose take {take}"
+        if locked is not None:
+            what = "Lock" if locked else "Unlock"
+        else:
+            what = f"New take {take + 1} of" if takes is not None else f"Choose take {take + 1} of"
         super().__init__(f"{what} line {index + 1}")
         self.model = model
         self.line_id = line_id
         old = model.line(index).state
-        self.before = (old.locked, old.take)
-        self.after = (old.locked if locked is None else locked, old.take if take is None else take)
+        self.before = (old.locked, old.take, old.takes)
+        self.after = (old.locked if locked is None else locked, old.take if take is None else take,
+                      old.takes if takes is None else takes)
 
     def redo(self) -> None:
-        self.model.set_state(self.model.index_of(self.line_id), locked=self.after[0], take=self.after[1])
+        locked, take, takes = self.after
+        self.model.set_state(self.model.index_of(self.line_id), locked=locked, take=take, takes=takes)
 
     def undo(self) -> None:
-        self.model.set_state(self.model.index_of(self.line_id), locked=self.before[0], take=self.before[1])
+        locked, take, takes = self.before
+        self.model.set_state(self.model.index_of(self.line_id), locked=locked, take=take, takes=takes)

@@ -390,7 +390,7 @@ class MainWindow(DialogActions, RenderActions, PlaybackActions, FileActions, QMa
             warning=bool(warning),
             locked=line.state.locked,
             take=line.state.take,
-            takes=self.session.takes_of(line),
+            takes=line.state.takes,
             tags=tags,
         )
 
@@ -450,7 +450,11 @@ class MainWindow(DialogActions, RenderActions, PlaybackActions, FileActions, QMa
         """A new take gets a new seed; the old take stays in the cache and in the takes list."""
         if not (0 <= line < len(self.model)):
             return
-        self.choose_take(line, self.session.new_take_number(self.model.line(line)))
+        script_line = self.model.line(line)
+        take = script_line.state.takes  # takes are numbered from 0: the next one is the count so far
+        # The count is line state, saved with the project, so every take stays reachable after reopening.
+        self.undo_stack.push(LineStateCommand(self.model, script_line.id, take=take, takes=take + 1))
+        self.refresh_views()
         self.render_line(line)
 
     def copy_line(self, line: int) -> None:

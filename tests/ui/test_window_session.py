@@ -242,3 +242,30 @@ def test_opening_another_project_mid_render_stops_it_and_keeps_its_audio_out(qtb
     assert finished[0].cancelled  # the old job stopped between segments
     assert len(cast_window.waveform.audio) == 0 and cast_window.last_outcome is None
     assert [c.state for c in cast_window.timeline.clips] == ["stale"]
+
+
+def test_every_take_stays_reachable_after_reopening(qtbot, cast_window, make_window, tmp_path):
+    _render_all(qtbot, cast_window)
+    previous = cast_window.last_outcome
+    cast_window.new_take(1)
+    qtbot.waitUntil(lambda: cast_window.last_outcome is not previous, timeout=120_000)
+    cast_window.choose_take(1, 0)  # back to the first take: the second is still one of the line's takes
+    path = tmp_path / "takes.qtts"
+    assert cast_window._save_to(path)
+    saved = json.loads(path.read_text())
+    assert saved["lines"] == [{"line": 2, "locked": False, "take": 0, "takes": 2}]
+
+    reopened = make_window()
+    assert reopened.open_project(path)
+    assert [(c.take, c.takes) for c in reopened.timeline.clips][:2] == [(0, 1), (0, 2)]
+    # Undo of a new take takes the take back off the list.
+    third = make_window()
+    third.project.cast.update(cast_window.project.cast)
+    third.project.render.voice = "Narrator"
+    third.machine.device, third.machine.cpu_threads = "cpu", 2
+    third.editor.setPlainText(SCRIPT)
+    third.new_take(0)
+    assert third.model.line(0).state.takes == 2
+    qtbot.waitUntil(lambda: not third.session.busy, timeout=120_000)
+    third.undo_stack.undo()
+    assert (third.model.line(0).state.take, third.model.line(0).state.takes) == (0, 1)
