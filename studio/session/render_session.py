@@ -2,8 +2,9 @@
 
 It owns each line's last render (results and per-segment states, keyed by the line's stable id so edits
 elsewhere do not lose it, current while the line keeps its text and take), warnings, progress with ETA,
-the job in flight and the mix: the project's audio in script order, built from every line whose audio is current. The window forwards the
-render thread's events here and draws what comes back; the command line runs jobs without it.
+the job in flight and the mix: the project's audio in script order, built from every line whose audio is
+current. The window forwards the render thread's events here and draws what comes back; the command line
+runs jobs without it.
 
 Streaming order: chunks go into the mix only for the segment that is next in script order; a segment
 rendered ahead of its turn (a mixed cast grouped by model) waits whole until its predecessors are in,
