@@ -92,7 +92,11 @@ class Player:
         self.underruns = 0
         self.rendering_done = False  # set by the owner when no more audio will be appended
         self._playing = False
-        self._lock = threading.Lock()  # serialises control calls (play/pause/seek) and the feeder
+        self._lock = threading.Lock()  # guards the playhead and the ring between the feeder and control calls
+        # One control call at a time, whole: the feeder's own pause at the end of the audio stops the stream
+        # and then settles the playhead, and a seek from the UI arriving in between used to be overwritten
+        # by that settling (the playhead jumped back to the end).
+        self._control = threading.RLock()
         self._wake = threading.Event()
         self._closed = False
         self._new_resampler()
@@ -173,40 +177,44 @@ class Player:
         return min(self._seek_origin + played, len(self.audio))
 
     def play(self) -> None:
-        with self._lock:
-            if self._closed or self._playing:
-                return
-            if self.rendering_done and self.position >= len(self.audio):
-                self._seek_locked(0)
-            self._playing = True
-        self._wake.set()
-        self._stream.start()
+        with self._control:
+            with self._lock:
+                if self._closed or self._playing:
+                    return
+                if self.rendering_done and self.position >= len(self.audio):
+                    self._seek_locked(0)
+                self._playing = True
+            self._wake.set()
+            self._stream.start()
 
     def pause(self) -> None:
-        with self._lock:
-            if not self._playing:
-                return
-            self._playing = False
-            here = self.position
-        self._stream.stop()
-        with self._lock:
-            self._seek_locked(here)
+        with self._control:
+            with self._lock:
+                if not self._playing:
+                    return
+                self._playing = False
+                here = self.position
+            self._stream.stop()
+            with self._lock:
+                self._seek_locked(here)
 
     def stop(self) -> None:
-        self.pause()
-        with self._lock:
-            self._seek_locked(0)
+        with self._control:
+            self.pause()
+            with self._lock:
+                self._seek_locked(0)
 
     def seek(self, sample: int) -> None:
         """Jump to a source sample; playback continues from there if it was playing."""
-        was_playing = self._playing
-        if was_playing:
-            self._stream.stop()
-        with self._lock:
-            self._seek_locked(sample)
-        if was_playing:
-            self._wake.set()
-            self._stream.start()
+        with self._control:
+            was_playing = self._playing
+            if was_playing:
+                self._stream.stop()
+            with self._lock:
+                self._seek_locked(sample)
+            if was_playing:
+                self._wake.set()
+                self._stream.start()
 
     def _seek_locked(self, sample: int) -> None:
         # Only called while the stream is stopped, so the callback is not reading the ring.

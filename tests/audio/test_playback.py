@@ -92,3 +92,42 @@ player.close()
     assert result.returncode == 0, result.stderr
     fill, underruns = map(int, result.stdout.split())
     assert fill == 4410 and underruns == 0  # 0.1 s at 44.1 kHz, queued once, nothing fed twice
+
+
+def test_a_seek_right_after_the_end_of_playback_is_not_undone_by_the_feeders_pause(tmp_path):
+    # At the end of the audio the feeder pauses the player: it marks it not playing, stops the stream (which
+    # takes a while on a real device) and then settles the playhead at the end. A click on the waveform in
+    # between (the UI sees "not playing" at once) used to be overwritten by that settling: the playhead
+    # jumped back to the end. Here the stream's stop is made slow so the click always lands in between.
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".asoundrc").write_text('pcm.!default {\n  type null\n}\n')
+    code = """
+import threading, time
+import numpy as np
+from studio.audio.buffers import GrowingAudio
+from studio.audio.playback import Player
+audio = GrowingAudio(24000)
+audio.append(np.full(2400, 0.25, dtype=np.float32))
+player = Player(audio, device_rate=24000)
+player.rendering_done = True
+# Played to the end: the whole source was fed and heard, the ring is empty.
+player._source_pos = player._seek_origin = len(audio)
+player._flushed = True
+player._playing = True
+real_stop = player._stream.stop
+player._stream.stop = lambda: (time.sleep(0.3), real_stop())
+feeder = threading.Thread(target=player._feed_once)
+feeder.start()
+while player.playing:
+    time.sleep(0.001)
+player.seek(1200)  # the user's click, while the feeder's pause is still stopping the stream
+feeder.join()
+print(player.position)
+player._stream.stop = real_stop
+player.close()
+"""
+    result = subprocess.run([sys.executable, "-c", code], env={**os.environ, "HOME": str(home)}, cwd=REPO,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) == 1200
