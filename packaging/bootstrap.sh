@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Install Qwen3-TTS Studio from this checkout and launch it, or run the whole test suite.
+# Install Qwen3-TTS Studio from this checkout and launch it, or run the checks and tests.
 #
 #   bash packaging/bootstrap.sh              install, then open the studio (extra arguments go to it)
-#   bash packaging/bootstrap.sh --test       install with the dev tools, then run every check and test
-#                                            (extra arguments go to pytest)
+#   bash packaging/bootstrap.sh --test       install with the dev tools, then run the import contracts,
+#                                            the linter and every test not marked slow (extra arguments
+#                                            go to pytest: `-m slow` runs the slow suites instead, as CI
+#                                            does after this; `-m ""` runs everything)
 #
 # Idempotent: system packages are installed only when missing (and only as root; otherwise the
 # command to run is printed), and pip runs only when pyproject.toml or this script changed since the
@@ -104,4 +106,6 @@ say "import contracts"
 say "lint"
 .venv/bin/ruff check .
 say "tests"
-exec .venv/bin/python -m pytest "$@"
+# The slow suites (a packaged build, full-size weights, killed training runs...) take as long as all the
+# others together; CI runs them as a second step (.ci/run). A later -m on the command line wins.
+exec .venv/bin/python -m pytest -m "not slow" "$@"
