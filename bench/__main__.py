@@ -419,6 +419,89 @@ def bench_open_project(table: Table) -> None:
     window.close()
 
 
+def bench_mixed_cast(table: Table, root: Path, *, repeats: int) -> None:
+    """A three-voice cast on three tiny checkpoints, interleaved line by line (A B C A B C ...).
+
+    Side by side, with the real loader: the session's render with room for every model (script order,
+    each model loaded once), its render with room for one (grouped by model, each loaded once), and the
+    same one-model budget in script order (what a plain LRU would do: a load at every line).
+    """
+    from studio.core.plan import plan_segments
+    from studio.core.project import GenerationParams
+    from studio.core.tags import parse_script
+    from studio.core.voice import VoiceSpec
+    from studio.engine.tiny import build_tiny_checkpoint
+    from studio.session.pipeline import RenderJob, run_job
+    from studio.session.residency import ModelResidency
+
+    checkpoints = {kind: build_tiny_checkpoint(root / kind, model_type=kind)
+                   for kind in ("voice_design", "base", "custom_voice")}
+    clip = root / "guest.wav"
+    import numpy as np
+    import soundfile
+
+    t = np.arange(36000) / 24000
+    soundfile.write(clip, (0.2 * np.sin(2 * np.pi * 150 * t)).astype(np.float32), 24000)
+    voices = {"A": VoiceSpec("design", description="a calm narrator", model=str(checkpoints["voice_design"])),
+              "B": VoiceSpec("clone", ref_audio=str(clip), ref_text="This is me.", model=str(checkpoints["base"])),
+              "C": VoiceSpec("preset", speaker="ryan", model=str(checkpoints["custom_voice"]))}
+    models = {name: voice.model for name, voice in voices.items()}
+    script = "\n".join(f"[voice: {'ABC'[i % 3]}]Line number {i + 1}." for i in range(12))
+    segments = plan_segments(parse_script(script))
+    loads: dict[str, int] = {}
+
+    def session_render(budget: int | None, name: str) -> Callable[[], None]:
+        def run() -> None:
+            residency = ModelResidency(device="cpu", budget_bytes=budget)
+            job = RenderJob(job_id=1, segments=segments, voices=voices, models=models, cache_dir=None,
+                            generation=GenerationParams(max_new_tokens=8))
+            run_job(job, residency)
+            loads[name] = len(residency.loads)
+        return run
+
+    def script_order_one_slot() -> None:
+        residency = ModelResidency(device="cpu", budget_bytes=1)
+        for segment in segments:  # one job per segment: the order is the script's, whatever the models
+            run_job(RenderJob(job_id=1, segments=[segment], voices=voices, models=models, cache_dir=None,
+                              generation=GenerationParams(max_new_tokens=8)), residency)
+        loads["script order"] = len(residency.loads)
+
+    timings = alternate({"roomy": session_render(10**12, "roomy"), "grouped": session_render(1, "grouped"),
+                         "script order": script_order_one_slot}, repeats)
+    table.add("mixed cast of 3 models, 12 interleaved lines: one-model budget grouped / all resident",
+              f"{timings['grouped'] / timings['roomy']:.2f}x",
+              f"{loads['grouped']} loads vs {loads['roomy']}; {timings['grouped']:.1f} s vs {timings['roomy']:.1f} s")
+    table.add("same, one-model budget in script order (a plain LRU) / grouped",
+              f"{timings['script order'] / timings['grouped']:.2f}x",
+              f"{loads['script order']} loads vs {loads['grouped']}; {timings['script order']:.1f} s")
+
+
+def bench_cached_audio(table: Table, root: Path, checkpoint: Path) -> None:
+    """Reopening a project: finding a 500-line render's audio in the cache, with no model loaded."""
+    from studio.core.plan import plan_segments
+    from studio.core.project import GenerationParams
+    from studio.core.tags import parse_script
+    from studio.core.voice import VoiceSpec
+    from studio.session.pipeline import RenderJob, cached_results, run_job
+    from studio.session.residency import ModelResidency
+
+    script = "\n".join(f"Line number {i + 1} of the story." for i in range(500))
+    segments = plan_segments(parse_script(script))
+    voice = VoiceSpec.design("a calm narrator")
+    job = RenderJob(job_id=1, segments=segments, voices={None: voice}, models={None: str(checkpoint)},
+                    cache_dir=root / "cache", generation=GenerationParams(max_new_tokens=4))
+    started = time.perf_counter()
+    run_job(job, ModelResidency(device="cpu"))
+    render = time.perf_counter() - started
+    memo = root / "fingerprints.json"
+    cached_results(job, device="cpu", fingerprint_memo=memo)  # the first lookup hashes the checkpoint once
+    started = time.perf_counter()
+    found = cached_results(job, device="cpu", fingerprint_memo=memo)
+    lookup = time.perf_counter() - started
+    table.add("reopening a rendered 500-line project: cache lookup / the render it replaces",
+              f"{lookup / render:.3f}x", f"{len(found)} of 500 lines found in {lookup * 1000:.0f} ms, no model loaded")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and 10 minutes of audio")
@@ -449,6 +532,9 @@ def main(argv: list[str] | None = None) -> int:
                             repeats=1 if args.quick else 3)
             # The loaded model (8 GB in float32) must not sit in memory under the UI figures.
             gc.collect()
+        print("render session (mixed cast, audio that stays):", flush=True)
+        bench_mixed_cast(table, Path(tmp) / "cast", repeats=1 if args.quick else 3)
+        bench_cached_audio(table, Path(tmp) / "reopen", checkpoint)
         print("user interface:", flush=True)
         bench_ui_stall(table, checkpoint)
         bench_waveform(table, minutes=10 if args.quick else 60)
