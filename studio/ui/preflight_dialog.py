@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QDialog,
     QDialogButtonBox,
     QHeaderView,
     QLabel,
     QPushButton,
-    QTreeWidget,
-    QTreeWidgetItem,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
 )
 
@@ -32,23 +33,23 @@ class PreflightDialog(QDialog):
             "Nothing has been rendered yet."
         )
         intro.setWordWrap(True)
-        self.table = QTreeWidget()
-        self.table.setRootIsDecorated(False)
-        # Problems name files and models: long text wraps within its column instead of being cut off.
+        self.table = QTableWidget(len(problems), 4)
+        self.table.setHorizontalHeaderLabels(["Lines", "Voice", "Problem", "How to fix it"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        # Problems name files and models: long text wraps within its column, and each row grows to fit it,
+        # instead of being cut off.
         self.table.setWordWrap(True)
-        self.table.setUniformRowHeights(False)
-        self.table.setHeaderLabels(["Lines", "Voice", "Problem", "How to fix it"])
-        for problem in problems:
-            item = QTreeWidgetItem([
-                problem.where_text.removeprefix("lines ").removeprefix("line "),
-                problem.cast_name or "(default)",
-                problem.what,
-                problem.fix,
-            ])
-            item.setToolTip(2, problem.what)
-            item.setToolTip(3, problem.fix)
-            self.table.addTopLevelItem(item)
-        header = self.table.header()
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        for row, problem in enumerate(problems):
+            cells = (problem.where_text.removeprefix("lines ").removeprefix("line "),
+                     problem.cast_name or "(default)", problem.what, problem.fix)
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                self.table.setItem(row, column, item)
+        header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
@@ -68,6 +69,10 @@ class PreflightDialog(QDialog):
         self.render_button.clicked.connect(lambda: self._choose(self.RENDER_WHAT_CAN))
         cancel = buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
         cancel.clicked.connect(lambda: self._choose(self.CANCEL))
+        # Enter opens the first place to fix things; a partial render is never the default.
+        self.render_button.setAutoDefault(False)
+        first_fix = next(iter(self.open_buttons.values()), cancel)
+        first_fix.setDefault(True)
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
         layout.addWidget(self.table)

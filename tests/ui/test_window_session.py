@@ -163,7 +163,7 @@ def test_a_problem_stops_the_render_before_any_work_and_its_button_opens_the_fix
     shown = answer_preflight(FIX_MODELS)
     assert not cast_window.render_all()
     (dialog,) = shown
-    rows = [[dialog.table.topLevelItem(i).text(c) for c in range(4)] for i in range(dialog.table.topLevelItemCount())]
+    rows = [[dialog.table.item(r, c).text() for c in range(4)] for r in range(dialog.table.rowCount())]
     assert [row[:2] for row in rows] == [["2", "Guest"], ["3", "Host"]]
     assert "gone.wav" in rows[0][2] and "no-model" in rows[1][2] and "not on this machine" in rows[1][2]
     assert set(dialog.open_buttons) == {FIX_VOICES, FIX_MODELS}
