@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from studio.engine.errors import EngineError
 from studio.engine.loader import LoadedModel, load_model
 from studio.engine.synth import Synthesizer
 from studio.session.checkpoints import describe_source
@@ -107,7 +108,16 @@ class ModelResidency:
     def budget(self) -> int:
         if self.budget_bytes is not None:
             return self.budget_bytes
-        device = next(iter(self._resident.values())).synth.loaded.info.device if self._resident else self.device
+        if self._resident:
+            device = next(iter(self._resident.values())).synth.loaded.info.device
+        else:
+            # "auto" is the device a load would pick: a GPU's free VRAM, not the RAM, decides the order.
+            from studio.engine.loader import pick_device
+
+            try:
+                device = pick_device(self.device)
+            except EngineError:
+                device = "cpu"
         return default_budget_bytes(device, self.resident_bytes)
 
     def estimate_bytes(self, source: str) -> int:
