@@ -228,6 +228,28 @@ def prepare_for_generation(tts: Any) -> None:
         talker_generation.pad_token_id = model.config.talker_config.codec_eos_token_id
 
 
+@dataclass(frozen=True)
+class ModelKeyParts:
+    """What a render cache key takes from a model (engine.render.segment_key): the same for a load and
+    for a cache lookup that loads nothing (a reopened project), because both come from key_parts."""
+
+    source: str
+    revision: str
+    dtype: str
+    device: str
+
+
+def key_parts(source: str, folder: Path, device: str, fingerprint_memo: Path | None = None) -> ModelKeyParts:
+    """The key parts of `source` (found at `folder`) loaded on `device` ("auto" resolved as a load would)."""
+    resolved = pick_device(device)
+    return ModelKeyParts(
+        source=source,
+        revision=checkpoint_fingerprint(folder, fingerprint_memo),
+        dtype=str(pick_dtype(resolved)).replace("torch.", ""),
+        device=resolved,
+    )
+
+
 def load_model(
     source: str,
     *,
@@ -239,7 +261,8 @@ def load_model(
     """Load a checkpoint for generation. Raises EngineError with a one-line message on failure."""
     folder = resolve_folder(source, progress=progress)
     validate_checkpoint(folder)
-    device = pick_device(device)
+    parts = key_parts(source, folder, device, fingerprint_memo)
+    device = parts.device
     dtype = pick_dtype(device)
     attention = pick_attention()
     if device == "cpu":
@@ -280,10 +303,10 @@ def load_model(
         speakers=tuple(sorted(str(x).lower() for x in (tts.get_supported_speakers() or ()))),
         sample_rate=int(model.speech_tokenizer.get_output_sample_rate()),
         device=device,
-        dtype=str(dtype).replace("torch.", ""),
+        dtype=parts.dtype,
         attention=attention,
         parameters=sum(p.numel() for p in model.parameters()),
-        revision=checkpoint_fingerprint(folder, fingerprint_memo),
+        revision=parts.revision,
     )
     log.info("loaded %s (%s)", source, info.summary())
     return LoadedModel(tts=tts, info=info)

@@ -21,7 +21,7 @@ from studio.core.plan import SAMPLE_RATE, PlannedSegment
 from studio.core.project import GenerationParams
 from studio.core.voice import VoiceError, VoiceSpec
 from studio.engine.errors import EngineError
-from studio.engine.loader import ModelInfo
+from studio.engine.loader import ModelInfo, ModelKeyParts, key_parts
 from studio.engine.render import (
     DONE,
     FAILED,
@@ -175,33 +175,15 @@ def _acquire(residency: ModelResidency, source: str, distinct: list[str], events
     return synth
 
 
-@dataclass(frozen=True)
-class ModelKeyParts:
-    """What a cache key needs of a model, computed without loading it (see engine.render.segment_key)."""
-
-    source: str
-    revision: str
-    dtype: str
-    device: str
-
-
 def model_key_parts(source: str, device: str, fingerprint_memo: Path | None) -> ModelKeyParts | None:
     """The key parts a load of `source` on `device` would report; None when it is not on this machine."""
-    from studio.engine.loader import checkpoint_fingerprint, pick_device, pick_dtype
-
     described = describe_source(source)
     if described is None:
         return None
     try:
-        resolved = pick_device(device)
+        return key_parts(source, described.folder, device, fingerprint_memo)
     except EngineError:
         return None
-    return ModelKeyParts(
-        source=source,
-        revision=checkpoint_fingerprint(described.folder, fingerprint_memo),
-        dtype=str(pick_dtype(resolved)).replace("torch.", ""),
-        device=resolved,
-    )
 
 
 def cached_results(
