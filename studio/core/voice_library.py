@@ -497,20 +497,29 @@ class CastError(ValueError):
     """A cast member whose voice cannot be found; str() is one line naming the member."""
 
 
-def resolve_cast(cast: dict, default_name: str | None, library: VoiceLibrary | None) -> dict[str | None, VoiceSpec]:
+def resolve_cast(cast: dict, default_name: str | None, library: VoiceLibrary | None, *,
+                 errors: dict | None = None) -> dict[str | None, VoiceSpec]:
     """Cast name -> VoiceSpec (embedded voices as they are, library references looked up), plus the
-    default voice under the key None. Raises CastError naming the first member that cannot be found."""
+    default voice under the key None. Raises CastError naming the first member that cannot be found, or,
+    given `errors`, records why for each such member there and leaves it out (the pre-flight check lists
+    them all)."""
     voices: dict[str | None, VoiceSpec] = {}
     for name, entry in cast.items():
         if entry.voice is not None:
             voices[name] = entry.voice
             continue
-        if library is None:
-            raise CastError(f"cast member {name!r} refers to voice profile {entry.profile!r}, but no library is open")
         try:
-            voices[name] = library.get(entry.profile).voice
-        except VoiceLibraryError as exc:
-            raise CastError(f"cast member {name!r}: {exc}") from None
+            if library is None:
+                raise CastError(f"cast member {name!r} refers to voice profile {entry.profile!r}, but no library "
+                                "is open")
+            try:
+                voices[name] = library.get(entry.profile).voice
+            except VoiceLibraryError as exc:
+                raise CastError(f"cast member {name!r}: {exc}") from None
+        except CastError as exc:
+            if errors is None:
+                raise
+            errors[name] = str(exc)
     if default_name is not None:
         voices[None] = voices.get(default_name)
     return voices

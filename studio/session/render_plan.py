@@ -13,7 +13,7 @@ from studio.core.plan import PlannedSegment, first_unknown_voice, plan_segments
 from studio.core.project import Project, ProjectError, parse_project_bytes
 from studio.core.tags import ScriptError, decode_script_bytes, parse_script
 from studio.core.voice import VoiceSpec
-from studio.core.voice_library import VoiceLibrary, VoiceLibraryError, pinned_seeds
+from studio.core.voice_library import VoiceLibrary, pinned_seeds, resolve_cast
 from studio.session.checkpoints import Checkpoint, choose_checkpoint
 from studio.session.preflight import Problem, check_plan
 
@@ -101,20 +101,10 @@ def resolve_cast_plan(
     every voice of its type, before the project's model.
     """
     plan = CastPlan()
-    for name, entry in project.cast.items():
-        if overrides and name in overrides:
-            plan.voices[name] = overrides[name]
-        elif entry.voice is not None:
-            plan.voices[name] = entry.voice
-        elif library is None:
-            plan.voice_errors[name] = f"cast member {name!r} refers to a voice profile, but no library is open"
-        else:
-            try:
-                plan.voices[name] = library.get(entry.profile).voice
-            except VoiceLibraryError as exc:
-                plan.voice_errors[name] = f"cast member {name!r}: {exc}"
-    for name, voice in (overrides or {}).items():
-        plan.voices.setdefault(name, voice)
+    # Members replaced on the command line are not looked up at all.
+    kept = {name: entry for name, entry in project.cast.items() if name not in (overrides or {})}
+    plan.voices.update(resolve_cast(kept, None, library, errors=plan.voice_errors))
+    plan.voices.update(overrides or {})
     default = default_voice
     if default is None and project.render.voice is not None:
         default = plan.voices.get(project.render.voice)
