@@ -11,6 +11,7 @@ import soundfile
 from studio.core.project import CastEntry, GenerationParams
 from studio.core.voice import VoiceSpec
 from studio.engine.render import DONE
+from tests.ui.test_render_in_window import render_and_wait
 
 SCRIPT = ("[voice: Narrator]It began.\n[voice: Guest]I was there.\n[voice: Host]Welcome back.\n"
           "[voice: Narrator]Then it ended.\n")
@@ -37,12 +38,6 @@ def cast_window(make_window, tiny_checkpoints, tmp_path):
     return window
 
 
-def _render_all(qtbot, window):
-    previous = window.last_outcome
-    assert window.render_all()
-    qtbot.waitUntil(lambda: window.last_outcome is not previous, timeout=120_000)
-    qtbot.waitUntil(lambda: not window.exporting, timeout=60_000)
-    return window.last_outcome
 
 
 def _states(window) -> list[str]:
@@ -51,7 +46,7 @@ def _states(window) -> list[str]:
 
 
 def test_a_three_voice_cast_renders_from_the_window_each_voice_on_its_model(qtbot, cast_window, tiny_checkpoints):
-    outcome = _render_all(qtbot, cast_window)
+    outcome = render_and_wait(qtbot, cast_window)
     assert outcome.error is None and [r.state for r in outcome.results] == [DONE] * 4
     manifest = json.loads(cast_window.last_export.manifest.read_text())
     assert [s["model"] for s in manifest["segments"]] == [
@@ -63,7 +58,7 @@ def test_a_three_voice_cast_renders_from_the_window_each_voice_on_its_model(qtbo
 
 
 def test_reopening_a_rendered_project_shows_its_audio_without_rendering(qtbot, cast_window, make_window, tmp_path):
-    outcome = _render_all(qtbot, cast_window)
+    outcome = render_and_wait(qtbot, cast_window)
     path = tmp_path / "show.qtts"
     assert cast_window._save_to(path)
     mix = np.concatenate([r.samples for r in outcome.results])
@@ -93,7 +88,7 @@ def test_reopening_a_rendered_project_shows_its_audio_without_rendering(qtbot, c
 
 
 def test_a_new_take_replaces_that_lines_region_of_the_mix_only(qtbot, cast_window):
-    outcome = _render_all(qtbot, cast_window)
+    outcome = render_and_wait(qtbot, cast_window)
     before = [r.samples.copy() for r in outcome.results]
     # The status bar names every model the render used, not the last one loaded.
     assert cast_window.model_label.text().startswith("3 models: VoiceDesign 1.7B, Base 1.7B, CustomVoice 1.7B")
@@ -251,7 +246,7 @@ def test_opening_another_project_mid_render_stops_it_and_keeps_its_audio_out(qtb
 
 
 def test_every_take_stays_reachable_after_reopening(qtbot, cast_window, make_window, tmp_path):
-    _render_all(qtbot, cast_window)
+    render_and_wait(qtbot, cast_window)
     previous = cast_window.last_outcome
     cast_window.new_take(1)
     qtbot.waitUntil(lambda: cast_window.last_outcome is not previous, timeout=120_000)
