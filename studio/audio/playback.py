@@ -193,10 +193,12 @@ class Player:
                 if not self._playing:
                     return
                 self._playing = False
-                here = self.position
+            # stop() lets PortAudio play out the buffers it already holds, and the callback keeps reading
+            # the ring until then; so the playhead is read only after the stream has stopped, or the sound
+            # that reached the device after the read would be heard again on resume.
             self._stream.stop()
             with self._lock:
-                self._seek_locked(here)
+                self._seek_locked(self.position)
 
     def stop(self) -> None:
         with self._control:
