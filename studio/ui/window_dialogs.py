@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (
-    QMessageBox,
-)
 
 from studio.settings import update_settings
 from studio.ui.render_settings import RenderSettingsDialog
@@ -63,35 +60,6 @@ class DialogActions:
         # The dialog edits the device in MachineSettings, a per-machine choice kept in the settings file.
         self._keep_machine_settings()
         self.refresh_views()
-
-    def run_self_test(self) -> None:
-        from studio.ui.selftest_dialog import SelfTestDialog
-
-        dialog = SelfTestDialog(self)
-        self.self_test_dialog = dialog
-        dialog.start()
-        dialog.exec()
-
-    def show_about(self) -> None:
-        from PySide6 import __version__ as pyside_version
-        from PySide6.QtCore import qVersion
-
-        from studio import __version__
-        from studio.build_info import build_info
-
-        info = build_info()
-        build = (
-            f"<br>Build: {info.get('variant', '?')} variant, torch {info.get('torch', '?')}, "
-            f"commit {str(info.get('git_commit', '?'))[:10]}, built {info.get('built_at', '?')}"
-            if info
-            else "<br>Running from source."
-        )
-        QMessageBox.about(
-            self,
-            "About Qwen3-TTS Studio",
-            f"<b>Qwen3-TTS Studio {__version__}</b><br>A desktop editor for long-form expressive speech "
-            f"with the Qwen3-TTS 12Hz models.{build}<br>Qt {qVersion()}, PySide6 {pyside_version}",
-        )
 
     def use_model(self, source: str) -> None:
         if source == self.project.render.model:
