@@ -8,12 +8,11 @@ it keeps no script data of its own and reports what the user does through signal
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from PySide6.QtCore import QMimeData, QPoint, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QDrag, QFont, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import QMenu, QSizePolicy, QToolTip, QWidget
 
+from studio.ui.clip_info import Chip, ClipInfo
 from studio.ui.palette import emotion_colour
 from studio.ui.script_editor import TAG_MIME_TYPE
 
@@ -33,36 +32,6 @@ _STATE_COLOURS = {
     "locked": "#5b5f97",
     "error": "#d62728",
 }
-
-
-@dataclass
-class Chip:
-    label: str
-    inherited: bool = False  # set on an earlier line; shown outlined
-    column: int | None = None  # 0-based column of the tag in the line (own chips only)
-    tag_text: str = ""  # the exact inline text, for removal
-
-
-@dataclass
-class ClipInfo:
-    index: int  # 0-based line index
-    line_id: int
-    text: str  # the line's speech, tags removed
-    voice: str | None
-    chips: list[Chip]
-    pieces: list[tuple[str, float]]  # ("speech" | "pause", seconds) in order
-    estimated: bool  # durations predicted from text, not rendered
-    state: str  # stale, queued, rendering, done, cached, failed, locked, error
-    message: str = ""  # failure reason, grammar error, warnings
-    warning: bool = False  # e.g. the emotion cannot be applied by this voice
-    locked: bool = False
-    take: int = 0
-    takes: int = 1
-    tags: list[tuple[int, str]] = field(default_factory=list)  # (column, text) of every tag, for removal
-
-    @property
-    def seconds(self) -> float:
-        return sum(seconds for _kind, seconds in self.pieces)
 
 
 class TimelineView(QWidget):

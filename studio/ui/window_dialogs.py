@@ -1,9 +1,18 @@
-"""The main window's dialogs: render settings, voices, models, fine-tuning, self-test, about."""
+"""The main window's dialogs: render settings, voices (and rendering a designed voice into a cloned one),
+models, fine-tuning."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
 
+from studio.core.plan import PlannedSegment
+from studio.core.voice_library import VoiceLibraryError
+from studio.engine.render import DONE
+from studio.session.checkpoints import choose_checkpoint, installed_checkpoints
+from studio.session.design_clone import keep_as_cloned_voice
+from studio.session.pipeline import SAMPLE_RATE, RenderJob
+from studio.session.render_session import JobEnd
 from studio.settings import update_settings
 from studio.ui.render_settings import RenderSettingsDialog
 
@@ -60,6 +69,50 @@ class DialogActions:
         # The dialog edits the device in MachineSettings, a per-machine choice kept in the settings file.
         self._keep_machine_settings()
         self.refresh_views()
+
+    def design_then_clone(self, profile_id: str, sentence: str) -> bool:
+        """Render a designed voice once and keep the result as a cloned profile (the clip + sentence)."""
+        if self.session.busy:
+            self.statusBar().showMessage("A render is already running", 4000)
+            return False
+        profile = self.library.get(profile_id)
+        model = choose_checkpoint(profile.voice, preferred=self.project.render.model, installed=installed_checkpoints())
+        if not model:
+            QMessageBox.warning(self, "Design → clone", "Install a VoiceDesign model first (Models…), or choose one "
+                                                        "for this voice in Voices.")
+            return False
+        segment = PlannedSegment(index=0, kind="speech", line=1, text=sentence, voice="design",
+                                 language=self.project.render.language, seed=profile.seed or self.project.render.seed)
+        job = RenderJob(job_id=self.session.next_job_id(), segments=[segment],
+                        voices={"design": profile.voice, None: profile.voice}, models={"design": model, None: model},
+                        cache_dir=None, generation=self.project.render.generation)
+        self.session.start_detached(job, (profile, sentence))
+        self.renderer.submit(job, self._render_machine())
+        self.statusBar().showMessage(f"Rendering a reference clip for {profile.name}…")
+        self._update_transport()
+        return True
+
+    def _finish_design_then_clone(self, end: JobEnd) -> None:
+        profile, sentence = end.context
+        result = end.results[0] if end.results else None
+        if end.message or result is None or result.state != DONE:
+            reason = end.message or (result.error if result else "cancelled")
+            QMessageBox.critical(self, "Design → clone", f"Could not render {profile.name}: {reason}")
+            return
+        try:
+            new = keep_as_cloned_voice(self.library, profile, sentence, result.samples, SAMPLE_RATE)
+        except (VoiceLibraryError, OSError) as exc:
+            # A rendered reference too short or broken to clone from (the clip check names why).
+            QMessageBox.critical(self, "Design → clone", f"Could not keep {profile.name} as a cloned voice: {exc}")
+            return
+        self.last_cloned_profile = new
+        if new.warnings:
+            QMessageBox.warning(self, "Design → clone", f"Saved {new.name}, but: " + "; ".join(new.warnings))
+        self.statusBar().showMessage(f"Saved {new.name} to the voice library")
+
+    def _finish_detached(self, end) -> None:
+        """A render that was not part of the project's mix has ended (design → clone)."""
+        self._finish_design_then_clone(end)
 
     def use_model(self, source: str) -> None:
         if source == self.project.render.model:

@@ -12,8 +12,8 @@ from studio.core.plan import expected_seconds, first_unknown_voice
 from studio.core.tags import PauseItem, SpeechItem, tag_kind
 from studio.engine.render import FAILED
 from studio.session.pipeline import SAMPLE_RATE
+from studio.ui.clip_info import Chip, ClipInfo
 from studio.ui.commands import InsertTagCommand, LineStateCommand, MoveLineCommand, RemoveTagCommand
-from studio.ui.timeline import Chip, ClipInfo
 
 
 class EditActions:

@@ -12,15 +12,14 @@ from PySide6.QtWidgets import (
 from studio.core.plan import PlannedSegment
 from studio.core.tags import analyse_lines
 from studio.core.units import count
-from studio.core.voice_library import CastError, VoiceLibraryError, resolve_cast
-from studio.engine.render import DONE, SegmentResult
+from studio.core.voice_library import CastError, resolve_cast
+from studio.engine.render import SegmentResult
 from studio.paths import fingerprint_memo_file, render_cache_dir
-from studio.session.checkpoints import MODEL_TYPE_LABELS, SIZE_LABELS, choose_checkpoint, installed_checkpoints
-from studio.session.design_clone import keep_as_cloned_voice
+from studio.session.checkpoints import MODEL_TYPE_LABELS, SIZE_LABELS, installed_checkpoints
 from studio.session.pipeline import SAMPLE_RATE, JobOutcome, RenderJob
 from studio.session.preflight import FIX_MODELS, FIX_SETTINGS, FIX_VOICES, renderable
 from studio.session.render_plan import InputError, RenderPlan, plan_render
-from studio.session.render_session import JobEnd, MixPiece
+from studio.session.render_session import MixPiece
 from studio.settings import load_settings
 from studio.ui.render_settings import MachineSettings
 from studio.ui.render_worker import RenderMachine
@@ -43,46 +42,6 @@ class RenderActions:
             prompt_cache_dir=self.library.prompt_cache,
             fingerprint_memo=fingerprint_memo_file(),
         )
-
-    def design_then_clone(self, profile_id: str, sentence: str) -> bool:
-        """Render a designed voice once and keep the result as a cloned profile (the clip + sentence)."""
-        if self.session.busy:
-            self.statusBar().showMessage("A render is already running", 4000)
-            return False
-        profile = self.library.get(profile_id)
-        model = choose_checkpoint(profile.voice, preferred=self.project.render.model, installed=installed_checkpoints())
-        if not model:
-            QMessageBox.warning(self, "Design → clone", "Install a VoiceDesign model first (Models…), or choose one "
-                                                        "for this voice in Voices.")
-            return False
-        segment = PlannedSegment(index=0, kind="speech", line=1, text=sentence, voice="design",
-                                 language=self.project.render.language, seed=profile.seed or self.project.render.seed)
-        job = RenderJob(job_id=self.session.next_job_id(), segments=[segment],
-                        voices={"design": profile.voice, None: profile.voice}, models={"design": model, None: model},
-                        cache_dir=None, generation=self.project.render.generation)
-        self.session.start_detached(job, (profile, sentence))
-        self.renderer.submit(job, self._render_machine())
-        self.statusBar().showMessage(f"Rendering a reference clip for {profile.name}…")
-        self._update_transport()
-        return True
-
-    def _finish_design_then_clone(self, end: JobEnd) -> None:
-        profile, sentence = end.context
-        result = end.results[0] if end.results else None
-        if end.message or result is None or result.state != DONE:
-            reason = end.message or (result.error if result else "cancelled")
-            QMessageBox.critical(self, "Design → clone", f"Could not render {profile.name}: {reason}")
-            return
-        try:
-            new = keep_as_cloned_voice(self.library, profile, sentence, result.samples, SAMPLE_RATE)
-        except (VoiceLibraryError, OSError) as exc:
-            # A rendered reference too short or broken to clone from (the clip check names why).
-            QMessageBox.critical(self, "Design → clone", f"Could not keep {profile.name} as a cloned voice: {exc}")
-            return
-        self.last_cloned_profile = new
-        if new.warnings:
-            QMessageBox.warning(self, "Design → clone", f"Saved {new.name}, but: " + "; ".join(new.warnings))
-        self.statusBar().showMessage(f"Saved {new.name} to the voice library")
 
     def _voices(self, *, report: bool = True) -> dict:
         """Cast name -> VoiceSpec; a member whose library profile is gone is left out (and reported)."""
@@ -246,7 +205,7 @@ class RenderActions:
         self.progress_bar.setVisible(False)
         if end.kind == "detached":
             self._update_transport()
-            self._finish_design_then_clone(end)
+            self._finish_detached(end)
             return
         if self.player is not None:
             self.player.rendering_done = True

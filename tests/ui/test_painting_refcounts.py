@@ -11,7 +11,8 @@ import sys
 
 from PySide6.QtGui import QImage
 
-from studio.ui.timeline import Chip, ClipInfo, TimelineView
+from studio.ui.clip_info import Chip, ClipInfo
+from studio.ui.timeline import TimelineView
 
 
 def test_painting_the_timeline_keeps_none_alive(qtbot):
