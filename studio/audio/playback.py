@@ -91,6 +91,9 @@ class Player:
         self._device_frames = 0  # device frames played since the last seek (callback-owned)
         self.underruns = 0
         self.rendering_done = False  # set by the owner when no more audio will be appended
+        # Play only samples [start, end) (a line), or loop them; None plays to the end of the audio.
+        self._range: tuple[int, int] | None = None
+        self._loop = False
         self._playing = False
         self._lock = threading.Lock()  # guards the playhead and the ring between the feeder and control calls
         # One control call at a time, whole: the feeder's own pause at the end of the audio stops the stream
@@ -133,8 +136,15 @@ class Player:
             self._resampler = None
         self._flushed = False  # whether the end of the source has gone through the resampler
 
+    def _limit(self) -> int:
+        return self._range[1] if self._range is not None else len(self.audio)
+
+    def _end_known(self) -> bool:
+        """Whether the last sample to play exists (audio still rendering may grow past a range's end)."""
+        return self.rendering_done or (self._range is not None and self._range[1] <= len(self.audio))
+
     def _source_exhausted(self) -> bool:
-        return self.rendering_done and self._source_pos >= len(self.audio)
+        return not self._loop and self._end_known() and self._source_pos >= self._limit()
 
     def _feed_once(self) -> None:
         with self._lock:
@@ -143,13 +153,17 @@ class Player:
             want_device = int(self.device_rate * _LEAD_SECONDS) - self._ring.available()
             if want_device > 0:
                 ratio = self.audio.sample_rate / self.device_rate
-                block = self.audio.view(self._source_pos, self._source_pos + int(want_device * ratio) + 1)
-                last = self.rendering_done and self._source_pos + len(block) >= len(self.audio)
+                limit = self._limit()
+                block = self.audio.view(self._source_pos, min(limit, self._source_pos + int(want_device * ratio) + 1))
+                reached = self._source_pos + len(block) >= limit
+                # A loop goes on from its start through the same resampler (no flush, no gap).
+                wraps = self._loop and self._range is not None and reached and self._end_known()
+                last = not wraps and reached and self._end_known()
                 # The resampler takes its final input once (soxr raises "Input after last input" after
                 # that, which used to kill this thread and leave the stream playing silence forever).
                 if (len(block) or last) and not self._flushed:
                     self._flushed = last
-                    self._source_pos += len(block)
+                    self._source_pos = self._range[0] if wraps else self._source_pos + len(block)
                     data = block if self._resampler is None else self._resampler.resample_chunk(block, last=last)
                     self._ring.write(np.asarray(data, dtype=np.float32))
             finished = self._source_exhausted() and self._ring.available() == 0
@@ -174,14 +188,29 @@ class Player:
     def position(self) -> int:
         """The source sample being heard now (approximately: the device's latency is not subtracted)."""
         played = self._device_frames * self.audio.sample_rate // self.device_rate
-        return min(self._seek_origin + played, len(self.audio))
+        position = self._seek_origin + played
+        if self._loop and self._range is not None:
+            start, end = self._range
+            if end > start and position >= end:
+                position = start + (position - end) % (end - start)
+        return min(position, len(self.audio))
+
+    @property
+    def play_range(self) -> tuple[int, int] | None:
+        return self._range
+
+    @property
+    def looping(self) -> bool:
+        return self._loop
 
     def play(self) -> None:
         with self._control:
             with self._lock:
                 if self._closed or self._playing:
                     return
-                if self.rendering_done and self.position >= len(self.audio):
+                if self._range is not None and self.position >= self._range[1]:
+                    self._seek_locked(self._range[0])
+                elif self.rendering_done and self.position >= len(self.audio):
                     self._seek_locked(0)
                 self._playing = True
             self._wake.set()
@@ -207,12 +236,31 @@ class Player:
                 self._seek_locked(0)
 
     def seek(self, sample: int) -> None:
-        """Jump to a source sample; playback continues from there if it was playing."""
+        """Jump to a source sample; playback continues from there if it was playing. A jump out of the
+        range being played ends the range (the user went elsewhere)."""
+        self._restart_at(sample)
+
+    def set_range(self, start: int | None, end: int | None = None, *, loop: bool = False) -> None:
+        """Play only [start, end) from now on, looping it if `loop`; None plays to the end of the audio.
+        The playhead moves to `start` when it is outside the range."""
+        with self._control:
+            with self._lock:
+                if start is None or end is None or end <= start:
+                    self._range, self._loop = None, False
+                    return
+                self._range, self._loop = (int(start), int(end)), loop
+                inside = start <= self.position < end
+            if not inside:
+                self._restart_at(start)
+
+    def _restart_at(self, sample: int) -> None:
         with self._control:
             was_playing = self._playing
             if was_playing:
                 self._stream.stop()
             with self._lock:
+                if self._range is not None and not (self._range[0] <= sample < self._range[1]):
+                    self._range, self._loop = None, False
                 self._seek_locked(sample)
             if was_playing:
                 self._wake.set()

@@ -169,3 +169,63 @@ player.close()
     assert result.returncode == 0, result.stderr
     paused_at, last_heard, first_after_resume = map(int, result.stdout.split())
     assert paused_at == 1512 and last_heard == 1511 and first_after_resume == 1512
+
+
+def _run_player_script(tmp_path, body: str) -> str:
+    """Run `body` in a subprocess with a Player over a ramp (sample i has value i) on ALSA's null device,
+    the stream never started: the test pulls frames through the callback itself, as PortAudio would."""
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    (home / ".asoundrc").write_text('pcm.!default {\n  type null\n}\n')
+    code = """
+import numpy as np
+from studio.audio.buffers import GrowingAudio
+from studio.audio.playback import Player
+audio = GrowingAudio(24000)
+audio.append(np.arange(24000, dtype=np.float32))
+player = Player(audio, device_rate=24000)
+player.rendering_done = True
+def pull(frames):
+    out = np.zeros((frames, 1), dtype=np.float32)
+    player._feed_once()
+    player._callback(out, frames, None, None)
+    return out[:, 0]
+""" + body + "\nplayer.close()\n"
+    result = subprocess.run([sys.executable, "-c", code], env={**os.environ, "HOME": str(home)}, cwd=REPO,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_a_range_plays_exactly_its_samples_and_stops_at_its_end(tmp_path):
+    out = _run_player_script(tmp_path, """
+player.set_range(1000, 1500)
+player._playing = True
+heard = np.concatenate([pull(128) for _ in range(6)])
+player._feed_once()  # sees the range played out: pauses
+print(player.position, player.playing, " ".join(str(int(v)) for v in heard[heard != 0]))
+""").split()
+    position, playing, heard = int(out[0]), out[1], [int(v) for v in out[2:]]
+    assert heard == list(range(1000, 1500))  # nothing before the line, nothing after it
+    assert position == 1500 and playing == "False"
+
+
+def test_a_looped_range_wraps_without_a_gap_and_its_playhead_stays_inside(tmp_path):
+    out = _run_player_script(tmp_path, """
+player.set_range(1000, 1500, loop=True)
+player._playing = True
+heard = np.concatenate([pull(100) for _ in range(12)])
+print(player.position, " ".join(str(int(v)) for v in heard))
+""").split()
+    position, heard = int(out[0]), [int(v) for v in out[1:]]
+    assert heard == list(range(1000, 1500)) * 2 + list(range(1000, 1200))
+    assert position == 1200
+
+
+def test_a_seek_out_of_the_range_ends_it(tmp_path):
+    out = _run_player_script(tmp_path, """
+player.set_range(1000, 1500, loop=True)
+player.seek(5000)
+print(player.play_range, player.looping, player.position)
+""")
+    assert out.split() == ["None", "False", "5000"]
