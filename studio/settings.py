@@ -43,6 +43,7 @@ class Settings:
     recent_files: tuple[str, ...] = ()  # most recent first, at most MAX_RECENT_FILES
     last_folder: str | None = None  # where the last open/save dialog was
     last_project: str | None = None  # reopened at start when nothing else is asked for
+    theme: str = "system"  # "system" | "light" | "dark"
     # Not stored: what reading the file found wrong, and whether the file may be written over.
     load_warnings: tuple[str, ...] = field(default=(), compare=False, repr=False)
     read_only: bool = field(default=False, compare=False, repr=False)
@@ -54,7 +55,8 @@ class Settings:
         return replace(self, recent_files=recent, last_folder=str(Path(text).parent), last_project=text)
 
 
-_STORED = ("device", "cpu_threads", "model_memory_budget_gb", "recent_files", "last_folder", "last_project")
+_STORED = ("device", "cpu_threads", "model_memory_budget_gb", "recent_files", "last_folder", "last_project", "theme")
+THEMES = ("system", "light", "dark")
 
 
 def _check_device(value: Any) -> str:
@@ -89,7 +91,14 @@ def _check_optional_path(value: Any) -> str | None:
     raise ValueError(f"expected a path or null, not {value!r}")
 
 
+def _check_theme(value: Any) -> str:
+    if value in THEMES:
+        return value
+    raise ValueError(f"expected one of {', '.join(THEMES)}, not {value!r}")
+
+
 _CHECKS = {
+    "theme": _check_theme,
     "device": _check_device,
     "cpu_threads": _check_cpu_threads,
     "model_memory_budget_gb": _check_budget,

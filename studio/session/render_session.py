@@ -104,6 +104,20 @@ class MixPiece:
 
 
 @dataclass
+class ProjectMix:
+    """The project's audio laid out as the timeline shows it: each line at its place, its rendered audio
+    or, for a line without audio yet, silence as long as the timeline's estimate for it."""
+
+    pieces: list[np.ndarray]  # in script order; concatenated they are the mix
+    spans: list[tuple[int, int]]  # per line: [start, end) in samples
+    rendered: list[bool]  # per line: whether its span holds its audio (not a silent placeholder)
+
+    @property
+    def length(self) -> int:
+        return self.spans[-1][1] if self.spans else 0
+
+
+@dataclass
 class ActiveJob:
     job: RenderJob
     full: bool
@@ -111,7 +125,6 @@ class ActiveJob:
     line_ids: dict[int, int]  # segment index -> line id
     ordinals: dict[int, int]  # segment index -> position within its line
     progress: RenderProgress
-    offset_seconds: float  # where this job's audio starts on the timeline
     started: float = field(default_factory=time.monotonic)
     order: list[int] = field(default_factory=list)  # indexes still to reach the mix, script order
     held: dict[int, SegmentResult] = field(default_factory=dict)  # finished ahead of their turn
@@ -182,10 +195,33 @@ class RenderSession:
                 out.extend(render.ordered())
         return out
 
+    def project_mix(self, lines: Sequence[ScriptLine], items_per_line: Sequence[int],
+                    placeholder_samples: Sequence[int]) -> ProjectMix:
+        """The whole project on one time axis: rendered lines with their audio, the others as silence of
+        `placeholder_samples[i]` (the timeline's estimate), so a line's audio plays where its clip is."""
+        pieces: list[np.ndarray] = []
+        spans: list[tuple[int, int]] = []
+        rendered: list[bool] = []
+        position = 0
+        for line, n_items, placeholder in zip(lines, items_per_line, placeholder_samples, strict=True):
+            render = self.current_render(line)
+            if render is not None and n_items and render.complete(n_items):
+                audio = [r.samples for r in render.ordered()]
+                length = sum(len(a) for a in audio)
+                rendered.append(True)
+            else:
+                length = max(0, int(placeholder))
+                audio = [np.zeros(length, np.float32)] if length else []
+                rendered.append(False)
+            pieces.extend(audio)
+            spans.append((position, position + length))
+            position += length
+        return ProjectMix(pieces, spans, rendered)
+
     # --- jobs -------------------------------------------------------------------------------------------
 
     def start(self, job: RenderJob, segments: Sequence[PlannedSegment], lines: Sequence[ScriptLine], *,
-              full: bool, offset_seconds: float = 0.0) -> list[PlannedSegment]:
+              full: bool) -> list[PlannedSegment]:
         """Begin a job over `segments` (the whole script, or one line's). Returns the segments to render:
         a locked line whose audio is in memory keeps it. `job.segments` is set to them."""
         line_ids = {s.index: lines[s.line - 1].id for s in segments}
@@ -213,7 +249,7 @@ class RenderSession:
         job.segments = list(to_render)
         self.active = ActiveJob(
             job=job, full=full, segments={s.index: s for s in segments}, line_ids=line_ids, ordinals=ordinals,
-            progress=RenderProgress(to_render), offset_seconds=offset_seconds,
+            progress=RenderProgress(to_render),
             order=[s.index for s in to_render],
             # Kept (locked) segments are not streamed: the mix is rebuilt in order when the job ends.
             rebuild_at_end=len(to_render) != len(segments),
@@ -224,7 +260,7 @@ class RenderSession:
         """A job outside the script (rendering a designed voice's reference clip): nothing in the lines
         or the mix changes; `context` comes back in the JobEnd."""
         self.active = ActiveJob(job=job, full=False, segments={}, line_ids={}, ordinals={},
-                                progress=RenderProgress([]), offset_seconds=0.0, detached=context)
+                                progress=RenderProgress([]), detached=context)
 
     def _render_of(self, index: int) -> LineRender | None:
         active = self.active

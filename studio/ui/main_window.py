@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
@@ -17,11 +18,8 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QProgressBar,
-    QScrollArea,
     QSplitter,
     QToolBar,
-    QVBoxLayout,
-    QWidget,
 )
 
 from studio.audio.playback import PlaybackUnavailable, Player, default_output_device
@@ -31,18 +29,21 @@ from studio.core.project import (
 )
 from studio.core.script import ScriptChange, ScriptModel
 from studio.core.tags import PauseItem, SpeechItem, analyse_lines
+from studio.core.units import count
 from studio.core.voice_library import default_voice_library
 from studio.paths import recovery_dir
 from studio.session.document import Document
 from studio.session.pipeline import SAMPLE_RATE
 from studio.session.render_session import RenderSession
+from studio.settings import load_settings, update_settings
+from studio.ui.arrange_view import ArrangeView
 from studio.ui.background import BackgroundRunner
 from studio.ui.palette import EmotionPalette
 from studio.ui.qsettings_keys import WINDOW_GEOMETRY, WINDOW_SPLITTER, WINDOW_STATE
 from studio.ui.render_worker import RenderController
 from studio.ui.script_editor import ScriptEditor
-from studio.ui.timeline import TimelineView
-from studio.ui.waveform import WaveformView
+from studio.ui.theme import apply_theme
+from studio.ui.time_axis import ZOOM_STEP
 from studio.ui.window_dialogs import DialogActions
 from studio.ui.window_editing import EditActions
 from studio.ui.window_export import ExportActions
@@ -55,11 +56,23 @@ from studio.ui.window_render import RenderActions
 # idle delay keeps typing smooth either way.
 _REFRESH_DELAY_MS = 120
 _PLAYHEAD_INTERVAL_MS = 33
+_MIX_DELAY_MS = 300
 AUTOSAVE_INTERVAL_MS = 30_000
 
 
 def recovery_folder() -> Path:
     return recovery_dir()
+
+
+def unique_keys(keys: list[QKeySequence]) -> list[QKeySequence]:
+    """Each key sequence once, in order."""
+    seen: set[str] = set()
+    out = []
+    for key in keys:
+        if key.toString() not in seen:
+            seen.add(key.toString())
+            out.append(key)
+    return out
 
 
 class MainWindow(DialogActions, EditActions, RenderActions, ExportActions, PlaybackActions, FileActions, HelpActions,
@@ -76,31 +89,23 @@ class MainWindow(DialogActions, EditActions, RenderActions, ExportActions, Playb
         self._shut_down = False
 
         self.editor = ScriptEditor()
-        self.timeline = TimelineView()
-        self.timeline_scroll = QScrollArea()
-        self.timeline_scroll.setWidget(self.timeline)
-        self.timeline_scroll.setWidgetResizable(False)
-        self.timeline_scroll.setMinimumHeight(150)
+        # The timeline's lanes and the waveform share one time axis (zoom, scroll, playhead).
+        self.arrange = ArrangeView()
+        self.axis = self.arrange.axis
+        self.timeline = self.arrange.timeline
+        self.waveform = self.arrange.waveform
         self.palette = EmotionPalette()
-        self.waveform = WaveformView()
         self.transport = QToolBar("Transport")
         self.transport.setObjectName("Transport")
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.transport)
 
-        bottom = QWidget()
-        bottom_layout = QVBoxLayout(bottom)
-        bottom_layout.setContentsMargins(0, 0, 0, 0)
-        bottom_layout.addWidget(self.transport)
-        bottom_layout.addWidget(self.waveform)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.setObjectName("MainSplitter")
-        self.splitter.addWidget(self.timeline_scroll)
+        self.splitter.addWidget(self.arrange)
         self.splitter.addWidget(self.editor)
-        self.splitter.addWidget(bottom)
-        self.splitter.setStretchFactor(0, 4)
+        self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
-        self.splitter.setStretchFactor(2, 2)
-        self.splitter.setSizes([460, 130, 180])
-        self.waveform.setMinimumHeight(120)
+        self.splitter.setSizes([470, 260])
         self.setCentralWidget(self.splitter)
         dock = QDockWidget("Emotions", self)
         dock.setObjectName("EmotionsDock")
@@ -127,8 +132,9 @@ class MainWindow(DialogActions, EditActions, RenderActions, ExportActions, Playb
 
         # Playback.
         self.player: Player | None = None
-        self._play_offset = 0.0  # where the audio in the waveform starts on the timeline (seconds)
-        self._segment_lines: list[tuple[int, int, int]] = []  # (start, end, line index) in the waveform
+        self.cursor_sample = 0  # the transport's position while nothing plays (samples on the timeline)
+        self._mix_ends = np.zeros(0, dtype=np.int64)  # where each line's audio ends in the mix shown
+        self._analyses: list = []
         try:
             self.output_device = default_output_device()
             self.playback_problem: str | None = None
@@ -139,7 +145,7 @@ class MainWindow(DialogActions, EditActions, RenderActions, ExportActions, Playb
         self.progress_bar = QProgressBar()
         self.progress_bar.setMaximumWidth(260)
         self.progress_bar.setVisible(False)
-        self.model_label = QLabel("no model loaded")
+        self.model_label = QLabel("")
         # The progress bar sits rightmost, so the model label's changing width never moves it.
         self.statusBar().addPermanentWidget(self.model_label)
         self.statusBar().addPermanentWidget(self.progress_bar)
@@ -153,6 +159,11 @@ class MainWindow(DialogActions, EditActions, RenderActions, ExportActions, Playb
         self._take_lookup_timer.setSingleShot(True)
         self._take_lookup_timer.setInterval(_REFRESH_DELAY_MS)
         self._take_lookup_timer.timeout.connect(self._on_take_lookup_timer)
+        # Edits change the estimated length of unrendered lines; the mix follows once typing pauses.
+        self._mix_timer = QTimer(self)
+        self._mix_timer.setSingleShot(True)
+        self._mix_timer.setInterval(_MIX_DELAY_MS)
+        self._mix_timer.timeout.connect(self._show_mix)
         self._playhead_timer = QTimer(self)
         self._playhead_timer.setInterval(_PLAYHEAD_INTERVAL_MS)
         self._playhead_timer.timeout.connect(self._on_playhead_timer)
@@ -173,6 +184,7 @@ class MainWindow(DialogActions, EditActions, RenderActions, ExportActions, Playb
         self.timeline.play_line_requested.connect(self.play_line)
         self.timeline.lock_toggled.connect(self.toggle_lock)
         self.timeline.copy_line_requested.connect(self.copy_line)
+        self.editor.cursorPositionChanged.connect(self._on_editor_cursor_moved)
         self.palette.tag_activated.connect(lambda tag: self.apply_tag(self.current_line(), tag))
         self.waveform.seek_requested.connect(self._on_waveform_seek_requested)
         # The one helper for work off the main thread besides the render worker (exports).
@@ -180,6 +192,9 @@ class MainWindow(DialogActions, EditActions, RenderActions, ExportActions, Playb
         self._export_task = None
 
         self._build_menus()
+        theme = load_settings().theme
+        if theme != "system":
+            apply_theme(theme)
         self.resize(1280, 820)
         self._bind_model(self.document.model)
         self._update_title()
@@ -216,11 +231,22 @@ class MainWindow(DialogActions, EditActions, RenderActions, ExportActions, Playb
 
         edit_menu = bar.addMenu("&Edit")
         undo = self.undo_stack.createUndoAction(self, "&Undo")
-        undo.setShortcut(QKeySequence.StandardKey.Undo)
+        undo.setShortcuts(QKeySequence.keyBindings(QKeySequence.StandardKey.Undo))
         redo = self.undo_stack.createRedoAction(self, "&Redo")
-        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence.StandardKey.Redo])
+        # The platform's Redo keys plus Ctrl+Shift+Z, each once: Linux's Redo already holds Ctrl+Shift+Z,
+        # and a key bound twice on one action is an "ambiguous shortcut" that does nothing.
+        redo.setShortcuts(unique_keys(QKeySequence.keyBindings(QKeySequence.StandardKey.Redo)
+                                      + [QKeySequence("Ctrl+Shift+Z")]))
         edit_menu.addAction(undo)
         edit_menu.addAction(redo)
+        edit_menu.addSeparator()
+        # The clipboard commands act on the focused widget. The script editor handles these keys itself
+        # when it has focus (so they never reach these actions twice); elsewhere they copy whole lines.
+        self._action("Cu&t", QKeySequence.StandardKey.Cut, lambda: self._clipboard("cut"), menu=edit_menu)
+        self._action("&Copy", QKeySequence.StandardKey.Copy, lambda: self._clipboard("copy"), menu=edit_menu)
+        self._action("&Paste", QKeySequence.StandardKey.Paste, lambda: self._clipboard("paste"), menu=edit_menu)
+        self._action("Select &All", QKeySequence.StandardKey.SelectAll, lambda: self._clipboard("selectAll"),
+                     menu=edit_menu)
         edit_menu.addSeparator()
         self._action("Copy Line as &Text", QKeySequence("Ctrl+Shift+C"),
                      lambda: self.copy_line(self.current_line()), menu=edit_menu)
@@ -228,6 +254,14 @@ class MainWindow(DialogActions, EditActions, RenderActions, ExportActions, Playb
         self._action("Move Line &Down", QKeySequence("Alt+Down"), lambda: self._move_current(1), menu=edit_menu)
         self._action("Focus &Timeline", QKeySequence("Ctrl+1"), self.timeline.setFocus, menu=edit_menu)
         self._action("Focus Script &Editor", QKeySequence("Ctrl+2"), self.editor.setFocus, menu=edit_menu)
+
+        view_menu = bar.addMenu("&View")
+        self._action("Zoom &In", [QKeySequence("Ctrl+="), QKeySequence("Ctrl++")], lambda: self.zoom(ZOOM_STEP),
+                     menu=view_menu, tip="Zoom the timeline and waveform in (Ctrl+wheel zooms at the mouse)")
+        self._action("Zoom &Out", QKeySequence("Ctrl+-"), lambda: self.zoom(1 / ZOOM_STEP), menu=view_menu)
+        self._action("&Fit Project", QKeySequence("Ctrl+0"), self.axis.fit, menu=view_menu,
+                     tip="Show the whole project")
+        self._build_theme_menu(view_menu)
 
         line_menu = bar.addMenu("&Line")
         self.render_line_action = self._action(
@@ -252,18 +286,51 @@ class MainWindow(DialogActions, EditActions, RenderActions, ExportActions, Playb
         self._action("&Fine-tune a Voice…", QKeySequence("Ctrl+Shift+F"), self.open_finetune_wizard,
                      menu=tools_menu, tip="Train a new speaker from your own recordings")
 
-        playback_menu = bar.addMenu("&Playback")
-        self.play_action = self._action("&Play", QKeySequence("Space"), self.toggle_playback, menu=playback_menu)
-        self.stop_play_action = self._action("S&top", QKeySequence("Shift+Space"), self.stop_playback,
-                                             menu=playback_menu)
+        self._build_transport(bar.addMenu("&Playback"))
         help_menu = bar.addMenu("&Help")
         self._build_help_menu(help_menu)
-        for action in (self.render_action, self.stop_render_action):
-            self.transport.addAction(action)
-        self.transport.addSeparator()
-        self.transport.addAction(self.play_action)
-        self.transport.addAction(self.stop_play_action)
         self._update_transport()
+
+    def _build_theme_menu(self, view_menu) -> None:
+        from PySide6.QtGui import QActionGroup
+
+        menu = view_menu.addMenu("&Theme")
+        group = QActionGroup(self)
+        current = load_settings().theme
+        self.theme_actions = {}
+        for theme, label in (("system", "&System"), ("light", "&Light"), ("dark", "&Dark")):
+            action = QAction(label, self, checkable=True)
+            action.setChecked(theme == current)
+            action.triggered.connect(lambda _checked=False, t=theme: self.set_theme(t))
+            group.addAction(action)
+            menu.addAction(action)
+            self.theme_actions[theme] = action
+
+    def set_theme(self, theme: str) -> None:
+        apply_theme(theme)
+        self.theme_actions[theme].setChecked(True)
+        try:
+            update_settings(theme=theme)
+        except (OSError, ValueError) as exc:
+            self.statusBar().showMessage(f"Theme not saved: {exc}", 5000)
+
+    def _clipboard(self, command: str) -> None:
+        from PySide6.QtWidgets import QApplication
+
+        focus = QApplication.focusWidget()
+        if focus is not None and focus is not self.timeline and hasattr(focus, command):
+            getattr(focus, command)()
+        elif command == "copy":
+            self.copy_line(self.current_line())
+        elif command == "selectAll":
+            self.editor.selectAll()
+
+    def zoom(self, factor: float) -> None:
+        """Zoom both views at the mouse when it is over them, else at the playhead."""
+        anchor = self.arrange.anchor_seconds()
+        if anchor is None:
+            anchor = self.transport_position() / SAMPLE_RATE
+        self.axis.zoom(factor, anchor)
 
     # --- the document ---------------------------------------------------------------------------------
 
@@ -299,6 +366,7 @@ class MainWindow(DialogActions, EditActions, RenderActions, ExportActions, Playb
         """Rebuild the timeline's clips from the model and the render state."""
         self._refresh_timer.stop()
         analyses = analyse_lines(self.model.text)
+        self._analyses = analyses
         self._cast_voices = self._voices(report=False)
         clips = []
         errors = []
@@ -306,10 +374,10 @@ class MainWindow(DialogActions, EditActions, RenderActions, ExportActions, Playb
             clips.append(self._clip_for(index, line, analysis))
             if analysis.error is not None:
                 errors.append(analysis.error)
-        self.timeline.set_clips(clips)
+        self.timeline.set_clips(clips, lanes=self._lane_names())
         if not self.timeline.clips or self.timeline.selected is None:
             self.timeline.select(0 if clips else None, emit=False)
-        self._fit_timeline()
+        self._layout_changed()
         if not self.session.busy:
             if errors:
                 more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
@@ -317,17 +385,49 @@ class MainWindow(DialogActions, EditActions, RenderActions, ExportActions, Playb
             else:
                 speech = sum(1 for a in analyses for i in a.items if isinstance(i, SpeechItem))
                 pauses = sum(1 for a in analyses for i in a.items if isinstance(i, PauseItem))
-                self.statusBar().showMessage(f"{len(clips)} lines, {speech} speech segments, {pauses} pauses")
+                self.statusBar().showMessage(f"{count(len(clips), 'line')}, {count(speech, 'speech segment')}, "
+                                             f"{count(pauses, 'pause')}")
+        self._show_model_choice()
+
+    def _show_model_choice(self) -> None:
+        """The status bar's model: the last one loaded, or the project's choice before any load."""
+        if self.session.model_info is not None or self.session.busy:
+            return
+        source = self.project.render.model
+        self.model_label.setText(f"Model: {Path(source).name} (loads when you render)" if source
+                                 else "Model: automatic (loads when you render)")
+        self.model_label.setToolTip(source or "Each voice renders with the best installed model of its type")
+
+    def _lane_names(self) -> list[str | None]:
+        """The timeline's lanes: the default voice first, then the cast in its order."""
+        default = self.project.render.voice
+        names = [default] if default else []
+        names += [name for name in self.project.cast if name != default]
+        return names
 
     def _on_timeline_line_selected(self, line: int) -> None:
         if self.editor.textCursor().blockNumber() != line:
             self.editor.move_cursor_to(line + 1, 1)
             self.timeline.setFocus()
+        self.waveform.highlight(self._line_span_seconds(line))
+
+    def _on_editor_cursor_moved(self) -> None:
+        """The script's cursor selects its line's clip (and moves the playhead there while nothing plays)."""
+        line = self.editor.textCursor().blockNumber()
+        if line == self.timeline.selected or not (0 <= line < len(self.timeline.clips)):
+            return
+        self.timeline.select(line, emit=False)
+        self.waveform.highlight(self._line_span_seconds(line))
+        if not (self.player is not None and self.player.playing):
+            self.seek_to(int(self.timeline.start_samples[line]))
 
     def _on_timeline_seek_requested(self, seconds: float) -> None:
-        if self.player is not None and self._play_offset == 0.0:
-            self.player.seek(int(seconds * SAMPLE_RATE))
-            self.waveform.set_playhead(int(seconds * SAMPLE_RATE))
+        self.seek_to(int(round(seconds * SAMPLE_RATE)))
+
+    def _line_span_seconds(self, line: int | None) -> tuple[float, float] | None:
+        if line is None or not (0 <= line < len(self.timeline.clips)):
+            return None
+        return self.timeline.start_of(line), self.timeline.end_of(line)
 
     def _update_title(self) -> None:
         name = self.project_path.name if self.project_path else "Untitled"
@@ -341,7 +441,7 @@ class MainWindow(DialogActions, EditActions, RenderActions, ExportActions, Playb
         self.session.reset()
         self.progress_bar.setVisible(False)
         self._bind_model(self.document.replace(project, path, version))
-        self._show_results([], offset=0.0)
+        self._show_mix()
         self._update_transport()
         if modified:
             # Recovered work differs from what is on disk: one undoable step that changes nothing
@@ -372,24 +472,35 @@ class MainWindow(DialogActions, EditActions, RenderActions, ExportActions, Playb
         splitter = settings.value(WINDOW_SPLITTER)
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
+            self.keep_on_screen()
         if isinstance(state, QByteArray):
             self.restoreState(state)
         if isinstance(splitter, QByteArray):
             self.splitter.restoreState(splitter)
+
+    def keep_on_screen(self) -> None:
+        """A window saved on a bigger screen (or at another scale) fits the available screen again, with its
+        transport and status bar in reach."""
+        screen = self.screen().availableGeometry()
+        frame = self.frameGeometry()
+        extra_w, extra_h = frame.width() - self.width(), frame.height() - self.height()
+        if self.isMaximized() or self.isFullScreen():
+            return
+        width = min(self.width(), screen.width() - extra_w)
+        height = min(self.height(), screen.height() - extra_h)
+        if (width, height) != (self.width(), self.height()):
+            self.resize(width, height)
+        frame = self.frameGeometry()
+        x = min(max(frame.x(), screen.left()), screen.right() + 1 - frame.width())
+        y = min(max(frame.y(), screen.top()), screen.bottom() + 1 - frame.height())
+        if (x, y) != (frame.x(), frame.y()):
+            self.move(x, y)
 
     def save_layout(self) -> None:
         settings = QSettings()
         settings.setValue(WINDOW_GEOMETRY, self.saveGeometry())
         settings.setValue(WINDOW_STATE, self.saveState())
         settings.setValue(WINDOW_SPLITTER, self.splitter.saveState())
-
-    def _fit_timeline(self) -> None:
-        viewport = self.timeline_scroll.viewport()
-        self.timeline.fit_width(viewport.width(), viewport.height())
-
-    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
-        super().resizeEvent(event)
-        self._fit_timeline()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
         if not self._confirm_discard():

@@ -1,28 +1,39 @@
-"""The timeline: one row per script line, laid out in time, with emotion chips and render state.
+"""The timeline: the script's lines as clips on the project's time axis, one lane per voice.
 
-Rows are drawn like a Gantt chart: a line's clip starts where the previous line ended, its width is its
-rendered duration (or an estimate from its text before rendering), and pauses inside it are gaps. The
-view is built from `ClipInfo` records the window derives from the script model and the render state;
-it keeps no script data of its own and reports what the user does through signals.
+A clip starts where the previous line ended and lasts its rendered duration (or, before rendering, an
+estimate from its text, drawn hatched), so the timeline is the project's audio laid out in time, on the
+same TimeAxis as the waveform below it. A ruler at the top gives the time, the playhead crosses every
+lane. The view is built from `ClipInfo` records the window derives from the script and the render
+state; it keeps no script data of its own and reports what the user does through signals.
+
+Drawing cost does not grow with the project: the clips in view are found by binary search over their
+start times, and clips narrower than a few pixels (a zoomed-out hour) are drawn as one mark per pixel
+column and lane, not one shape each.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QMimeData, QPoint, QRect, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QDrag, QFont, QFontMetrics, QPainter, QPen
+import numpy as np
+from PySide6.QtCore import QLineF, QMimeData, QPoint, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QDrag, QFont, QFontMetrics, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QMenu, QSizePolicy, QToolTip, QWidget
 
+from studio.core.plan import SAMPLE_RATE
 from studio.ui.clip_info import Chip, ClipInfo
 from studio.ui.palette import emotion_colour
 from studio.ui.script_editor import TAG_MIME_TYPE
+from studio.ui.time_axis import ZOOM_STEP, TimeAxis
 
 LINE_MIME_TYPE = "application/x-qtts-line"
 
-ROW_HEIGHT = 52
-GUTTER = 56
-CHIP_HEIGHT = 17
-MIN_CLIP_WIDTH = 36
-_STATE_COLOURS = {
+RULER_HEIGHT = 24
+LANE_HEIGHT = 58
+GUTTER = 132  # the lane names; the waveform below keeps the same left margin so times line up
+CHIP_HEIGHT = 16
+# Below this width a clip is a mark, not a box with text.
+_MIN_BOX_PIXELS = 4
+_NO_VOICE = "(no voice)"
+STATE_COLOURS = {
     "stale": "#9aa5b1",
     "queued": "#6c8ebf",
     "rendering": "#e08a1e",
@@ -31,11 +42,33 @@ _STATE_COLOURS = {
     "failed": "#d62728",
     "locked": "#5b5f97",
     "error": "#d62728",
+    "empty": "#c4c9d1",
 }
+PLAYHEAD_COLOUR = "#d62728"
+
+
+def ruler_step(pixels_per_second: float, min_pixels: float = 80.0) -> float:
+    """The tick spacing (seconds) of the ruler: the first 'round' interval at least `min_pixels` wide."""
+    for step in (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200):
+        if step * pixels_per_second >= min_pixels:
+            return float(step)
+    return 14400.0
+
+
+def format_time(seconds: float, *, step: float = 1.0) -> str:
+    """'1:05', '1:02:03' or with tenths ('0:01.5') when the step is finer than a second."""
+    seconds = max(0.0, seconds)
+    whole = int(seconds + 1e-6)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+    if step < 1:
+        text += f".{int(round((seconds - whole) * 10)) % 10}"
+    return text
 
 
 class TimelineView(QWidget):
-    """Put inside a QScrollArea (widgetResizable=False); sizes itself to its content."""
+    """Sizes itself to its lanes; its width is the time axis's view (plus the gutter)."""
 
     line_selected = Signal(int)  # line index
     seek_requested = Signal(float)  # seconds
@@ -48,15 +81,22 @@ class TimelineView(QWidget):
     play_line_requested = Signal(int)
     lock_toggled = Signal(int)
     copy_line_requested = Signal(int)
+    quick_fix_requested = Signal(int, int, str, str)  # line index, column, old text, new text
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, axis: TimeAxis | None = None, parent=None) -> None:
         super().__init__(parent)
+        self.axis = axis or TimeAxis(self)
+        self.axis.changed.connect(self.update)
         self.clips: list[ClipInfo] = []
-        self.starts: list[float] = []
+        self.lanes: list[str] = []
+        self._lane_of: np.ndarray = np.zeros(0, dtype=np.int32)
+        self._starts = np.zeros(0)
+        self._ends = np.zeros(0)
+        self.start_samples = np.zeros(0, dtype=np.int64)
+        self.end_samples = np.zeros(0, dtype=np.int64)
         self.selected: int | None = None
         self.playhead_seconds: float | None = None
         self.playing_line: int | None = None
-        self.pixels_per_second = 60.0
         self._press: QPoint | None = None
         self._drop_row: int | None = None
         self._chip_rects: list[tuple[QRect, int, Chip]] = []
@@ -70,35 +110,85 @@ class TimelineView(QWidget):
 
     # --- data ----------------------------------------------------------------------------------------
 
-    def set_clips(self, clips: list[ClipInfo]) -> None:
+    def set_clips(self, clips: list[ClipInfo], lanes: list[str | None] | None = None) -> None:
+        """Show `clips` (every line, in script order) in `lanes` (voice names, top to bottom); a voice
+        not named in `lanes` gets a lane of its own after them."""
         self.clips = clips
-        self.starts = []
-        t = 0.0
-        for clip in clips:
-            self.starts.append(t)
-            t += clip.seconds
+        names = [lane or _NO_VOICE for lane in (lanes or [])]
+        index = {name: i for i, name in enumerate(names)}
+        lane_of = np.empty(len(clips), dtype=np.int32)
+        for i, clip in enumerate(clips):
+            name = clip.voice or _NO_VOICE
+            if name not in index:
+                index[name] = len(names)
+                names.append(name)
+            lane_of[i] = index[name]
+        self.lanes = names or [_NO_VOICE]
+        self._lane_of = lane_of
+        self._layout_times()
         if self.selected is not None and self.selected >= len(clips):
             self.selected = len(clips) - 1 if clips else None
         self.updateGeometry()
-        self.resize(self.sizeHint())
         self.update()
+
+    def update_clips(self, changed: dict[int, ClipInfo]) -> bool:
+        """Replace some clips in place (the lines that changed). Returns False when a clip moved to a
+        voice without a lane (the caller then calls set_clips)."""
+        index = {name: i for i, name in enumerate(self.lanes)}
+        for i, clip in changed.items():
+            lane = index.get(clip.voice or _NO_VOICE)
+            if lane is None or not (0 <= i < len(self.clips)):
+                return False
+            self.clips[i] = clip
+            self._lane_of[i] = lane
+        self._layout_times()
+        self.update()
+        return True
+
+    def _layout_times(self) -> None:
+        samples = self.clip_samples()
+        self.end_samples = np.cumsum(samples)
+        self.start_samples = self.end_samples - samples
+        self._ends = self.end_samples / SAMPLE_RATE
+        self._starts = self.start_samples / SAMPLE_RATE
+        self.axis.set_extent("clips", self.total_seconds)
+
+    def clip_samples(self) -> np.ndarray:
+        """Each clip's length in whole samples: the project's mix is built from the same numbers, so a
+        clip and its audio start at exactly the same time."""
+        seconds = np.fromiter((clip.seconds for clip in self.clips), dtype=np.float64, count=len(self.clips))
+        return np.round(seconds * SAMPLE_RATE).astype(np.int64)
+
+    @property
+    def starts(self) -> list[float]:
+        return self._starts.tolist()
+
+    def start_of(self, index: int) -> float:
+        return float(self._starts[index])
+
+    def end_of(self, index: int) -> float:
+        return float(self._ends[index])
 
     @property
     def total_seconds(self) -> float:
-        return (self.starts[-1] + self.clips[-1].seconds) if self.clips else 0.0
+        return float(self._ends[-1]) if len(self._ends) else 0.0
 
-    def fit_width(self, width: int, height: int = 0) -> None:
-        """Choose the horizontal scale so the whole script fits `width` pixels (within sane limits),
-        and fill at least the visible area."""
-        usable = max(200, width - GUTTER - 330)  # room for the last clip's text to run past its end
-        self.pixels_per_second = max(4.0, min(240.0, usable / max(self.total_seconds, 1.0)))
-        hint = self.sizeHint()
-        self.resize(max(hint.width(), width), max(hint.height(), height))
-        self.update()
+    def line_at_time(self, seconds: float) -> int | None:
+        """The line whose clip covers `seconds` (the last line at or after the end)."""
+        if not self.clips:
+            return None
+        index = int(np.searchsorted(self._ends, seconds, side="right"))
+        return min(index, len(self.clips) - 1)
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt override)
-        width = int(GUTTER + self.total_seconds * self.pixels_per_second + 320)
-        return QSize(max(width, 400), max(ROW_HEIGHT * len(self.clips) + 8, 60))
+        return QSize(GUTTER + 600, RULER_HEIGHT + LANE_HEIGHT * max(1, len(self.lanes)) + 2)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt override)
+        return self.sizeHint()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        self.axis.set_view_width(self.width() - GUTTER)
 
     def select(self, index: int | None, *, emit: bool = True) -> None:
         if index is not None and not (0 <= index < len(self.clips)):
@@ -112,11 +202,9 @@ class TimelineView(QWidget):
                 self.line_selected.emit(index)
 
     def ensure_visible(self, index: int) -> None:
-        parent = self.parentWidget()
-        scroll = parent.parentWidget() if parent is not None else None
-        if scroll is not None and hasattr(scroll, "ensureVisible"):
-            rect = self.clip_rect(index)
-            scroll.ensureVisible(rect.x(), rect.center().y(), 40, ROW_HEIGHT)
+        start, end = self.start_of(index), self.end_of(index)
+        if end < self.axis.start or start > self.axis.end:
+            self.axis.ensure_visible(start)
 
     def set_playhead(self, seconds: float | None, playing_line: int | None) -> None:
         if seconds == self.playhead_seconds and playing_line == self.playing_line:
@@ -127,164 +215,248 @@ class TimelineView(QWidget):
 
     # --- geometry -----------------------------------------------------------------------------------
 
-    def clip_rect(self, index: int) -> QRect:
-        clip = self.clips[index]
-        x = GUTTER + int(self.starts[index] * self.pixels_per_second)
-        width = max(MIN_CLIP_WIDTH, int(clip.seconds * self.pixels_per_second))
-        return QRect(x, index * ROW_HEIGHT + 4 + CHIP_HEIGHT + 4, width, ROW_HEIGHT - CHIP_HEIGHT - 14)
+    def x_of(self, seconds: float) -> float:
+        return GUTTER + self.axis.x_of(seconds)
 
-    def row_at(self, y: int) -> int | None:
-        row = y // ROW_HEIGHT
-        return row if 0 <= row < len(self.clips) else None
+    def lane_top(self, lane: int) -> int:
+        return RULER_HEIGHT + lane * LANE_HEIGHT
+
+    def clip_rect(self, index: int) -> QRect:
+        x0 = self.x_of(self.start_of(index))
+        x1 = self.x_of(self.end_of(index))
+        top = self.lane_top(int(self._lane_of[index]))
+        return QRect(int(x0), top + 5, max(2, int(x1) - int(x0) - 1), LANE_HEIGHT - 10)
+
+    def clip_at(self, pos: QPoint) -> int | None:
+        if pos.y() < RULER_HEIGHT or pos.x() < GUTTER or not self.clips:
+            return None
+        lane = (pos.y() - RULER_HEIGHT) // LANE_HEIGHT
+        index = self.line_at_time(self.axis.seconds_at(pos.x() - GUTTER))
+        if index is None or self.axis.seconds_at(pos.x() - GUTTER) >= self.total_seconds:
+            return None
+        return index if self._lane_of[index] == lane else None
+
+    def visible_range(self) -> tuple[int, int]:
+        """Indexes [first, last) of the clips that overlap the view."""
+        first = int(np.searchsorted(self._ends, self.axis.start, side="right"))
+        last = int(np.searchsorted(self._starts, self.axis.end, side="left"))
+        return first, max(first, last)
 
     # --- painting -------------------------------------------------------------------------------------
 
     def paintEvent(self, event) -> None:  # noqa: N802 (Qt override)
         painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        area = event.rect()
-        painter.fillRect(area, QColor("#fbfbfc"))
+        palette = self.palette()
+        base, text = palette.color(QPalette.ColorRole.Base), palette.color(QPalette.ColorRole.Text)
+        alternate = palette.color(QPalette.ColorRole.AlternateBase)
+        painter.fillRect(self.rect(), base)
         self._chip_rects = []
-        metrics = QFontMetrics(self._small)
-        # Only the rows in the exposed area: a 5,000-line script must scroll as smoothly as a short one.
-        first = max(0, area.top() // ROW_HEIGHT)
-        last = min(len(self.clips) - 1, area.bottom() // ROW_HEIGHT)
-        for index in range(first, last + 1):
-            self._paint_row(painter, index, self.clips[index], metrics)
+        width = self.width()
+        for lane in range(len(self.lanes)):
+            if lane % 2:
+                painter.fillRect(QRect(GUTTER, self.lane_top(lane), width - GUTTER, LANE_HEIGHT), alternate)
+        painter.setClipRect(QRect(GUTTER, 0, width - GUTTER, self.height()))
+        first, last = self.visible_range()
+        if last > first:
+            self._paint_clips(painter, first, last, text)
+        painter.setClipping(False)
+        self._paint_ruler(painter, text)
+        self._paint_gutter(painter, text)
         if all(clip.state == "empty" for clip in self.clips):
-            painter.setPen(QColor("#8a93a0"))
+            painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
             painter.setFont(self._font)
             painter.drawText(
-                self.rect().adjusted(GUTTER, ROW_HEIGHT * len(self.clips), 0, 0),
+                QRect(GUTTER, RULER_HEIGHT, width - GUTTER, self.height() - RULER_HEIGHT),
                 Qt.AlignmentFlag.AlignCenter,
                 "Each line of the script becomes a clip here.\n"
                 "Type in the script editor below, then drag emotions from the palette onto a clip.",
             )
         if self.playhead_seconds is not None:
-            x = GUTTER + int(self.playhead_seconds * self.pixels_per_second)
-            painter.setPen(QPen(QColor("#d62728"), 2))
-            painter.drawLine(x, 0, x, self.height())
-        if self._drop_row is not None:
-            painter.setPen(QPen(QColor("#2f6db5"), 2, Qt.PenStyle.DashLine))
-            painter.drawRect(QRect(1, self._drop_row * ROW_HEIGHT + 1, self.width() - 3, ROW_HEIGHT - 3))
+            x = self.x_of(self.playhead_seconds)
+            if GUTTER <= x <= width:
+                painter.setPen(QPen(QColor(PLAYHEAD_COLOUR), 2))
+                painter.drawLine(QLineF(x, 0, x, self.height()))
+        if self._drop_row is not None and 0 <= self._drop_row < len(self.clips):
+            painter.setPen(QPen(palette.color(QPalette.ColorRole.Highlight), 2, Qt.PenStyle.DashLine))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRect(self.clip_rect(self._drop_row).adjusted(-2, -2, 2, 2))
         painter.end()
 
-    def _paint_row(self, painter: QPainter, index: int, clip: ClipInfo, metrics: QFontMetrics) -> None:
-        top = index * ROW_HEIGHT
-        if index == self.selected:
-            painter.fillRect(QRect(0, top, self.width(), ROW_HEIGHT), QColor("#e8f0fb"))
-        elif index % 2:
-            painter.fillRect(QRect(0, top, self.width(), ROW_HEIGHT), QColor("#f4f5f7"))
-        # Gutter: line number and a state dot.
+    def _paint_ruler(self, painter: QPainter, text: QColor) -> None:
+        palette = self.palette()
+        painter.fillRect(QRect(0, 0, self.width(), RULER_HEIGHT), palette.color(QPalette.ColorRole.Button))
+        painter.setPen(palette.color(QPalette.ColorRole.Mid))
+        painter.drawLine(0, RULER_HEIGHT - 1, self.width(), RULER_HEIGHT - 1)
+        step = ruler_step(self.axis.pixels_per_second)
+        tick = np.floor(self.axis.start / step) * step
         painter.setFont(self._small)
-        painter.setPen(QColor("#6b7280"))
-        painter.drawText(QRect(4, top, 26, ROW_HEIGHT), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
-                         str(index + 1))
-        painter.setBrush(QColor(_STATE_COLOURS.get(clip.state, "#9aa5b1")))
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.drawEllipse(QRect(36, top + ROW_HEIGHT // 2 - 5, 10, 10))
+        painter.setPen(palette.color(QPalette.ColorRole.ButtonText))
+        minor = step / 5
+        ticks = np.arange(tick, self.axis.end + step, minor)
+        for t in ticks:
+            x = self.x_of(float(t))
+            if x < GUTTER:
+                continue
+            major = abs(t / step - round(t / step)) < 1e-6
+            painter.drawLine(QLineF(x, RULER_HEIGHT - (9 if major else 4), x, RULER_HEIGHT - 1))
+            if major:
+                painter.drawText(QRectF(x + 3, 0, 90, RULER_HEIGHT - 6), Qt.AlignmentFlag.AlignVCenter,
+                                 format_time(float(t), step=step))
 
+    def _paint_gutter(self, painter: QPainter, text: QColor) -> None:
+        palette = self.palette()
+        painter.fillRect(QRect(0, 0, GUTTER, self.height()), palette.color(QPalette.ColorRole.Window))
+        painter.setPen(palette.color(QPalette.ColorRole.Mid))
+        painter.drawLine(GUTTER - 1, 0, GUTTER - 1, self.height())
+        painter.setFont(self._small)
+        painter.setPen(palette.color(QPalette.ColorRole.WindowText))
+        metrics = QFontMetrics(self._small)
+        for lane, name in enumerate(self.lanes):
+            rect = QRect(8, self.lane_top(lane), GUTTER - 14, LANE_HEIGHT)
+            painter.drawText(rect, Qt.AlignmentFlag.AlignVCenter,
+                             metrics.elidedText(f"♪ {name}", Qt.TextElideMode.ElideRight, rect.width()))
+
+    def _paint_clips(self, painter: QPainter, first: int, last: int, text: QColor) -> None:
+        pps = self.axis.pixels_per_second
+        x0 = GUTTER + (self._starts[first:last] - self.axis.start) * pps
+        x1 = GUTTER + (self._ends[first:last] - self.axis.start) * pps
+        wide = (x1 - x0) >= _MIN_BOX_PIXELS
+        narrow = np.flatnonzero(~wide)
+        if len(narrow):
+            # One mark per pixel column and lane: a zoomed-out 10-hour project is a few thousand
+            # lines to draw, not a hundred thousand boxes.
+            columns = np.floor(x0[narrow]).astype(np.int64)
+            lanes = self._lane_of[first:last][narrow].astype(np.int64)
+            keys = np.unique(lanes * 1_000_000 + columns)
+            mark = QColor(self.palette().color(QPalette.ColorRole.Highlight))
+            mark.setAlpha(150)
+            painter.setPen(QPen(mark, 1))
+            lines = []
+            for key in keys.tolist():
+                lane, column = divmod(key, 1_000_000)
+                top = self.lane_top(lane)
+                lines.append(QLineF(column + 0.5, top + 8, column + 0.5, top + LANE_HEIGHT - 8))
+            painter.drawLines(lines)
+        metrics = QFontMetrics(self._small)
+        for offset in np.flatnonzero(wide).tolist():
+            self._paint_clip(painter, first + offset, text, metrics)
+
+    def _paint_clip(self, painter: QPainter, index: int, text: QColor, metrics: QFontMetrics) -> None:
+        clip = self.clips[index]
         rect = self.clip_rect(index)
+        palette = self.palette()
         if clip.state == "empty":
-            painter.setFont(self._small)
-            painter.setPen(QColor("#aab1bb"))
-            painter.drawText(QRect(rect.x(), top, 200, ROW_HEIGHT), Qt.AlignmentFlag.AlignVCenter, "(empty line)")
             return
-        # Chips above the clip: voice, then emotions (inherited ones outlined).
-        x = rect.x()
-        chip_top = top + 4
-        if clip.voice:
-            x = self._paint_chip(painter, metrics, x, chip_top, f"♪ {clip.voice}", QColor("#374151"), False)
+        emotion = next((chip.label for chip in clip.chips), None)
+        fill = emotion_colour(emotion) if emotion else palette.color(QPalette.ColorRole.Highlight)
+        body = QColor(fill)
+        body.setAlpha(70 if clip.estimated else 140)
+        selected = index == self.selected
+        playing = index == self.playing_line
+        border = QColor(STATE_COLOURS["error"]) if clip.state in ("failed", "error") else fill.darker(130)
+        if selected:
+            border = palette.color(QPalette.ColorRole.Highlight)
+        painter.setPen(QPen(border, 2 if (selected or playing) else 1))
+        painter.setBrush(QBrush(body, Qt.BrushStyle.SolidPattern))
+        painter.drawRoundedRect(QRectF(rect).adjusted(0.5, 0.5, -0.5, -0.5), 4, 4)
+        if clip.estimated:
+            # Not rendered yet: hatched, and its length is an estimate from the text.
+            painter.setBrush(QBrush(fill.darker(115), Qt.BrushStyle.BDiagPattern))
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.drawRoundedRect(QRectF(rect).adjusted(1, 1, -1, -1), 4, 4)
+        # Pauses inside the clip: gaps drawn over the body.
+        total = max(clip.seconds, 1e-9)
+        x = float(rect.x())
+        for kind, seconds in clip.pieces:
+            w = rect.width() * seconds / total
+            if kind == "pause" and w >= 2:
+                painter.fillRect(QRectF(x, rect.y() + 4, w, rect.height() - 8), palette.color(QPalette.ColorRole.Base))
+            x += w
+        # The render state: a stripe along the bottom.
+        painter.fillRect(QRect(rect.x() + 2, rect.bottom() - 3, rect.width() - 4, 3),
+                         QColor(STATE_COLOURS.get(clip.state, "#9aa5b1")))
+        if rect.width() < 24:
+            return
+        inner = rect.adjusted(5, 3, -5, -5)
+        painter.setClipRect(inner.intersected(QRect(GUTTER, 0, self.width() - GUTTER, self.height())))
+        cx = inner.x()
         for chip in clip.chips:
-            colour = emotion_colour(chip.label)
-            chip_rect_x = x
-            x = self._paint_chip(painter, metrics, x, chip_top, chip.label, colour, chip.inherited,
-                                 closable=not chip.inherited)
-            self._chip_rects.append((QRect(chip_rect_x, chip_top, x - chip_rect_x - 4, CHIP_HEIGHT), index, chip))
+            cx = self._paint_chip(painter, metrics, cx, inner.y(), index, chip)
+            if cx > inner.right():
+                break
+        badges = []
         if clip.locked:
-            x = self._paint_chip(painter, metrics, x, chip_top, "locked", QColor("#5b5f97"), True)
+            badges.append("locked")
         if clip.takes > 1 or clip.take:
-            x = self._paint_chip(painter, metrics, x, chip_top, f"take {clip.take + 1}/{clip.takes}",
-                                 QColor("#6b7280"), True)
-        painter.setFont(self._small)
-        painter.setPen(QColor(_STATE_COLOURS.get(clip.state, "#6b7280")))
-        state_text = clip.state + (" ⚠" if clip.warning else "")
-        painter.drawText(QRect(x + 2, chip_top, 140, CHIP_HEIGHT), Qt.AlignmentFlag.AlignVCenter, state_text)
-
-        # The clip body: speech blocks and pause gaps.
-        base = QColor("#dbe7f7") if not clip.estimated else QColor("#eceff3")
-        border = QColor("#2f6db5") if index == self.playing_line else QColor("#9db4d3")
-        if clip.state in ("failed", "error"):
-            border = QColor("#d62728")
-        px = rect.x()
-        total = max(clip.seconds, 1e-6)
-        for kind, seconds in clip.pieces or [("speech", 0.0)]:
-            width = max(2, int(rect.width() * seconds / total)) if clip.pieces else rect.width()
-            piece = QRect(px, rect.y(), width, rect.height())
-            if kind == "pause":
-                painter.setPen(QPen(QColor("#c4c9d1"), 1, Qt.PenStyle.DotLine))
-                painter.setBrush(Qt.BrushStyle.NoBrush)
-                painter.drawRect(piece.adjusted(0, 6, 0, -6))
-            else:
-                painter.setPen(QPen(border, 2 if index == self.playing_line else 1))
-                painter.setBrush(QBrush(base, Qt.BrushStyle.SolidPattern if not clip.estimated
-                                        else Qt.BrushStyle.Dense4Pattern))
-                painter.drawRoundedRect(QRectF(piece), 4, 4)
-            px += width
+            badges.append(f"take {clip.take + 1}/{clip.takes}")
+        if clip.warning:
+            badges.append("⚠")
+        if badges:
+            painter.setFont(self._small)
+            painter.setPen(text)
+            painter.drawText(QRect(cx + 2, inner.y(), max(0, inner.right() - cx), CHIP_HEIGHT),
+                             Qt.AlignmentFlag.AlignVCenter, "  ".join(badges))
         painter.setFont(self._font)
-        painter.setPen(QColor("#1f2937") if clip.state != "error" else QColor("#d62728"))
-        label = clip.text if clip.state != "error" else clip.message
-        text_rect = QRect(rect.x() + 6, rect.y(), max(rect.width(), 600), rect.height())
+        painter.setPen(QColor(STATE_COLOURS["error"]) if clip.state == "error" else text)
+        label = clip.message if clip.state == "error" else (clip.text or "(empty line)")
+        text_rect = QRect(inner.x(), inner.y() + CHIP_HEIGHT + 1, inner.width(), inner.height() - CHIP_HEIGHT - 1)
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignVCenter, QFontMetrics(self._font).elidedText(
-            label or "(empty line)", Qt.TextElideMode.ElideRight, text_rect.width() - 8))
+            label, Qt.TextElideMode.ElideRight, text_rect.width()))
+        painter.setClipRect(QRect(GUTTER, 0, self.width() - GUTTER, self.height()))
 
-    def _paint_chip(self, painter, metrics, x, top, label, colour: QColor, outlined: bool, closable=False) -> int:
-        text = label + ("  ×" if closable else "")
-        width = metrics.horizontalAdvance(text) + 12
+    def _paint_chip(self, painter, metrics, x, top, index: int, chip: Chip) -> int:
+        closable = not chip.inherited and chip.column is not None
+        label = chip.label + ("  ×" if closable else "")
+        width = metrics.horizontalAdvance(label) + 12
         rect = QRectF(x, top, width, CHIP_HEIGHT)
-        if outlined:
+        colour = emotion_colour(chip.label)
+        if chip.inherited:
             painter.setPen(QPen(colour, 1))
-            painter.setBrush(QColor(colour.red(), colour.green(), colour.blue(), 28))
+            painter.setBrush(QColor(colour.red(), colour.green(), colour.blue(), 40))
         else:
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(colour)
-        painter.drawRoundedRect(rect, 8, 8)
+        painter.drawRoundedRect(rect, 7, 7)
         painter.setFont(self._small)
-        painter.setPen(colour.darker(160) if outlined else QColor("white"))
-        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
-        return x + width + 4
+        painter.setPen(self.palette().color(QPalette.ColorRole.Text) if chip.inherited else QColor("white"))
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, label)
+        self._chip_rects.append((rect.toRect(), index, chip))
+        return int(x + width + 4)
 
     # --- mouse and keyboard ------------------------------------------------------------------------------
 
-    def _chip_at(self, pos: QPoint) -> tuple[int, Chip] | None:
+    def _chip_at(self, pos: QPoint) -> tuple[int, Chip, QRect] | None:
         for rect, index, chip in self._chip_rects:
             if rect.contains(pos):
-                return index, chip
+                return index, chip, rect
         return None
 
     def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt override)
-        row = self.row_at(int(event.position().y()))
-        if row is None:
-            return
         pos = event.position().toPoint()
+        if pos.x() >= GUTTER and pos.y() < RULER_HEIGHT and event.button() == Qt.MouseButton.LeftButton:
+            # A click on the ruler moves the playhead there.
+            self.seek_requested.emit(max(0.0, self.axis.seconds_at(pos.x() - GUTTER)))
+            return
+        index = self.clip_at(pos)
+        if index is None:
+            return
         hit = self._chip_at(pos)
         if event.button() == Qt.MouseButton.LeftButton and hit is not None and not hit[1].inherited:
             # Only the "×" end of a chip removes it; the rest selects the line like any click.
-            rect = next(r for r, i, c in self._chip_rects if c is hit[1] and i == hit[0])
-            if pos.x() >= rect.right() - 14:
+            if pos.x() >= hit[2].right() - 14 and hit[1].column is not None:
                 self.chip_remove_requested.emit(hit[0], hit[1].column, hit[1].tag_text)
                 return
-        self.select(row)
+        self.select(index)
         if event.button() == Qt.MouseButton.LeftButton:
             self._press = pos
-            self.seek_requested.emit(self.starts[row])
+            self.seek_requested.emit(self.start_of(index))
 
     def mouseMoveEvent(self, event) -> None:  # noqa: N802 (Qt override)
         if self._press is None or not (event.buttons() & Qt.MouseButton.LeftButton):
             return
         if (event.position().toPoint() - self._press).manhattanLength() < 12 or self.selected is None:
             return
-        # Dragging a row reorders lines.
+        # Dragging a clip onto another reorders lines.
         drag = QDrag(self)
         mime = QMimeData()
         mime.setData(LINE_MIME_TYPE, str(self.selected).encode())
@@ -295,6 +467,9 @@ class TimelineView(QWidget):
     def mouseReleaseEvent(self, _event) -> None:  # noqa: N802 (Qt override)
         self._press = None
 
+    def wheelEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        handle_wheel(self.axis, event, event.position().x() - GUTTER)
+
     def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt override)
         if not self.clips:
             return super().keyPressEvent(event)
@@ -304,26 +479,32 @@ class TimelineView(QWidget):
             self.select(min(current + 1, len(self.clips) - 1))
         elif key in (Qt.Key.Key_Up, Qt.Key.Key_Left):
             self.select(max(current - 1, 0))
-        elif key == Qt.Key.Key_Home:
-            self.select(0)
-        elif key == Qt.Key.Key_End:
-            self.select(len(self.clips) - 1)
         elif key == Qt.Key.Key_Menu and self.selected is not None:
             self._show_menu(self.selected, self.mapToGlobal(self.clip_rect(self.selected).center()))
+            return
         else:
             return super().keyPressEvent(event)
         if self.selected is not None:
-            self.seek_requested.emit(self.starts[self.selected])
+            self.seek_requested.emit(self.start_of(self.selected))
 
     def contextMenuEvent(self, event) -> None:  # noqa: N802 (Qt override)
-        row = self.row_at(event.pos().y())
-        if row is not None:
-            self.select(row)
-            self._show_menu(row, event.globalPos())
+        if event.reason() == event.Reason.Keyboard:
+            # The Menu key: the selected clip's menu, at the clip (not at the middle of the view).
+            if self.selected is not None:
+                self._show_menu(self.selected, self.mapToGlobal(self.clip_rect(self.selected).center()))
+            return
+        index = self.clip_at(event.pos())
+        if index is not None:
+            self.select(index)
+            self._show_menu(index, event.globalPos())
 
     def build_menu(self, row: int) -> QMenu:
         clip = self.clips[row]
         menu = QMenu(self)
+        for fix in clip.quick_fixes:
+            menu.addAction(fix.label, lambda f=fix: self.quick_fix_requested.emit(row, f.column, f.old, f.new))
+        if clip.quick_fixes:
+            menu.addSeparator()
         menu.addAction("Render line", lambda: self.render_line_requested.emit(row))
         menu.addAction("New take", lambda: self.new_take_requested.emit(row))
         takes = menu.addMenu("Takes")
@@ -341,14 +522,20 @@ class TimelineView(QWidget):
         return menu
 
     def _show_menu(self, row: int, global_pos) -> None:
-        self.build_menu(row).exec(global_pos)
+        self.last_menu = self.build_menu(row)
+        self.last_menu.exec(global_pos)
 
     def event(self, event) -> bool:
         if event.type() == event.Type.ToolTip:
-            row = self.row_at(event.pos().y())
-            if row is not None:
-                clip = self.clips[row]
-                lines = [f"Line {row + 1}: {clip.state}" + (" (estimated length)" if clip.estimated else "")]
+            index = self.clip_at(event.pos())
+            if index is not None:
+                clip = self.clips[index]
+                start = self.start_of(index)
+                lines = [f"Line {index + 1} at {format_time(start, step=0.1)}: {clip.state}"
+                         + (" (estimated length)" if clip.estimated else ""),
+                         f"Voice: {clip.voice or _NO_VOICE}"]
+                if clip.text and clip.state != "error":
+                    lines.append(clip.text)
                 if clip.message:
                     lines.append(clip.message)
                 QToolTip.showText(event.globalPos(), "\n".join(lines), self)
@@ -363,8 +550,16 @@ class TimelineView(QWidget):
         if event.mimeData().hasFormat(TAG_MIME_TYPE) or event.mimeData().hasFormat(LINE_MIME_TYPE):
             event.acceptProposedAction()
 
+    def _drop_target(self, event) -> int | None:
+        pos = event.position().toPoint()
+        index = self.clip_at(pos)
+        if index is None and pos.x() >= GUTTER and pos.y() >= RULER_HEIGHT:
+            # Between lanes or in another lane: the line at that time.
+            index = self.line_at_time(self.axis.seconds_at(pos.x() - GUTTER))
+        return index
+
     def dragMoveEvent(self, event) -> None:  # noqa: N802 (Qt override)
-        self._drop_row = self.row_at(int(event.position().y()))
+        self._drop_row = self._drop_target(event)
         self.update()
         if self._drop_row is not None:
             event.acceptProposedAction()
@@ -376,7 +571,7 @@ class TimelineView(QWidget):
         self.update()
 
     def dropEvent(self, event) -> None:  # noqa: N802 (Qt override)
-        row = self.row_at(int(event.position().y()))
+        row = self._drop_target(event)
         self._drop_row = None
         self.update()
         if row is None:
@@ -389,3 +584,18 @@ class TimelineView(QWidget):
             if source != row:
                 self.line_moved.emit(source, row)
         event.acceptProposedAction()
+
+
+def handle_wheel(axis: TimeAxis, event, x: float) -> None:
+    """The wheel on either view: Ctrl zooms at the mouse, otherwise it scrolls in time."""
+    delta = event.angleDelta()
+    steps = (delta.y() or delta.x()) / 120
+    if not steps:
+        event.ignore()
+        return
+    if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+        axis.zoom(ZOOM_STEP ** steps, axis.seconds_at(x))
+    else:
+        axis.scroll_by_pixels(-steps * 60)
+    event.accept()
+

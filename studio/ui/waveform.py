@@ -1,22 +1,21 @@
-"""The waveform view: rendered audio as it arrives, segment regions, a playhead, click to seek."""
+"""The waveform view: the project's audio on the shared time axis, segment regions, a playhead, click to
+seek. Its x range is always the TimeAxis's visible range, so it lines up with the timeline above it."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QPalette
 
 from studio.audio.buffers import GrowingAudio
 from studio.core.peaks import PeakPyramid
 from studio.core.plan import SAMPLE_RATE
+from studio.ui.time_axis import TimeAxis
 
-pg.setConfigOptions(antialias=False, background="w", foreground="#444")
+pg.setConfigOptions(antialias=False)
 
-_WAVE_PEN = pg.mkPen("#2f6db5", width=1)
 _PLAYHEAD_PEN = pg.mkPen("#d62728", width=2)
-_SPEECH_BRUSH = QColor(47, 109, 181, 28)
-_PAUSE_BRUSH = QColor(128, 128, 128, 22)
 _SELECTED_BRUSH = QColor(255, 190, 60, 70)
 _REDRAW_MS = 100
 
@@ -25,45 +24,72 @@ class WaveformView(pg.PlotWidget):
     """Draws a GrowingAudio through a min/max pyramid; only the visible range is ever drawn."""
 
     seek_requested = Signal(int)  # a sample position the user clicked
+    _built = False  # pyqtgraph's constructor sends resize and palette events before ours has run
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, axis: TimeAxis | None = None, parent=None) -> None:
         super().__init__(parent)
+        self.axis = axis or TimeAxis(self)
         self.audio = GrowingAudio(SAMPLE_RATE)
         self.pyramid = PeakPyramid()
-        self.setMouseEnabled(x=True, y=False)
+        # The shared axis decides the x range; pyqtgraph's own panning and zooming would fight it.
+        self.setMouseEnabled(x=False, y=False)
         self.setMenuEnabled(False)
         self.hideButtons()
+        item = self.getPlotItem()
+        item.hideAxis("left")
+        item.hideAxis("bottom")
+        item.layout.setContentsMargins(0, 0, 0, 0)
+        self.getViewBox().setDefaultPadding(0)
         self.setYRange(-1.0, 1.0, padding=0.02)
-        self.getPlotItem().hideAxis("left")
-        self.getPlotItem().setLabel("bottom", "time", units="s")
-        self.setMinimumHeight(110)
-        self._curve = pg.PlotCurveItem(pen=_WAVE_PEN, connect="pairs")
+        self.setMinimumHeight(90)
+        self._curve = pg.PlotCurveItem(connect="pairs")
         self.addItem(self._curve)
         self.playhead = pg.InfiniteLine(pos=0, angle=90, pen=_PLAYHEAD_PEN, movable=False)
         self.playhead.setZValue(10)
         self.addItem(self.playhead)
-        # Segment backgrounds are one bar-graph item, not an item per segment: with an item each, an
-        # hour-long render's hundreds of regions made every repaint of the view slow.
-        self._segments: list[tuple[int, int, int, bool]] = []  # (start, end, line, pause)
-        self._labels: list[pg.TextItem] = []
-        self._bars = pg.BarGraphItem(x0=[], x1=[], y0=[], y1=[], brush=_SPEECH_BRUSH, pen=None)
-        self._bars.setZValue(-10)
-        self.addItem(self._bars)
-        self._selected: int | None = None
-        self.getViewBox().sigXRangeChanged.connect(self._redraw)
+        # The selected (or playing) line's span: one region item, whatever the project's length.
+        self._span = pg.LinearRegionItem(values=(0, 0), movable=False, brush=_SELECTED_BRUSH,
+                                         pen=pg.mkPen(None))
+        self._span.setZValue(-10)
+        self._span.setVisible(False)
+        self.addItem(self._span)
+        self.highlighted: tuple[float, float] | None = None
         self.scene().sigMouseClicked.connect(self._on_scene_clicked)
-        self._follow_end = True
         self._redraw_timer = QTimer(self)
         self._redraw_timer.setSingleShot(True)
         self._redraw_timer.setInterval(_REDRAW_MS)
         self._redraw_timer.timeout.connect(self._on_redraw_timer_timeout)
-        self._hint = pg.TextItem("Rendered audio appears here while it renders", color="#8a93a0", anchor=(0.5, 0.5))
+        self._hint = pg.TextItem("Rendered audio appears here while it renders", anchor=(0.5, 0.5))
         self.addItem(self._hint)
+        self.apply_palette()
+        self.axis.changed.connect(self._follow_axis)
+        self._built = True
+        self._follow_axis()
         self._show_empty()
 
+    def apply_palette(self) -> None:
+        """Colours from the application's palette, so a dark theme gets a dark waveform."""
+        palette = self.palette()
+        self.setBackground(palette.color(QPalette.ColorRole.Base))
+        self._curve.setPen(pg.mkPen(palette.color(QPalette.ColorRole.Highlight), width=1))
+        self._hint.setColor(palette.color(QPalette.ColorRole.PlaceholderText))
+
+    def changeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        if event.type() == event.Type.PaletteChange and self._built:
+            self.apply_palette()
+        super().changeEvent(event)
+
+    def _follow_axis(self) -> None:
+        self.setXRange(self.axis.start, self.axis.end, padding=0)
+        self._hint.setPos((self.axis.start + self.axis.end) / 2, 0)
+        self._redraw()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        if self._built:
+            self._follow_axis()
+
     def _show_empty(self) -> None:
-        self.setXRange(0, 10, padding=0)
-        self._hint.setPos(5, 0)
         self._hint.setVisible(True)
 
     # --- data ----------------------------------------------------------------------------------------
@@ -71,15 +97,10 @@ class WaveformView(pg.PlotWidget):
     def reset(self, sample_rate: int) -> None:
         self.audio = GrowingAudio(sample_rate)
         self.pyramid = PeakPyramid()
-        for label in self._labels:
-            self.removeItem(label)
-        self._labels.clear()
-        self._segments.clear()
-        self._update_bars()
-        self._selected = None
-        self._follow_end = True
+        self.highlight(None)
         self.set_playhead(0)
         self._curve.setData([], [])
+        self.axis.set_extent("audio", 0.0)
         self._show_empty()
 
     def append(self, samples: np.ndarray) -> tuple[int, int]:
@@ -95,8 +116,7 @@ class WaveformView(pg.PlotWidget):
         return start, end
 
     def _on_redraw_timer_timeout(self) -> None:
-        if self._follow_end and len(self.audio):
-            self.setXRange(0, max(self.audio.seconds, 1.0), padding=0.01)
+        self.axis.set_extent("audio", self.audio.seconds)
         self._redraw()
 
     def flush(self) -> None:
@@ -105,40 +125,14 @@ class WaveformView(pg.PlotWidget):
             self._redraw_timer.stop()
             self._on_redraw_timer_timeout()
 
-    def add_segment(self, start: int, end: int, label: str, *, line: int, pause: bool = False) -> None:
-        rate = self.audio.sample_rate
-        self._segments.append((start, end, line, pause))
-        if label:
-            text = pg.TextItem(label, color="#555", anchor=(0, 0))
-            text.setPos(start / rate, 1.0)
-            self.addItem(text)
-            self._labels.append(text)
-        self._update_bars()
-
-    def select_line(self, line: int | None) -> None:
-        """Highlight the segments of one script line (the clip being played or selected)."""
-        if line != self._selected:
-            self._selected = line
-            self._update_bars()
-
-    def _update_bars(self) -> None:
-        rate = self.audio.sample_rate
-        segments = self._segments
-        brushes = [
-            _SELECTED_BRUSH if line == self._selected else (_PAUSE_BRUSH if pause else _SPEECH_BRUSH)
-            for _start, _end, line, pause in segments
-        ]
-        self._bars.setOpts(
-            x0=[start / rate for start, *_ in segments],
-            x1=[end / rate for _start, end, *_ in segments],
-            y0=[-1.0] * len(segments),
-            y1=[1.0] * len(segments),
-            # pyqtgraph cannot take empty per-bar lists; with no segments there is nothing to paint.
-            brushes=brushes or None,
-            brush=_SPEECH_BRUSH,
-            pens=None,
-            pen=pg.mkPen(QColor(0, 0, 0, 40)),
-        )
+    def highlight(self, span: tuple[float, float] | None) -> None:
+        """Shade one span of time (seconds): the selected or playing line."""
+        if span == self.highlighted:
+            return
+        self.highlighted = span
+        if span is not None:
+            self._span.setRegion(span)
+        self._span.setVisible(span is not None)
 
     def set_playhead(self, sample: int) -> None:
         self.playhead.setPos(sample / self.audio.sample_rate)
@@ -176,6 +170,6 @@ class WaveformView(pg.PlotWidget):
         self.seek_requested.emit(min(sample, len(self.audio)))
 
     def wheelEvent(self, event) -> None:  # noqa: N802 (Qt override)
-        # A user who zooms takes over the view; stop following the end of the render.
-        self._follow_end = False
-        super().wheelEvent(event)
+        from studio.ui.timeline import handle_wheel
+
+        handle_wheel(self.axis, event, event.position().x())

@@ -5,6 +5,7 @@ signals to it and draws what comes back: the mix in the waveform, progress, mess
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtWidgets import (
     QMessageBox,
 )
@@ -55,7 +56,9 @@ class RenderActions:
             return voices
 
     def _items_per_line(self) -> list[int]:
-        return [len(a.items) for a in analyse_lines(self.model.text)]
+        if self._refresh_timer.isActive() or len(self._analyses) != len(self.model):
+            self.refresh_views()
+        return [len(a.items) for a in self._analyses]
 
     def _plan(self, *, line: int | None = None) -> tuple[RenderPlan, list[PlannedSegment]] | None:
         """Plan and check the render; a problem found before any work is shown with ways to fix it.
@@ -118,12 +121,15 @@ class RenderActions:
         job = RenderJob(job_id=self.session.next_job_id(), segments=[], voices=plan.cast.voices,
                         models=plan.cast.models, cache_dir=render_cache_dir(),
                         generation=self.project.render.generation)
-        offset = 0.0 if full else self.timeline.starts[segments[0].line - 1]
-        to_render = self.session.start(job, segments, self.model.lines(), full=full, offset_seconds=offset)
-        self._close_player()
-        self.waveform.reset(SAMPLE_RATE)
-        self._segment_lines.clear()
-        self._play_offset = offset
+        to_render = self.session.start(job, segments, self.model.lines(), full=full)
+        if full:
+            # A full render streams into a fresh mix, line after line in script order, and plays it
+            # as it comes. A line's render leaves the mix alone until it ends (then that line's audio
+            # takes its place on the timeline).
+            self._close_player()
+            self.waveform.reset(SAMPLE_RATE)
+            self._mix_ends = np.zeros(0, dtype=np.int64)
+            self.cursor_sample = 0
         self.progress_bar.setRange(0, max(1, len(to_render)))
         self.progress_bar.setValue(0)
         self.progress_bar.setVisible(True)
@@ -168,19 +174,13 @@ class RenderActions:
         self._add_to_mix(self.session.chunk(job_id, index, chunk.samples) if self.session.is_current(job_id) else [])
 
     def _add_to_mix(self, pieces: list[MixPiece]) -> None:
-        """Append what the session says joins the mix now; start playback with the first audio."""
-        if not pieces:
+        """A full render: append what the session says joins the mix now; playback starts with the first
+        audio. (A line's render changes the mix when it ends.)"""
+        active = self.session.active
+        if not pieces or active is None or not active.full:
             return
         for piece in pieces:
             self.waveform.append(piece.samples)
-            if piece.segment is not None:
-                segment = piece.segment
-                label = "" if segment.kind == "pause" else (segment.emotion or "")
-                if piece.result is not None and not piece.result.emotion_applied:
-                    label += " (not applied)"
-                self.waveform.add_segment(piece.start, piece.end, label, line=segment.line - 1,
-                                          pause=segment.kind == "pause")
-                self._segment_lines.append((piece.start, piece.end, segment.line - 1))
         if self.player is None and self.output_device is not None and len(self.waveform.audio):
             self._open_player()
             if self.player is not None:
@@ -256,7 +256,3 @@ class RenderActions:
             self._show_mix()
         verb = "has" if restored == 1 else "have"
         self.statusBar().showMessage(f"{count(restored, 'line')} {verb} their audio from earlier renders", 5000)
-
-    def _show_mix(self) -> None:
-        """Show the project's audio: every line whose render is current, in script order."""
-        self._show_results(self.session.mix_results(self.model.lines(), self._items_per_line()), offset=0.0)

@@ -29,7 +29,7 @@ def test_typing_updates_the_timeline_and_the_modified_mark(qtbot, make_window):
     assert [kind for kind, _ in clip.pieces] == ["speech", "pause", "speech"]
     assert clip.pieces[1] == ("pause", 2.0) and clip.estimated and clip.state == "stale"
     assert window.isWindowModified()
-    assert "1 lines, 2 speech segments, 1 pauses" in window.statusBar().currentMessage()
+    assert "1 line, 2 speech segments, 1 pause" in window.statusBar().currentMessage()
 
 
 def test_typing_merges_into_one_undo_step_and_undo_redo_restore(qtbot, make_window):
