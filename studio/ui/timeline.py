@@ -63,7 +63,7 @@ def format_time(seconds: float, *, step: float = 1.0) -> str:
     minutes, secs = divmod(rest, 60)
     text = f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
     if step < 1:
-        text += f".{int(round((seconds - whole) * 10)) % 10}"
+        text += f".{min(9, int((seconds - whole) * 10 + 1e-6))}"  # tenths shown as a clock does: not rounded up
     return text
 
 
@@ -100,6 +100,7 @@ class TimelineView(QWidget):
         self._press: QPoint | None = None
         self._drop_row: int | None = None
         self._chip_rects: list[tuple[QRect, int, Chip]] = []
+        self.last_menu: QMenu | None = None  # the clip menu shown last (a popup)
         self.setAcceptDrops(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setMouseTracking(True)
@@ -523,7 +524,7 @@ class TimelineView(QWidget):
 
     def _show_menu(self, row: int, global_pos) -> None:
         self.last_menu = self.build_menu(row)
-        self.last_menu.exec(global_pos)
+        self.last_menu.popup(global_pos)
 
     def event(self, event) -> bool:
         if event.type() == event.Type.ToolTip:

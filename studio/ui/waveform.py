@@ -79,6 +79,10 @@ class WaveformView(pg.PlotWidget):
             self.apply_palette()
         super().changeEvent(event)
 
+    def close(self) -> bool:
+        self._built = False  # pyqtgraph deletes its items here; later palette or resize events must not reach them
+        return super().close()
+
     def _follow_axis(self) -> None:
         self.setXRange(self.axis.start, self.axis.end, padding=0)
         self._hint.setPos((self.axis.start + self.axis.end) / 2, 0)

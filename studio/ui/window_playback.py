@@ -87,7 +87,7 @@ class PlaybackActions:
         active = self.session.active
         if active is not None and active.full:
             return
-        if self._refresh_timer.isActive():
+        if self._refresh_timer.isActive() or len(self.timeline.clips) != len(self.model):
             self.refresh_views()
         mix = self.session.project_mix(self.model.lines(), self._items_per_line(), self.timeline.clip_samples())
         position = self.transport_position()
