@@ -278,6 +278,10 @@ def test_walk_the_wizard_end_to_end(qtbot, make_wizard, tmp_path, tiny_checkpoin
     assert train.outcome.status == STOPPED, (train.outcome, train.log.lines()[-20:])
     stopped_at = train.step
     assert 1 <= stopped_at < 6
+    # The bar shows where training stopped, not a full bar.
+    bar = train.progress.bar
+    assert (bar.value(), bar.maximum()) == (stopped_at, 6)
+    assert bar.text() == f"{stopped_at} / 6 steps — stopped" and train.progress.label.text() == "stopped"
     assert (run_dir / "checkpoints" / f"step-{stopped_at:06d}").is_dir()
     assert not (run_dir / "STOP").exists()
     assert train.resume_button.isEnabled() and not train.isComplete()

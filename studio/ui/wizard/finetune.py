@@ -7,6 +7,8 @@ the run folder. Training is detached from the wizard so that it can outlive it:
 - Closing the wizard while training runs asks whether to stop it (the STOP file: the current step
   finishes and is saved, then the process exits; the wizard waits for that) or to keep it running in
   the background.
+- Done, Cancel or closing the wizard once training has exported a voice that is not in the voice
+  library yet asks "Add … to your voices?": a trained voice is never dropped without a word.
 - ``FineTuneWizard.open_run(run_dir)`` (or "Open an existing run…" on the first page) reattaches to a
   run folder: it replays the pages whose work is already in the folder, lands on the page where the
   run stands, restores the loss plot from metrics.csv and follows the training if it still runs.
@@ -269,7 +271,57 @@ class FineTuneWizard(QWizard):
             else:
                 # The process goes on writing events.jsonl and metrics.csv; open_run picks it up again.
                 self.train_page.run.detach()
+        elif not self.settle_trained_voice():
+            return
         super().reject()
+
+    def accept(self) -> None:
+        """Done."""
+        if not self.settle_trained_voice():
+            return
+        super().accept()
+
+    def settle_trained_voice(self) -> bool:
+        """Before closing: a finished voice that is not in the library yet is added, or left out, as the
+        user says. Returns whether the wizard may close."""
+        if self._closed or self.training_running:
+            return True
+        name = self.finish_page.unregistered_voice()
+        if name is None:
+            return True
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Add the trained voice?")
+        box.setText(f"Add “{name}” to your voices?")
+        box.setInformativeText(
+            f"Training has finished and exported the voice to\n{self.finish_page.export}\n\n"
+            "It is not in your voice library yet, so it cannot be picked in Voices and Cast. "
+            "Without it, the voice stays only in the run folder (reopen the run later to add it)."
+        )
+        add = box.addButton("&Add to voices", QMessageBox.ButtonRole.YesRole)
+        box.addButton("Do&n't add", QMessageBox.ButtonRole.NoRole)
+        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(add)
+        box.setEscapeButton(cancel)
+        box.exec()
+        clicked = box.clickedButton()
+        if clicked is cancel:
+            return False
+        if clicked is not add:
+            return True
+        problem = self.finish_page.register_voice()
+        if problem is None:
+            return True
+        if self.currentId() == PAGE_TRAIN:
+            self.next()  # the last page has the name field to fix it in
+        QMessageBox.warning(
+            self,
+            "Could not add the voice",
+            f"“{name}” could not be added to your voices: {problem}\n\n"
+            "Fix the cause on this page (another name, or a voice library folder that can be written) and "
+            "press Register voice; or close again and choose Don't add.",
+        )
+        return False
 
     def done(self, result: int) -> None:
         self.shutdown()

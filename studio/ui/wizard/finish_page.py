@@ -1,4 +1,8 @@
-"""Page 6 of the fine-tune wizard: listen to each epoch's sample and register the voice in the library."""
+"""Page 6 of the fine-tune wizard: listen to each epoch's sample and register the voice in the library.
+
+A trained voice is never dropped silently: Done, Cancel or closing the wizard with a finished, exported
+voice that is not in the library yet asks whether to add it (FineTuneWizard asks; this page registers).
+"""
 
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ class FinishPage(BasePage):
         self.setTitle("Listen and register the voice")
         self.setSubTitle(
             "Each epoch spoke the same sentence: compare them by ear. Register the voice to use it in your "
-            "projects (Voices and Cast)."
+            "projects (Voices and Cast); Done asks first if you have not."
         )
         self.samples = QListWidget()
         self.samples.setMinimumHeight(120)
@@ -61,16 +65,22 @@ class FinishPage(BasePage):
         self.samples.itemSelectionChanged.connect(self._on_samples_selection_changed)
         self.samples.itemActivated.connect(self._on_samples_item_activated)
         self.play_button.clicked.connect(self._on_play_button_clicked)
-        self.register_button.clicked.connect(self.register_voice)
+        self.register_button.clicked.connect(self._on_register_button_clicked)
         self.name_edit.textChanged.connect(self._on_name_edit_text_changed)
         ctx.clip_player.playing_changed.connect(self._on_player_playing_changed)
+
+    def _read_run(self) -> None:
+        config = read_config(self.ctx.run_dir) if self.ctx.run_dir else {}
+        self.speaker = str(config.get("speaker") or "").lower()
+        self.export = export_dir(self.ctx.run_dir, config) if self.ctx.run_dir else None
+
+    def default_name(self) -> str:
+        return f"{self.speaker} (fine-tuned)"
 
     def initializePage(self) -> None:  # noqa: N802 (Qt override)
         ctx = self.ctx
         self._note_playback_availability(self.play_button, self.playback_note)
-        config = read_config(ctx.run_dir)
-        self.speaker = str(config.get("speaker") or "").lower()
-        self.export = export_dir(ctx.run_dir, config)
+        self._read_run()
         self.samples.clear()
         for path in RunFolder.from_saved_config(ctx.run_dir).list_samples():
             epoch = path.stem.split("-")[-1].lstrip("0") or "0"
@@ -87,7 +97,7 @@ class FinishPage(BasePage):
             self.result.setText(f"Already in the voice library as “{existing.name}”.")
             self.register_button.setEnabled(False)
         else:
-            self.name_edit.setText(f"{self.speaker} (fine-tuned)")
+            self.name_edit.setText(self.default_name())
             self.result.setText("")
             self.register_button.setEnabled(bool(self.export and (self.export / "config.json").is_file()))
         self._on_samples_selection_changed()
@@ -112,12 +122,24 @@ class FinishPage(BasePage):
             return None
         return None
 
-    def register_voice(self) -> None:
+    def unregistered_voice(self) -> str | None:
+        """The profile name the finished, exported voice would get, when it is not in the library yet."""
+        if self.ctx.run_dir is None:
+            return None
+        self._read_run()
+        if self.export is None or not (self.export / "config.json").is_file() or self._registered() is not None:
+            return None
+        # The name field once this page has been shown (the user may have typed one), else the default.
+        return self.name_edit.text().strip() or self.default_name()
+
+    def register_voice(self) -> str | None:
+        """Add the exported voice to the library under the name in the field; None, or what went wrong."""
         ctx = self.ctx
-        name = self.name_edit.text().strip()
+        self._read_run()
+        name = self.name_edit.text().strip() or self.default_name()
         if self.export is None or not (self.export / "config.json").is_file():
             self.error.show_error("there is no exported checkpoint to register", "finish training first")
-            return
+            return "there is no exported checkpoint to register"
         try:
             profile = ctx.library.add(
                 name,
@@ -126,12 +148,16 @@ class FinishPage(BasePage):
             )
         except (VoiceLibraryError, VoiceError, OSError) as exc:
             self.error.show_error(str(exc), "choose another name, or check the voice library folder")
-            return
+            return str(exc)
         self.error.clear_error()
         self.register_button.setEnabled(False)
         self.result.setText(f"Added “{profile.name}” to the voice library. Pick it in Render ▸ Voices and Cast.")
         ctx.registered_profile = profile
         ctx.voice_registered.emit(profile)
+        return None
+
+    def _on_register_button_clicked(self) -> None:
+        self.register_voice()
 
     def _on_name_edit_text_changed(self, text: str) -> None:
         if self._registered() is None:

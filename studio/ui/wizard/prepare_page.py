@@ -100,7 +100,7 @@ class PreparePage(BasePage):
             self._ok = True
             self.progress.set_finished("done")
         else:
-            self.progress.set_finished("stopped" if outcome.status == STOPPED else "failed")
+            self.progress.set_ended("stopped" if outcome.status == STOPPED else "failed")
             if outcome.status == STOPPED:
                 self.error.show_error("Preparation was stopped", "Retry continues where it stopped")
             else:

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.atomic import atomic_write_text
+from studio.session.checkpoints import Checkpoint, installed_checkpoints
 from studio.ui.wizard.base import BasePage, WizardContext, browse_row
 from studio.ui.wizard.commands import (
     SPEAKER_RE,
@@ -54,6 +55,18 @@ from training.run_folder import (
 LEARNING_RATES = ("1e-8", "3e-8", "1e-7", "3e-7", "1e-6")
 DEFAULTS = config_defaults()
 _BASE_HINT = "choose a downloaded Qwen3-TTS 12Hz Base checkpoint folder"
+# Shown in the empty Base model field when no Base checkpoint is installed: what to pick, and where.
+BASE_PLACEHOLDER = "no Base model installed: Browse… to a Qwen3-TTS 12Hz Base folder, or get one in Render ▸ Models…"
+
+
+def installed_base_checkpoints() -> list[Checkpoint]:
+    """The Base checkpoints the model manager has ready, 1.7B first (the one a fine-tune should start from)."""
+    try:
+        found = installed_checkpoints()
+    except Exception:  # noqa: BLE001 - a broken models folder must not block the wizard; Browse still works
+        return []
+    bases = [c for c in found if c.model_type == "base"]
+    return sorted(bases, key=lambda c: (c.size != "1b7", str(c.folder)))
 
 
 class CommandDialog(QDialog):
@@ -90,7 +103,7 @@ class SettingsPage(BasePage):
         self.base_combo.setEditable(True)
         self.base_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.base_combo.setMinimumContentsLength(40)
-        self.base_combo.lineEdit().setPlaceholderText("a Qwen3-TTS 12Hz Base checkpoint folder")
+        self.base_combo.lineEdit().setPlaceholderText(BASE_PLACEHOLDER)
         self.base_button = QPushButton("Bro&wse…")
         self.speaker_edit = QLineEdit()
         self.speaker_edit.setValidator(QRegularExpressionValidator(QRegularExpression(SPEAKER_RE), self))
@@ -278,18 +291,15 @@ class SettingsPage(BasePage):
         return dataset.parent.name if dataset.stem.lower() in ("metadata", "train", "dataset") else dataset.stem
 
     def _fill_base_models(self) -> None:
+        """List the installed Base checkpoints (1.7B first); the field keeps what it holds."""
         current = self.base_combo.currentText()
         self.base_combo.blockSignals(True)
         self.base_combo.clear()
-        try:
-            from studio.engine.models import READY, list_models
-
-            for entry in list_models():
-                if entry.kind == "tts" and entry.model_type == "base" and entry.state == READY:
-                    self.base_combo.addItem(entry.source)
-                    self.base_combo.setItemData(self.base_combo.count() - 1, entry.name, Qt.ItemDataRole.ToolTipRole)
-        except Exception:  # noqa: BLE001 - a broken models folder must not block the wizard; Browse still works
-            pass
+        for checkpoint in installed_base_checkpoints():
+            # The folder, not a hub id: training runs in another process and must not need the network.
+            self.base_combo.addItem(str(checkpoint.folder))
+            tip = f"{checkpoint.label} ({checkpoint.source})"
+            self.base_combo.setItemData(self.base_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         self.base_combo.setEditText(current)
         self.base_combo.blockSignals(False)
 

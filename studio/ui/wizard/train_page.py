@@ -2,19 +2,39 @@
 
 The page follows a detached training process through runner.TrainingRun, so it shows the same thing
 whether it started the process itself or was reopened on a run that kept training in the background.
+
+The time left counts down between step events. After the last step of each epoch training.sft speaks
+the epoch's sample sentence (it says so only when the sample is written), which on a large model takes
+far longer than a step. The page knows from the start event where the epochs end, so it says that a
+sample is rendering and holds the countdown until the sample is written: the estimate that came with
+the step is for the steps left, and counting it down through the sample would reach zero too early.
+The next step brings training.sft's new estimate (elapsed time per step so far, samples included).
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+import math
+import time
+
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton
 
 from studio.ui.wizard.base import BasePage, WizardContext
 from studio.ui.wizard.lossplot import LossPlot
 from studio.ui.wizard.runner import TrainingRun
-from studio.ui.wizard.widgets import ErrorBanner, LogView, ProgressRow
+from studio.ui.wizard.widgets import ErrorBanner, LogView, ProgressRow, eta_text
 from training.protocol import CRASHED, FINISHED, STOPPED, Outcome
-from training.run_folder import RunFolder, inspect_run, read_checkpoint_info, read_losses, read_wizard_settings
+from training.run_folder import (
+    RunFolder,
+    inspect_run,
+    read_checkpoint_info,
+    read_config,
+    read_losses,
+    read_wizard_settings,
+)
+
+# How often the time left is redrawn between step events.
+ETA_TICK_MS = 1000
 
 
 class TrainPage(BasePage):
@@ -45,6 +65,17 @@ class TrainPage(BasePage):
         self.export: str | None = None
         self._finished = False
         self._stopping = False
+        # Where the epochs end (from the start event), to know when training.sft renders a sample.
+        self.steps_per_epoch = 0
+        self._samples_on = True
+        self.sample_epoch: int | None = None  # the epoch whose sample is rendering now
+        # The countdown: the clock time the last estimate reaches zero, and when it was paused.
+        self._clock = time.monotonic
+        self._eta_deadline: float | None = None
+        self._paused_at: float | None = None
+        self.eta_timer = QTimer(self)
+        self.eta_timer.setInterval(ETA_TICK_MS)
+        self.eta_timer.timeout.connect(self._on_eta_timer_timeout)
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.facts, 1)
@@ -99,6 +130,7 @@ class TrainPage(BasePage):
                 self.export = str(state.export)
                 self.status.setText(f"Training finished; the voice is exported to {state.export}.")
             elif state.checkpoints:
+                self.progress.set_ended("stopped")
                 self.status.setText(f"Stopped at step {self.step}. Resume continues from the newest checkpoint.")
             else:
                 self.status.setText("Training has not started yet.")
@@ -127,13 +159,14 @@ class TrainPage(BasePage):
         self.error.clear_error()
         self.outcome = None
         self._finished = self._stopping = False
+        self._reset_countdown()
         self.progress.set_busy("loading the base model…")
         self.status.setText("Starting training…")
         gpus = int(read_wizard_settings(ctx.run_dir).get("gpus") or 1)
         try:
             self.run.start(ctx.run_dir, RunFolder.at(ctx.run_dir).config, processes=gpus)
         except OSError as exc:
-            self.progress.set_finished("failed")
+            self.progress.set_ended("failed")
             self.error.show_error(f"could not start training: {exc}", "check the run folder can be written")
         self._sync_buttons()
 
@@ -152,6 +185,15 @@ class TrainPage(BasePage):
             else:
                 self.plot.truncate(int(resumed))
             self.step = int(resumed or 0)
+            self.steps_per_epoch = int(event.get("steps_per_epoch") or 0)
+            self._samples_on = bool(read_config(self.ctx.run_dir).get("sample_every_epoch", True))
+            self._reset_countdown()
+            if resumed and self._epoch_ends(self.step):
+                # A run stopped right after an epoch's last step renders that epoch's sample first.
+                epoch = self._epoch_of(self.step)
+                if not RunFolder.from_saved_config(self.ctx.run_dir).sample(epoch).is_file():
+                    self.sample_epoch = epoch
+            self.eta_timer.start()
             self._show_progress()
             where = f"{event.get('device', '?')} ({event.get('precision', '?')})"
             processes = int(event.get("processes") or 1)
@@ -168,7 +210,14 @@ class TrainPage(BasePage):
             self.step = int(event.get("step") or 0)
             self.total = int(event.get("total") or self.total)
             self.plot.add(self.step, event.get("loss"))
-            self._show_progress(event.get("eta_s"))
+            eta_s = event.get("eta_s")
+            self._eta_deadline = None if eta_s is None else self._clock() + float(eta_s)
+            self._paused_at = None
+            self.sample_epoch = None
+            if self._epoch_ends(self.step):
+                self.sample_epoch = self._epoch_of(self.step)
+                self._paused_at = self._clock()
+            self._show_progress()
             self.facts.setText(self._facts(event))
         elif kind == "checkpoint":
             what = event.get("kind")
@@ -178,6 +227,7 @@ class TrainPage(BasePage):
                 self.export = str(event.get("path"))
             elif what == "sample":
                 self.log.append(f"sample of epoch {event.get('epoch')}: {event.get('path')}")
+                self._end_sample()
         elif kind == "warning":
             self.log.append(f"warning: {event.get('message', '')}")
 
@@ -195,15 +245,70 @@ class TrainPage(BasePage):
             parts.append(f"{self.plot.history.nonfinite} steps without a finite loss")
         return " · ".join(parts)
 
-    def _show_progress(self, eta_s: float | None = None) -> None:
-        if self.total:
-            self.progress.set_progress(self.step, self.total, eta_s, "steps")
-        else:
+    # --- progress and time left --------------------------------------------------------------------------
+
+    def _epoch_ends(self, step: int) -> bool:
+        """training.sft renders a sample after `step` (the last step of an epoch, or of the run)."""
+        if not self._samples_on or not self.steps_per_epoch or step <= 0:
+            return False
+        return step % self.steps_per_epoch == 0 or step == self.total
+
+    def _epoch_of(self, step: int) -> int:
+        return math.ceil(step / self.steps_per_epoch)
+
+    def _end_sample(self) -> None:
+        if self._paused_at is not None and self._eta_deadline is not None:
+            # The sample's time was not in the estimate of the steps left: count on from where it was held.
+            self._eta_deadline += self._clock() - self._paused_at
+        self._paused_at = None
+        self.sample_epoch = None
+        if self.run.following:
+            self._show_progress()
+
+    def _reset_countdown(self) -> None:
+        self._eta_deadline = self._paused_at = None
+        self.sample_epoch = None
+
+    def eta_s(self) -> float | None:
+        """Seconds left as shown now: the last step's estimate, counted down, held while a sample renders."""
+        if self._eta_deadline is None:
+            return None
+        now = self._paused_at if self._paused_at is not None else self._clock()
+        return max(0.0, self._eta_deadline - now)
+
+    def _progress_text(self) -> str:
+        eta = self.eta_s()
+        if self._stopping:
+            return "stopping after this step…"
+        if self.sample_epoch is not None:
+            text = f"rendering the sample of epoch {self.sample_epoch}…"
+            if self.step < self.total:
+                text += f" (then {eta_text(eta)})"
+            return text
+        if self.total and self.step >= self.total:
+            return "saving the fine-tuned voice…"
+        return eta_text(eta)
+
+    def _show_progress(self) -> None:
+        if not self.total:
             self.progress.reset("no steps yet")
+            return
+        self.progress.set_progress(self.step, self.total, None, "steps")
+        if self.run.following:
+            self.progress.label.setText(self._progress_text())
+
+    def _on_eta_timer_timeout(self) -> None:
+        if not self.run.following:
+            self.eta_timer.stop()
+            return
+        if self.total and self.progress.bar.maximum():
+            self.progress.label.setText(self._progress_text())
 
     def _on_run_finished(self, outcome: Outcome) -> None:
         self.outcome = outcome
         self._stopping = False
+        self.eta_timer.stop()
+        self._reset_countdown()
         summary = outcome.summary
         if outcome.status == FINISHED:
             self._finished = True
@@ -214,14 +319,18 @@ class TrainPage(BasePage):
             self.status.setText(f"Training finished at step {self.step}. The voice is exported to {self.export}.")
         elif outcome.status == STOPPED:
             self.step = int(summary.get("step") or self.step)
+            self.total = int(summary.get("total") or self.total)
             saved = summary.get("checkpoint")
-            self.progress.set_finished("stopped")
+            # The bar shows where training stopped (4 / 20), not a full bar.
+            self._show_progress()
+            self.progress.set_ended("stopped")
             self.status.setText(
                 f"Stopped at step {self.step}"
                 + (f"; the checkpoint is in {saved}. Resume continues from there." if saved else ".")
             )
         else:
-            self.progress.set_finished("failed")
+            self._show_progress()
+            self.progress.set_ended("failed")
             self.error.show_error(outcome.message, outcome.hint)
             self.status.setText("Fix the cause (Back leads to the settings), then Resume.")
             if outcome.status == CRASHED:

@@ -159,7 +159,7 @@ class ValidationPage(BasePage):
             # "Nothing usable" still writes the report: the table then shows why.
             if fresh:
                 self._load_report(report)
-            self.progress.set_finished("failed")
+            self.progress.set_ended("failed")
             self.error.show_error(outcome.message, outcome.hint)
             if outcome.status == CRASHED:
                 self.log.set_expanded(True)

@@ -57,6 +57,7 @@ class ProgressRow(QWidget):
     def set_busy(self, text: str) -> None:
         """Work whose size is not known yet (loading a model): a moving bar."""
         self.bar.setRange(0, 0)
+        self.bar.setFormat("%p%")
         self.label.setText(text)
 
     def set_progress(self, done: int, total: int, eta_s: float | None, unit: str = "") -> None:
@@ -67,9 +68,20 @@ class ProgressRow(QWidget):
         self.label.setText(eta_text(eta_s) if done < total else "done")
 
     def set_finished(self, text: str) -> None:
+        """The work is complete: a full bar."""
         if self.bar.maximum() == 0:
             self.bar.setRange(0, 1)
         self.bar.setValue(self.bar.maximum())
+        self.label.setText(text)
+
+    def set_ended(self, text: str) -> None:
+        """The work ended before it was complete (stopped, failed): the bar stays where it got to, and says so."""
+        if self.bar.maximum() == 0:  # it never got going (a moving bar): an empty one
+            self.bar.setRange(0, 1)
+            self.bar.setValue(0)
+        counts = self.bar.format().split(" — ")[0]
+        # "%p%" is the bar's own percentage, shown before any count was known: the text alone then.
+        self.bar.setFormat(text if "%" in counts else f"{counts} — {text}")
         self.label.setText(text)
 
 
