@@ -363,8 +363,9 @@ def bench_waveform(table: Table, *, minutes: int) -> None:
     samples = np.asarray(view.audio.view())
     total = len(samples)
 
+    view.axis.fit()
+
     def pyramid_redraw() -> None:
-        view.setXRange(0, total / rate, padding=0)
         view._redraw()
         app.processEvents()
 
@@ -382,6 +383,60 @@ def bench_waveform(table: Table, *, minutes: int) -> None:
               f"{timings['pyramid'] * 1000:.1f} ms vs {timings['naive'] * 1000:.0f} ms per full-view redraw; "
               f"appending all of it in 10 s chunks took {append_seconds:.1f} s; finest block {BASE_BLOCK}",
               "smooth (< 16 ms)")
+    view.close()
+
+
+def bench_editor_redraw(table: Table, *, hours: float) -> None:
+    """The editor's timeline and waveform redrawn over a long project: whole project in view, and zoomed
+    to half a minute in its middle. `grab()` paints both views completely, as an expose does."""
+    import numpy as np
+    from PySide6.QtWidgets import QApplication
+
+    from studio.ui.arrange_view import ArrangeView
+    from studio.ui.clip_info import Chip, ClipInfo
+
+    app = QApplication.instance() or QApplication([])
+    view = ArrangeView()
+    view.resize(1600, 520)
+    view.show()
+    rate = 24000
+    seconds_per_line = 1.5
+    lines = int(hours * 3600 / seconds_per_line)
+    emotions = ["Whispering", "Angry", "Soft", "Happy", "Sad"]
+    voices = ["Narrator", "Mira", "Keeper"]
+    clips = [ClipInfo(index=i, line_id=i, text=f"Line {i + 1}: a sentence of ordinary length.", voice=voices[i % 3],
+                      chips=[Chip(emotions[i % 5], column=0, tag_text=f"[{emotions[i % 5]}]")],
+                      pieces=[("speech", 1.2), ("pause", 0.3)], estimated=False, state="done")
+             for i in range(lines)]
+    started = time.perf_counter()
+    view.timeline.set_clips(clips, lanes=voices)
+    layout_seconds = time.perf_counter() - started
+    rng = np.random.default_rng(0)
+    chunk = (0.1 * rng.standard_normal(rate * 60)).astype(np.float32)
+    started = time.perf_counter()
+    for _ in range(int(hours * 60)):
+        view.waveform.append(chunk)
+    view.waveform.flush()
+    append_seconds = time.perf_counter() - started
+    total = len(view.waveform.audio) / rate
+
+    def redraw() -> None:
+        view.waveform._redraw()
+        view.grab()
+
+    view.axis.fit()
+    app.processEvents()
+    whole = alternate({"whole": redraw}, 5)["whole"]
+    view.axis.zoom(1e9, total / 2)
+    view.axis.zoom(view.axis.view_width / 30 / view.axis.pixels_per_second, total / 2)
+    app.processEvents()
+    zoomed = alternate({"zoomed": redraw}, 5)["zoomed"]
+    table.add(f"timeline + waveform redraw at {hours:g} h ({lines:,} lines, {len(voices)} lanes): whole project / "
+              "30 s in view", f"{whole / zoomed:.2f}x",
+              f"{whole * 1000:.1f} ms whole, {zoomed * 1000:.1f} ms zoomed in (1600 px wide); clip layout "
+              f"{layout_seconds * 1000:.0f} ms, {total / 3600:.1f} h of audio appended in {append_seconds:.1f} s",
+              "each < 16 ms")
+    view.waveform.close()
     view.close()
 
 
@@ -538,6 +593,7 @@ def main(argv: list[str] | None = None) -> int:
         print("user interface:", flush=True)
         bench_ui_stall(table, checkpoint)
         bench_waveform(table, minutes=10 if args.quick else 60)
+        bench_editor_redraw(table, hours=1 if args.quick else 10)
         bench_open_project(table)
     print(f"\ntotal {time.perf_counter() - started:.0f} s\n")
     print(table.markdown())

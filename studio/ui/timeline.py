@@ -324,20 +324,26 @@ class TimelineView(QWidget):
         wide = (x1 - x0) >= _MIN_BOX_PIXELS
         narrow = np.flatnonzero(~wide)
         if len(narrow):
-            # One mark per pixel column and lane: a zoomed-out 10-hour project is a few thousand
-            # lines to draw, not a hundred thousand boxes.
-            columns = np.floor(x0[narrow]).astype(np.int64)
-            lanes = self._lane_of[first:last][narrow].astype(np.int64)
-            keys = np.unique(lanes * 1_000_000 + columns)
+            # Clips a few pixels wide or less (a zoomed-out hour): per lane, the pixel columns they touch,
+            # merged into runs and filled as a few rectangles, not a hundred thousand boxes.
             mark = QColor(self.palette().color(QPalette.ColorRole.Highlight))
             mark.setAlpha(150)
-            painter.setPen(QPen(mark, 1))
-            lines = []
-            for key in keys.tolist():
-                lane, column = divmod(key, 1_000_000)
+            columns = np.floor(x0[narrow]).astype(np.int64)
+            ends = np.ceil(x1[narrow]).astype(np.int64)
+            lanes = self._lane_of[first:last][narrow]
+            for lane in np.unique(lanes).tolist():
+                mine = lanes == lane
+                lo = np.clip(columns[mine], 0, self.width() + 1)
+                hi = np.clip(np.maximum(ends[mine], lo + 1), 0, self.width() + 1)
+                # Mark [lo, hi) for every clip: a difference array, then a running sum.
+                delta = np.zeros(self.width() + 3, dtype=np.int64)
+                np.add.at(delta, lo, 1)
+                np.add.at(delta, hi, -1)
+                cover = np.cumsum(delta)[: self.width() + 2] > 0
+                edges = np.flatnonzero(np.diff(np.concatenate(([False], cover, [False])).astype(np.int8)))
                 top = self.lane_top(lane)
-                lines.append(QLineF(column + 0.5, top + 8, column + 0.5, top + LANE_HEIGHT - 8))
-            painter.drawLines(lines)
+                for start, stop in zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True):
+                    painter.fillRect(QRect(start, top + 8, stop - start, LANE_HEIGHT - 16), mark)
         metrics = QFontMetrics(self._small)
         for offset in np.flatnonzero(wide).tolist():
             self._paint_clip(painter, first + offset, text, metrics)
