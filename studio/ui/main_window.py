@@ -503,13 +503,23 @@ class MainWindow(DialogActions, EditActions, RenderActions, ExportActions, Playb
         settings.setValue(WINDOW_SPLITTER, self.splitter.saveState())
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
-        if not self._confirm_discard():
+        # The fine-tune wizard asks its own questions (a training still running, a trained voice not yet
+        # added to the library); quitting waits for its answer and stops if it stays open.
+        if not self._close_finetune_wizard() or not self._confirm_discard():
             event.ignore()
             return
         self.save_layout()
         self._discard_own_recovery()
         self.shutdown()
         event.accept()
+
+    def _close_finetune_wizard(self) -> bool:
+        from shiboken6 import isValid
+
+        wizard = getattr(self, "finetune_wizard", None)
+        if wizard is None or not isValid(wizard) or not wizard.isVisible():
+            return True
+        return wizard.close()
 
     def shutdown(self) -> None:
         """Stop playback and the render thread; safe to call more than once."""

@@ -233,3 +233,20 @@ def test_a_long_project_draws_only_the_clips_in_view(qtbot):
     lane_middle = view.timeline.lane_top(0) + 29
     x = GUTTER + 300
     assert image.pixelColor(x, lane_middle) != view.timeline.palette().color(QPalette.ColorRole.Base)
+
+
+def test_quitting_asks_the_fine_tune_wizard_first(qtbot, window, monkeypatch):
+    from studio.ui.wizard import FineTuneWizard
+
+    window.open_finetune_wizard()
+    wizard = window.finetune_wizard
+    assert wizard.isVisible()
+    # The wizard's question about a trained voice not added yet, answered with Cancel: the window stays open.
+    asked = []
+    monkeypatch.setattr(FineTuneWizard, "settle_trained_voice", lambda self: asked.append(1) or False)
+    window.undo_stack.setClean()
+    assert not window.close()
+    assert asked and window.isVisible() and wizard.isVisible()
+    monkeypatch.undo()
+    assert window.close()
+    assert not window.isVisible()
