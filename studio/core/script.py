@@ -82,6 +82,17 @@ class ScriptModel:
         """Character offset of a 0-based line and 0-based column in `text`."""
         return sum(len(self._lines[i].text) + 1 for i in range(line)) + column
 
+    def line_edit(self, index: int, new_text: str) -> tuple[int, str, str]:
+        """The smallest edit (position, removed, inserted) that turns line `index` into `new_text`.
+
+        For `replace`: rewriting a line this way keeps its id and state, and undoing the edit restores
+        the old text exactly. ValueError if `new_text` holds a line break.
+        """
+        if "\n" in normalise_newlines(new_text):
+            raise ValueError("a line's new text cannot hold a line break")
+        offset, removed, inserted = diff_texts(self._lines[index].text, new_text)
+        return self.position(index, 0) + offset, removed, inserted
+
     # --- events -------------------------------------------------------------------------------------
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:

@@ -6,13 +6,21 @@ A script is plain text with inline tags such as ``[Whispering]``, ``[pause 1.5s]
 
 Every position reported here is 1-based and counts physical lines after CRLF and CR have been
 normalised to LF, so the editor, the command line and error messages all agree on where a problem is.
+
+Besides errors (the line cannot be read), a line can carry warnings (it reads, but probably not as
+meant): an emotion outside the known list, with the closest known name as a fix, and an emotion
+overridden by another before any text. Editing helpers (`place_tag`, `remove_tag`, `apply_fix`) change
+one line's text so an emotion replaces the emotion at that point instead of stacking, and so the tags
+and text stay one space apart.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 DEFAULT_PAUSE_SECONDS = 0.8
@@ -320,29 +328,323 @@ def parse_pause_length(text: str, line_no: int, column: int) -> float:
     return seconds
 
 
+@dataclass(frozen=True)
+class TagWarning:
+    """Something in a line that parses but is probably not what the user meant, with a fix when one is known.
+
+    The fix replaces `old` (the exact source text at 0-based `column - 1`) with `new`; `new` == "" removes
+    the tag (spacing around it tidied, see `remove_tag`).
+    """
+
+    line: int
+    column: int  # 1-based, of the tag's "["
+    reason: str
+    old: str = ""
+    new: str | None = None  # None: no fix to offer
+
+    def __str__(self) -> str:
+        return f"line {self.line}, column {self.column}: {self.reason}"
+
+
 @dataclass
 class LineAnalysis:
-    """One script line as the timeline shows it: the state it starts with and what it contains."""
+    """One script line as the timeline shows it: the state it starts with and what it contains.
+
+    A broken line contributes no items and no tags (it does not render and changes nothing for the
+    lines after it), but what parsed before its error is kept in `valid_items`, `valid_tags` and
+    `reached`, so the line can still show its own voice and emotion rather than the previous line's.
+    """
 
     line: int  # 1-based
     state_before: DeliveryState
     items: list[ScriptItem]
     tags: list[TagSpan]
     error: ScriptError | None
+    valid_items: list[ScriptItem] = field(default_factory=list)
+    valid_tags: list[TagSpan] = field(default_factory=list)
+    reached: DeliveryState = field(default_factory=DeliveryState)  # the state after the (valid part of the) line
+    warnings: list[TagWarning] = field(default_factory=list)  # filled when analyse_lines is given known emotions
 
 
-def analyse_lines(text: str) -> list[LineAnalysis]:
-    """Per-line parse with the delivery state carried across lines (a broken line changes nothing)."""
+def parse_valid_prefix(
+    line: str, line_no: int, state: DeliveryState, error: ScriptError
+) -> tuple[list[ScriptItem], list[TagSpan], DeliveryState]:
+    """Parse the part of a broken line before its error (shortened further if that part is broken too)."""
+    end = error.column - 1
+    while True:
+        try:
+            return parse_line(line[:end], line_no, state)
+        except ScriptError as again:
+            # "'[' inside a tag" points at the inner bracket: the prefix then ends in an open tag, whose
+            # own error points further left. Every round shortens the prefix, and "" always parses.
+            end = max(0, min(end - 1, again.column - 1))
+
+
+def analyse_lines(text: str, known_emotions: Iterable[str] | KnownEmotions | None = None) -> list[LineAnalysis]:
+    """Per-line parse with the delivery state carried across lines (a broken line changes nothing).
+
+    With `known_emotions` (the palette's names, the cast's emotion clips), each line's `warnings` name
+    emotion tags outside that list and emotions overridden before any text is spoken.
+    """
+    known = None if known_emotions is None else (
+        known_emotions if isinstance(known_emotions, KnownEmotions) else KnownEmotions(known_emotions))
     state = DeliveryState()
     out: list[LineAnalysis] = []
     for line_no, line in enumerate(normalise_newlines(text).split("\n"), start=1):
         before = state.copy()
         try:
             items, tags, state = parse_line(line, line_no, state)
-            out.append(LineAnalysis(line_no, before, items, tags, None))
+            analysis = LineAnalysis(line_no, before, items, tags, None, items, tags, state.copy())
         except ScriptError as exc:
-            out.append(LineAnalysis(line_no, before, [], [], exc))
+            valid_items, valid_tags, reached = parse_valid_prefix(line, line_no, before, exc)
+            analysis = LineAnalysis(line_no, before, [], [], exc, valid_items, valid_tags, reached)
+        if known is not None:
+            analysis.warnings = tag_warnings(line, analysis.valid_tags, known)
+        out.append(analysis)
     return out
+
+
+# --- emotions the studio knows, and warnings about the ones it does not -----------------------------------
+
+# How alike a name must be to a known emotion to be offered as "did you mean": high enough that a real
+# emotion of its own ("Very angry", "Hungry") is not taken for a typo of a known one ("Angry"), low enough
+# for a dropped, doubled or swapped letter in a short word ("Fearfl", "Sadd", "Hapy").
+_SUGGESTION_CUTOFF = 0.75
+
+
+def _normal_name(name: str) -> str:
+    return " ".join(strip_invisible(name).split()).lower()
+
+
+class KnownEmotions:
+    """A list of emotion names, matched as the renderer matches them (case and spacing ignored).
+
+    "Neutral" is always known: it is the tag that clears the emotion.
+    """
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.names: dict[str, str] = {}  # normal form -> the name as first written
+        for name in [*names, "Neutral"]:
+            normal = _normal_name(name)
+            if normal and normal not in self.names:
+                self.names[normal] = " ".join(name.split())
+
+    def __iter__(self):
+        return iter(self.names.values())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, KnownEmotions) and self.names == other.names
+
+    __hash__ = None  # mutable-looking; compared by value only
+
+    def __contains__(self, name: str) -> bool:
+        return _normal_name(name) in self.names
+
+    def closest(self, name: str) -> str | None:
+        """The known name most like `name` (difflib), or None when none is close enough to be a typo."""
+        match = difflib.get_close_matches(_normal_name(name), list(self.names), n=1, cutoff=_SUGGESTION_CUTOFF)
+        return self.names[match[0]] if match else None
+
+
+def emotion_of_tag(content: str) -> str | None:
+    """The emotion an emotion tag sets, as written ("Sad" for [Sad] and [emotion: Sad]); None for other tags."""
+    if tag_kind(content) != "emotion":
+        return None
+    stripped = strip_invisible(content).strip()
+    if ":" in stripped:
+        stripped = stripped.partition(":")[2].strip()
+    return stripped
+
+
+def unknown_emotion_warning(line_text: str, tag: TagSpan, known: KnownEmotions) -> TagWarning | None:
+    """A warning for an emotion tag whose emotion is not known, with the closest known one as its fix."""
+    emotion = emotion_of_tag(tag.content)
+    if emotion is None or emotion in known:
+        return None
+    old = line_text[tag.column - 1 : tag.end_column]
+    suggestion = known.closest(emotion)
+    if suggestion is None:
+        return TagWarning(tag.line, tag.column, f"unknown emotion {emotion!r}: not in the palette, so it is sent "
+                                                f"to the model as written (add it to the palette if that is meant)",
+                          old)
+    at = old.rfind(emotion)
+    if at > 0:
+        new = old[:at] + suggestion + old[at + len(emotion):]
+    else:  # written with escapes or invisible characters: write the tag afresh, in the same form
+        key = strip_invisible(tag.content).partition(":")[0].strip() if ":" in tag.content else ""
+        new = f"[{key}: {suggestion}]" if key else f"[{suggestion}]"
+    return TagWarning(tag.line, tag.column, f"unknown emotion {emotion!r}: did you mean {suggestion}?", old, new)
+
+
+def tag_warnings(line_text: str, tags: list[TagSpan], known: KnownEmotions) -> list[TagWarning]:
+    """Warnings for one line's tags: unknown emotions, and an emotion overridden before any text is spoken."""
+    warnings: list[TagWarning] = []
+    for tag in tags:
+        warning = unknown_emotion_warning(line_text, tag, known)
+        if warning is not None:
+            warnings.append(warning)
+    parsed = {tag.column for tag in tags}  # on a broken line, only the tags before its error
+    for run in _tag_runs(line_text):
+        emotions = [t for t in run if t.start + 1 in parsed and emotion_of_tag(t.content) is not None]
+        for tag in emotions[:-1]:
+            old = line_text[tag.start : tag.end]
+            newer = line_text[emotions[-1].start : emotions[-1].end]
+            warnings.append(TagWarning(tags[0].line, tag.start + 1,
+                                       f"{old} is overridden by {newer} before any text: only {newer} applies",
+                                       old, ""))
+    warnings.sort(key=lambda w: w.column)
+    return warnings
+
+
+# --- editing tags in a line: placing one where another of its kind is replaced, and removing one ---------------
+#
+# A "tag run" is a stretch of a line holding only tags and whitespace: the tags before the first word, or
+# between two words. Everything in one run applies at the same point of the speech, so a new emotion
+# replaces the run's emotion instead of stacking on it, and a run is rewritten with exactly one space
+# between its tags and around it (none at the start or end of the line). Whitespace there is never spoken,
+# so tidying it changes no audio.
+
+
+@dataclass(frozen=True)
+class _Token:
+    start: int  # 0-based, inclusive
+    end: int  # exclusive
+    kind: str  # "tag", "space" or "text"
+    content: str = ""  # a tag's text between its brackets, escapes resolved
+
+
+def _tokens(line: str) -> list[_Token]:
+    """The line as tags, runs of whitespace and text characters; a '[' with no ']' after it is text."""
+    tokens: list[_Token] = []
+    i, n = 0, len(line)
+    while i < n:
+        ch = line[i]
+        if ch == "\\" and i + 1 < n and line[i + 1] in "[]":
+            tokens.append(_Token(i, i + 2, "text"))
+            i += 2
+            continue
+        if ch == "[":
+            j, content = i + 1, []
+            while j < n and line[j] not in "[]":
+                if line[j] == "\\" and j + 1 < n and line[j + 1] in "[]":
+                    content.append(line[j + 1])
+                    j += 2
+                    continue
+                content.append(line[j])
+                j += 1
+            if j < n and line[j] == "]":
+                tokens.append(_Token(i, j + 1, "tag", "".join(content)))
+                i = j + 1
+                continue
+            tokens.append(_Token(i, i + 1, "text"))
+            i += 1
+            continue
+        if ch.isspace() or _is_invisible(ch):
+            j = i + 1
+            while j < n and (line[j].isspace() or _is_invisible(line[j])):
+                j += 1
+            tokens.append(_Token(i, j, "space"))
+            i = j
+            continue
+        tokens.append(_Token(i, i + 1, "text"))
+        i += 1
+    return tokens
+
+
+def _tag_runs(line: str) -> list[list[_Token]]:
+    """The tags of each run of tags and whitespace, in order (runs without tags left out)."""
+    runs: list[list[_Token]] = [[]]
+    for token in _tokens(line):
+        if token.kind == "text":
+            runs.append([])
+        elif token.kind == "tag":
+            runs[-1].append(token)
+    return [run for run in runs if run]
+
+
+def _run_at(tokens: list[_Token], column: int) -> tuple[int, int]:
+    """Indices [first, last) of the tokens in the run that touches `column` (a tag it falls inside counts)."""
+    first = next((k for k, t in enumerate(tokens) if t.end > column), len(tokens))
+    if first < len(tokens) and tokens[first].start < column and tokens[first].kind == "text":
+        first += 1  # inside an escape pair: the run starts after it
+    last = first
+    while last < len(tokens) and tokens[last].kind != "text":
+        last += 1
+    while first > 0 and tokens[first - 1].kind != "text":
+        first -= 1
+    return first, last
+
+
+def _rewrite_run(line: str, tokens: list[_Token], first: int, last: int, column: int, tags: list[str]) -> str:
+    """`line` with the run tokens[first:last] (or the empty run at `column`) replaced by `tags`, spaced."""
+    if first < last:
+        start, end = tokens[first].start, tokens[last - 1].end
+    else:  # no run here: insert before the token at the column (after an escape pair it fell inside)
+        start = end = tokens[first].start if first < len(tokens) else len(line)
+    parts = [line[:start], " ".join(tags), line[end:]]
+    return " ".join(part for part in parts if part)
+
+
+def _slot(content: str) -> str | None:
+    """What a tag sets, for replacing: 'emotion', 'voice', 'directive:<key>'; None for a pause (they add up)."""
+    kind = tag_kind(content)
+    if kind == "pause":
+        return None
+    if kind == "directive":
+        return "directive:" + strip_invisible(content).partition(":")[0].strip().lower()
+    return kind
+
+
+def place_tag(line: str, column: int, tag: str) -> str:
+    """`line` with `tag` (e.g. "[Sad]") placed at a 0-based column, which should be a word's start.
+
+    A tag of the same kind in the run of tags at that point (an emotion for an emotion, the same
+    directive key, a voice) is replaced where it stands; otherwise the tag goes in at the column. A
+    pause never replaces anything. The run is rewritten with single spaces, so "[Sad]Hello" with
+    [Angry] placed at 0 becomes "[Angry] Hello".
+    """
+    column = max(0, min(column, len(line)))
+    tokens = _tokens(line)
+    first, last = _run_at(tokens, column)
+    slot = _slot(tag[1:-1] if tag.startswith("[") and tag.endswith("]") else tag)
+    kept: list[str] = []
+    replaced_at: int | None = None  # in place of the first tag it replaces, or else at the column
+    before_column = 0
+    for token in tokens[first:last]:
+        if token.kind != "tag":
+            continue
+        if slot is not None and _slot(token.content) == slot:
+            replaced_at = len(kept) if replaced_at is None else replaced_at
+            continue
+        kept.append(line[token.start : token.end])
+        before_column += token.end <= column
+    kept.insert(before_column if replaced_at is None else replaced_at, tag)
+    return _rewrite_run(line, tokens, first, last, column, kept)
+
+
+def remove_tag(line: str, column: int, tag_text: str) -> str:
+    """`line` without the tag `tag_text` at a 0-based column, its run's spacing tidied (no double space,
+    nothing left at the line's start or end). ValueError when that tag is not there."""
+    tokens = _tokens(line)
+    index = next((k for k, t in enumerate(tokens)
+                  if t.kind == "tag" and t.start == column and line[t.start : t.end] == tag_text), None)
+    if index is None:
+        raise ValueError(f"there is no tag {tag_text!r} at column {column + 1}")
+    first, last = _run_at(tokens, column)
+    kept = [line[t.start : t.end] for k, t in enumerate(tokens[first:last], start=first)
+            if t.kind == "tag" and k != index]
+    return _rewrite_run(line, tokens, first, last, column, kept)
+
+
+def apply_fix(line: str, column: int, old: str, new: str) -> str:
+    """`line` with `old` at a 0-based column replaced by `new` ("" removes a tag, spacing tidied).
+
+    ValueError when the text there is no longer `old` (the line was edited since the fix was offered)."""
+    if not old or line[column : column + len(old)] != old:
+        raise ValueError(f"the text at column {column + 1} is no longer {old!r}")
+    if new == "":
+        return remove_tag(line, column, old)
+    return line[:column] + new + line[column + len(old):]
 
 
 def tag_kind(content: str) -> str:

@@ -3,7 +3,10 @@ the render state (window_editing.clip_for); the timeline keeps no script data of
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from studio.core.tags import TagWarning
 
 
 @dataclass(frozen=True)
@@ -14,6 +17,17 @@ class QuickFix:
     column: int  # 0-based column of `old` in the line
     old: str
     new: str
+
+
+def quick_fixes_for(warnings: Iterable[TagWarning]) -> list[QuickFix]:
+    """The one-click corrections of a line's tag warnings (those that have one)."""
+    fixes = []
+    for warning in warnings:
+        if warning.new is None or not warning.old:
+            continue
+        label = f"Replace {warning.old} with {warning.new}" if warning.new else f"Remove {warning.old}"
+        fixes.append(QuickFix(label, warning.column - 1, warning.old, warning.new))
+    return fixes
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 from PySide6.QtGui import QUndoCommand
 
 from studio.core.script import ScriptModel
+from studio.core.tags import apply_fix, place_tag, remove_tag
 
 _TYPING_ID = 1
 
@@ -62,14 +63,48 @@ class TextEditCommand(QUndoCommand):
 
 
 class InsertTagCommand(TextEditCommand):
+    """Insert tag text verbatim at a column (no replacing, no spacing): PlaceTagCommand is what the editor uses."""
+
     def __init__(self, model: ScriptModel, line: int, column: int, tag: str) -> None:
         column = max(0, min(column, len(model.line(line).text)))
         super().__init__(model, model.position(line, column), "", tag, text=f"Insert {tag}", merge=False)
 
 
-class RemoveTagCommand(TextEditCommand):
+class LineEditCommand(TextEditCommand):
+    """Rewrite one line, recorded as the smallest edit, so undo restores the old text exactly.
+
+    `changed` is False when the new text equals the old: such a command should not be pushed.
+    """
+
+    def __init__(self, model: ScriptModel, line: int, new_text: str, *, text: str) -> None:
+        self.changed = model.line(line).text != new_text
+        position, removed, inserted = model.line_edit(line, new_text)
+        super().__init__(model, position, removed, inserted, text=text, merge=False)
+
+
+class PlaceTagCommand(LineEditCommand):
+    """Place a tag at a word of a line; an emotion replaces the emotion already there (core: place_tag)."""
+
+    def __init__(self, model: ScriptModel, line: int, column: int, tag: str) -> None:
+        new_text = place_tag(model.line(line).text, column, tag)
+        super().__init__(model, line, new_text, text=f"Place {tag} on line {line + 1}")
+
+
+class RemoveTagCommand(LineEditCommand):
+    """Remove one tag, tidying the spacing around it; ValueError when the tag is no longer there."""
+
     def __init__(self, model: ScriptModel, line: int, column: int, tag_text: str) -> None:
-        super().__init__(model, model.position(line, column), tag_text, "", text=f"Remove {tag_text}", merge=False)
+        new_text = remove_tag(model.line(line).text, column, tag_text)
+        super().__init__(model, line, new_text, text=f"Remove {tag_text} from line {line + 1}")
+
+
+class QuickFixCommand(LineEditCommand):
+    """Replace `old` at a column with `new` (a suggested correction); ValueError when `old` is no longer there."""
+
+    def __init__(self, model: ScriptModel, line: int, column: int, old: str, new: str) -> None:
+        new_text = apply_fix(model.line(line).text, column, old, new)
+        what = f"Replace {old} with {new}" if new else f"Remove {old}"
+        super().__init__(model, line, new_text, text=f"{what} on line {line + 1}")
 
 
 class MoveLineCommand(QUndoCommand):

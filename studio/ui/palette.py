@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.tags import KnownEmotions, emotion_of_tag
 from studio.resources import resource_path
 from studio.ui.script_editor import TAG_MIME_TYPE
 
@@ -64,8 +65,15 @@ class _TagList(QListWidget):
         drag.exec(Qt.DropAction.CopyAction)
 
 
+def known_emotions(entries: list[PaletteEntry]) -> KnownEmotions:
+    """The emotions of palette entries (a user's "[pace: slow]" is a directive, not an emotion)."""
+    names = (emotion_of_tag(entry.tag[1:-1]) for entry in entries if entry.tag.startswith("["))
+    return KnownEmotions(name for name in names if name)
+
+
 class EmotionPalette(QWidget):
     tag_activated = Signal(str)  # the tag text to apply to the selected line
+    entries_changed = Signal()  # a user tag was added or removed: the known emotions changed
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -85,6 +93,7 @@ class EmotionPalette(QWidget):
         layout.addWidget(self.list)
         layout.addLayout(buttons)
         self.shortcut_actions: list[QAction] = []
+        self.known_emotions = KnownEmotions([])  # of the entries shown; replaced (never mutated) on reload
         self.reload()
 
     def entries(self) -> list[PaletteEntry]:
@@ -98,11 +107,20 @@ class EmotionPalette(QWidget):
         ]
 
     def reload(self) -> None:
+        entries = self.entries()
+        known = known_emotions(entries)
+        changed = known != self.known_emotions
+        self.known_emotions = known
+        self._fill(entries)
+        if changed:
+            self.entries_changed.emit()
+
+    def _fill(self, entries: list[PaletteEntry]) -> None:
         self.list.clear()
         for action in self.shortcut_actions:
             self.removeAction(action)
         self.shortcut_actions.clear()
-        for number, entry in enumerate(self.entries(), start=1):
+        for number, entry in enumerate(entries, start=1):
             item = QListWidgetItem(entry.label)
             pixmap = QPixmap(12, 12)
             pixmap.fill(QColor(entry.colour))

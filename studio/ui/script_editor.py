@@ -13,11 +13,21 @@ from PySide6.QtGui import (
     QTextCursor,
     QUndoStack,
 )
-from PySide6.QtWidgets import QPlainTextEdit, QToolTip
+from PySide6.QtWidgets import QMenu, QPlainTextEdit, QToolTip
 
 from studio.core.script import ScriptChange, ScriptModel, diff_texts
-from studio.core.tags import DeliveryState, ScriptError, parse_line, tag_kind
-from studio.ui.commands import InsertTagCommand, TextEditCommand
+from studio.core.tags import (
+    DeliveryState,
+    KnownEmotions,
+    ScriptError,
+    TagWarning,
+    parse_line,
+    parse_valid_prefix,
+    tag_kind,
+    tag_warnings,
+)
+from studio.ui.clip_info import QuickFix, quick_fixes_for
+from studio.ui.commands import PlaceTagCommand, QuickFixCommand, TextEditCommand
 
 TAG_MIME_TYPE = "application/x-qtts-tag"
 
@@ -25,6 +35,18 @@ _PAUSE_COLOUR = QColor("#6c8ebf")
 _DIRECTIVE_COLOUR = QColor("#8e6cbf")
 _EMOTION_COLOUR = QColor("#c0761a")
 _ERROR_COLOUR = QColor("#d62728")
+_WARNING_COLOUR = QColor("#e0a000")
+
+
+def line_warnings(text: str, line_no: int, known: KnownEmotions | None) -> list[TagWarning]:
+    """A line's tag warnings on its own (they never depend on the lines above); none without known emotions."""
+    if known is None:
+        return []
+    try:
+        _items, tags, _state = parse_line(text, line_no, DeliveryState())
+    except ScriptError as exc:
+        _items, tags, _state = parse_valid_prefix(text, line_no, DeliveryState(), exc)
+    return tag_warnings(text, tags, known)
 
 
 def _tag_format(colour: QColor) -> QTextCharFormat:
@@ -35,7 +57,8 @@ def _tag_format(colour: QColor) -> QTextCharFormat:
 
 
 class ScriptHighlighter(QSyntaxHighlighter):
-    """Colours tags by kind and underlines a line's grammar error.
+    """Colours tags by kind, underlines a line's grammar error (red) and its tag warnings (amber: an unknown
+    emotion, an emotion overridden before any text).
 
     Each block is checked on its own: whether a line is well-formed never depends on the lines above
     it (only the delivery state does), so re-highlighting stays local to the edited line.
@@ -43,6 +66,7 @@ class ScriptHighlighter(QSyntaxHighlighter):
 
     def __init__(self, document) -> None:
         super().__init__(document)
+        self.known_emotions: KnownEmotions | None = None  # None: unknown emotions are not checked
         self._formats = {
             "pause": _tag_format(_PAUSE_COLOUR),
             "directive": _tag_format(_DIRECTIVE_COLOUR),
@@ -51,20 +75,30 @@ class ScriptHighlighter(QSyntaxHighlighter):
         self._error_format = QTextCharFormat()
         self._error_format.setUnderlineStyle(QTextCharFormat.UnderlineStyle.WaveUnderline)
         self._error_format.setUnderlineColor(_ERROR_COLOUR)
+        self._warning_format = QTextCharFormat()
+        self._warning_format.setUnderlineStyle(QTextCharFormat.UnderlineStyle.WaveUnderline)
+        self._warning_format.setUnderlineColor(_WARNING_COLOUR)
 
     def highlightBlock(self, text: str) -> None:  # noqa: N802 (Qt override)
         try:
             _items, tags, _state = parse_line(text, 1, DeliveryState())
+            self.setCurrentBlockState(0)
         except ScriptError as exc:
+            # The tags before the error still read as tags; from the error on, the line is underlined.
+            _items, tags, _state = parse_valid_prefix(text, 1, DeliveryState(), exc)
             start = exc.column - 1
             self.setFormat(start, max(1, len(text) - start), self._error_format)
             self.setCurrentBlockState(1)
-            return
-        self.setCurrentBlockState(0)
         for tag in tags:
             kind = tag_kind(tag.content)
             kind = "directive" if kind == "voice" else kind
             self.setFormat(tag.column - 1, tag.end_column - tag.column + 1, self._formats[kind])
+        warnings = tag_warnings(text, tags, self.known_emotions) if self.known_emotions is not None else []
+        for warning in warnings:
+            fmt = QTextCharFormat(self.format(warning.column - 1))
+            fmt.setUnderlineStyle(self._warning_format.underlineStyle())
+            fmt.setUnderlineColor(_WARNING_COLOUR)
+            self.setFormat(warning.column - 1, len(warning.old), fmt)
 
 
 class ScriptEditor(QPlainTextEdit):
@@ -174,19 +208,90 @@ class ScriptEditor(QPlainTextEdit):
         column = max(0, min(column, len(text)))
         while 0 < column < len(text) and not text[column - 1].isspace() and text[column - 1] != "]":
             column -= 1
-        self.undo_stack.push(InsertTagCommand(self.model, line, column, tag))
+        command = PlaceTagCommand(self.model, line, column, tag)
+        if command.changed:
+            self.undo_stack.push(command)
+
+    # --- warnings and their quick fixes -----------------------------------------------------------------
+
+    def set_known_emotions(self, known: KnownEmotions | None) -> None:
+        """The emotions that are not flagged as unknown (the palette's and the cast's); re-checks the text."""
+        if known == self.highlighter.known_emotions:
+            return
+        self.highlighter.known_emotions = known
+        self.highlighter.rehighlight()
+
+    def warnings_for(self, line: int) -> list[TagWarning]:
+        """Warnings of a 0-based line."""
+        block = self.document().findBlockByNumber(line)
+        return line_warnings(block.text(), line + 1, self.highlighter.known_emotions) if block.isValid() else []
+
+    def quick_fixes_for(self, line: int) -> list[QuickFix]:
+        return quick_fixes_for(self.warnings_for(line))
+
+    def apply_quick_fix(self, line: int, column: int, old: str, new: str) -> bool:
+        """One undo step; refused (False) when the text at the column is no longer `old`."""
+        if self.model is None or not (0 <= line < len(self.model)):
+            return False
+        try:
+            command = QuickFixCommand(self.model, line, column, old, new)
+        except ValueError:
+            return False
+        self.undo_stack.push(command)
+        return True
+
+    def context_menu_at(self, pos) -> QMenu:
+        """The editor's context menu at a viewport position: the line's quick fixes first, then editing."""
+        menu = self.createStandardContextMenu(pos)
+        line = self.cursorForPosition(pos).blockNumber()
+        fixes = self.quick_fixes_for(line)
+        first = menu.actions()[0] if menu.actions() else None
+        for fix in fixes:
+            action = menu.addAction(fix.label)
+            action.triggered.connect(
+                lambda _checked=False, f=fix: self.apply_quick_fix(line, f.column, f.old, f.new))
+            menu.insertAction(first, action)
+        if fixes:
+            menu.insertSeparator(first)
+        return menu
+
+    def contextMenuEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        menu = self.context_menu_at(event.pos())
+        menu.exec(event.globalPos())
+        menu.deleteLater()
+
+    def tooltip_at(self, pos) -> str:
+        """What hovering at a viewport position explains: the line's grammar error, or the warning under it."""
+        cursor = self.cursorForPosition(pos)
+        block = cursor.block()
+        try:
+            parse_line(block.text(), block.blockNumber() + 1, DeliveryState())
+        except ScriptError as exc:
+            return str(exc)
+        column = cursor.positionInBlock()
+        for warning in self.warnings_for(block.blockNumber()):
+            if warning.column - 1 <= column <= warning.column - 1 + len(warning.old):
+                return str(warning) + ("\n(right-click for the fix)" if warning.new is not None else "")
+        return ""
+
+    def _show_tooltip(self, event, viewport_pos) -> None:
+        text = self.tooltip_at(viewport_pos)
+        if text:
+            QToolTip.showText(event.globalPos(), text, self)
+        else:
+            QToolTip.hideText()
+            event.ignore()
+
+    def viewportEvent(self, event) -> bool:  # noqa: N802 (Qt override)
+        # Hovering over the text: the viewport gets the tooltip event, in its own coordinates.
+        if event.type() == QEvent.Type.ToolTip:
+            self._show_tooltip(event, event.pos())
+            return True
+        return super().viewportEvent(event)
 
     def event(self, event) -> bool:
         if event.type() == QEvent.Type.ToolTip:
-            cursor = self.cursorForPosition(event.pos())
-            block = cursor.block()
-            try:
-                parse_line(block.text(), block.blockNumber() + 1, DeliveryState())
-            except ScriptError as exc:
-                QToolTip.showText(event.globalPos(), str(exc), self)
-                return True
-            QToolTip.hideText()
-            event.ignore()
+            self._show_tooltip(event, self.viewport().mapFrom(self, event.pos()))
             return True
         return super().event(event)
 

@@ -9,11 +9,17 @@ from PySide6.QtGui import QGuiApplication
 
 from studio.core.instruct import delivery_directives
 from studio.core.plan import expected_seconds, first_unknown_voice
-from studio.core.tags import PauseItem, SpeechItem, tag_kind
+from studio.core.tags import KnownEmotions, PauseItem, SpeechItem, tag_kind, tag_warnings
 from studio.engine.render import FAILED
 from studio.session.pipeline import SAMPLE_RATE
-from studio.ui.clip_info import Chip, ClipInfo
-from studio.ui.commands import InsertTagCommand, LineStateCommand, MoveLineCommand, RemoveTagCommand
+from studio.ui.clip_info import Chip, ClipInfo, quick_fixes_for
+from studio.ui.commands import (
+    LineStateCommand,
+    MoveLineCommand,
+    PlaceTagCommand,
+    QuickFixCommand,
+    RemoveTagCommand,
+)
 
 
 class EditActions:
@@ -25,10 +31,12 @@ class EditActions:
         state_before = analysis.state_before
         chips: list[Chip] = []
         tags = []
-        speech = [i for i in analysis.items if isinstance(i, SpeechItem)]
+        # A broken line renders nothing, but what parsed before its error is still its own: its voice,
+        # its chips (removable), its warnings; never the previous line's.
+        speech = [i for i in analysis.valid_items if isinstance(i, SpeechItem)]
         first_text_column = speech[0].column if speech else None
         emotion_set_before_text = False
-        for tag in analysis.tags:
+        for tag in analysis.valid_tags:
             kind = tag_kind(tag.content)
             text = line.text[tag.column - 1 : tag.end_column]
             tags.append((tag.column - 1, text))
@@ -43,7 +51,7 @@ class EditActions:
         # this line's first words, which is what makes persistence visible on the timeline.
         if state_before.emotion and speech and not emotion_set_before_text:
             chips.insert(0, Chip(state_before.emotion, inherited=True))
-        voice = speech[0].voice if speech else state_before.voice
+        voice = speech[0].voice if speech else analysis.reached.voice
         voice = voice or self.project.render.voice
         render = self.session.current_render(line)
         current = render is not None
@@ -76,8 +84,8 @@ class EditActions:
         warning = self.session.warnings.get(line.id) if current else None
         if warning is None:
             warning = self._capability_warning(speech)
-        if warning:
-            message = "; ".join(m for m in (message, warning) if m)
+        tag_problems = analysis.warnings or tag_warnings(line.text, analysis.valid_tags, self._known_emotions())
+        message = "; ".join(m for m in (message, *(str(w) for w in tag_problems), warning) if m)
         return ClipInfo(
             index=index,
             line_id=line.id,
@@ -89,12 +97,33 @@ class EditActions:
             estimated=estimated,
             state=state,
             message=message,
-            warning=bool(warning),
+            warning=bool(warning or tag_problems),
             locked=line.state.locked,
             take=line.state.take,
             takes=line.state.takes,
             tags=tags,
+            quick_fixes=quick_fixes_for(tag_problems),
         )
+
+    def _known_emotions(self) -> KnownEmotions:
+        """The palette's emotions and those the cast's cloned voices have clips for; the script editor's
+        check follows. Rebuilt once per refresh (the cast voices are looked up anew), not once per line."""
+        palette_known = self.palette.known_emotions
+        voices = getattr(self, "_cast_voices", None) or {}
+        key = (id(palette_known), id(voices))
+        cached = getattr(self, "_known_emotions_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        if cached is None:
+            # A user tag added to the palette makes its emotion known: re-check the clips.
+            self.palette.entries_changed.connect(self.refresh_views)
+        names = list(palette_known)
+        for voice in voices.values():
+            names += [name for name, _clip, _text in getattr(voice, "emotion_refs", ())]
+        known = KnownEmotions(names)
+        self._known_emotions_cache = (key, known)
+        self.editor.set_known_emotions(known)
+        return known
 
     def _capability_warning(self, speech: list[SpeechItem]) -> str | None:
         """Before rendering: an emotion that the segment's voice cannot deliver, said up front."""
@@ -117,14 +146,46 @@ class EditActions:
     # --- editing ----------------------------------------------------------------------------------------
 
     def apply_tag(self, line: int, tag: str) -> None:
-        """Insert a tag at the start of a line (a palette drop on a clip, or a palette shortcut)."""
+        """Place a tag at the start of a line (a palette drop on a clip, a palette double-click or shortcut).
+
+        An emotion replaces the emotion tag(s) the line starts with instead of stacking on them; one
+        undo step, with exactly one space between the tags and the text."""
         if not (0 <= line < len(self.model)):
             return
-        self.undo_stack.push(InsertTagCommand(self.model, line, 0, tag))
+        command = PlaceTagCommand(self.model, line, 0, tag)
+        if not command.changed:
+            self.statusBar().showMessage(f"Line {line + 1} already starts with {tag}", 3000)
+            return
+        self.undo_stack.push(command)
         self.refresh_views()
 
     def remove_tag(self, line: int, column: int, tag_text: str) -> None:
-        self.undo_stack.push(RemoveTagCommand(self.model, line, column, tag_text))
+        """Remove a chip's tag, leaving no double space and nothing at the line's start or end."""
+        if not (0 <= line < len(self.model)):
+            return
+        try:
+            command = RemoveTagCommand(self.model, line, column, tag_text)
+        except ValueError:
+            self.statusBar().showMessage(f"Line {line + 1} has changed: {tag_text} is no longer there", 4000)
+            self.refresh_views()
+            return
+        self.undo_stack.push(command)
+        self.refresh_views()
+
+    def apply_quick_fix(self, line: int, column: int, old: str, new: str) -> None:
+        """Apply a clip's or the editor's suggested correction: `old` at a 0-based column becomes `new`.
+
+        One undo step; refused (with a status message) when the text there is no longer `old`."""
+        if not (0 <= line < len(self.model)):
+            return
+        try:
+            command = QuickFixCommand(self.model, line, column, old, new)
+        except ValueError:
+            self.statusBar().showMessage(f"Line {line + 1} has changed since the fix was offered: "
+                                         f"{old} is no longer at column {column + 1}", 4000)
+            self.refresh_views()
+            return
+        self.undo_stack.push(command)
         self.refresh_views()
 
     def move_line(self, source: int, target: int) -> None:

@@ -113,3 +113,19 @@ def test_diff_texts_gives_an_edit_that_turns_old_into_new(old, new):
     assert old[:position] + inserted + old[position + len(removed):] == new
     if old != new:
         assert removed or inserted
+
+
+def test_line_edit_is_the_smallest_edit_and_undoing_it_restores_the_line_exactly():
+    model, events = model_with_events("One.\n[Angry][Whispering]Two.\nThree.", {2: LineState(locked=True)})
+    ids = [line.id for line in model.lines()]
+    position, removed, inserted = model.line_edit(1, "[Sad] Two.")
+    assert (position, removed, inserted) == (6, "Angry][Whispering]", "Sad] ")
+    model.replace(position, removed, inserted)
+    assert model.text == "One.\n[Sad] Two.\nThree."
+    assert [line.id for line in model.lines()] == ids and model.line_states() == {2: LineState(locked=True)}
+    assert [(e.first, e.removed, e.added) for e in events] == [(1, 1, 1)]
+    model.replace(position, inserted, removed)
+    assert model.text == "One.\n[Angry][Whispering]Two.\nThree."
+    assert model.line_edit(1, model.line(1).text) == (model.position(1, 0) + len(model.line(1).text), "", "")
+    with pytest.raises(ValueError, match="line break"):
+        model.line_edit(0, "a\nb")

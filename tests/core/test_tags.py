@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -371,3 +373,171 @@ def test_tag_kind(content, kind):
     from studio.core.tags import tag_kind
 
     assert tag_kind(content) == kind
+
+
+# --- placing and removing tags: an emotion replaces the emotion there, spacing stays clean -----------------
+
+from studio.core.tags import (  # noqa: E402 (grouped with the tests that use them)
+    KnownEmotions,
+    TagWarning,
+    analyse_lines,
+    apply_fix,
+    place_tag,
+    remove_tag,
+)
+
+KNOWN = KnownEmotions(["Whispering", "Soft", "Happy", "Excited", "Sad", "Angry", "Shouting", "Serious",
+                       "Relieved", "Fearful"])
+
+
+@pytest.mark.parametrize(
+    ("line", "column", "tag", "expected"),
+    [
+        # At the start of a line (a palette drop on a clip, a palette shortcut): one space before the text.
+        ("One.", 0, "[Whispering]", "[Whispering] One."),
+        ("", 0, "[Sad]", "[Sad]"),
+        ("   ", 0, "[Sad]", "[Sad]"),
+        ("  One.", 0, "[Sad]", "[Sad] One."),
+        # An emotion replaces the line's own leading emotion, never stacks on it.
+        ("[Whispering] One.", 0, "[Angry]", "[Angry] One."),
+        ("[Whispering]One.", 0, "[Angry]", "[Angry] One."),
+        ("[emotion: Sad] One.", 0, "[Angry]", "[Angry] One."),
+        ("[Angry][Whispering]Two.", 0, "[Sad]", "[Sad] Two."),
+        ("[voice: Ann] [Sad] Hi", 0, "[Angry]", "[voice: Ann] [Angry] Hi"),
+        ("[voice: Ann]Hi", 0, "[Angry]", "[Angry] [voice: Ann] Hi"),
+        ("[Sad] Hello [Soft] there", 0, "[Angry]", "[Angry] Hello [Soft] there"),
+        # At a word (a drop into the script): the same, for the tags right before that word.
+        ("Come over here.", 5, "[Soft]", "Come [Soft] over here."),
+        ("Hello [Sad] there", 12, "[Angry]", "Hello [Angry] there"),
+        ("Hello [Sad][pause 1s]there", 21, "[Angry]", "Hello [Angry] [pause 1s] there"),
+        ("Hi", 2, "[Sad]", "Hi [Sad]"),
+        # Other kinds: a directive replaces the same key, a voice the voice; a pause adds to what is there.
+        ("[pace: slow]x", 0, "[pace: fast]", "[pace: fast] x"),
+        ("[pace: slow] [Sad] x", 0, "[Angry]", "[pace: slow] [Angry] x"),
+        ("[voice: Ann] x", 0, "[voice: Bob]", "[voice: Bob] x"),
+        ("[pause] Hi", 0, "[pause 1s]", "[pause 1s] [pause] Hi"),
+        # A broken line: only whole tags before the text count; the broken part is left as it is.
+        ("[Sad Hello", 0, "[Angry]", "[Angry] [Sad Hello"),
+        ("[Sad] Hello [oops", 0, "[Angry]", "[Angry] Hello [oops"),
+        # An escaped bracket is text: a column inside "\[" is moved after it, never splits it.
+        ("a\\[b", 2, "[Sad]", "a\\[ [Sad] b"),
+    ],
+)
+def test_place_tag(line, column, tag, expected):
+    assert place_tag(line, column, tag) == expected
+
+
+@pytest.mark.parametrize(
+    ("line", "column", "tag_text", "expected"),
+    [
+        ("[Sad]One [pace: slow]two", 9, "[pace: slow]", "[Sad]One two"),
+        ("[Sad] One two", 0, "[Sad]", "One two"),
+        ("One two [Sad]", 8, "[Sad]", "One two"),
+        ("One  [Sad]  two", 5, "[Sad]", "One two"),
+        ("One[Sad]two", 3, "[Sad]", "One two"),  # the tag kept the words apart; so does a space now
+        ("[voice: Ann][Sad]Hi", 12, "[Sad]", "[voice: Ann] Hi"),
+        ("[Sad]", 0, "[Sad]", ""),
+    ],
+)
+def test_remove_tag_leaves_no_double_or_edge_space(line, column, tag_text, expected):
+    assert remove_tag(line, column, tag_text) == expected
+
+
+def test_remove_tag_refuses_a_tag_that_is_not_there():
+    with pytest.raises(ValueError, match="no tag"):
+        remove_tag("[Sad] One", 1, "[Sad]")
+    with pytest.raises(ValueError, match="no tag"):
+        remove_tag("[Sad] One", 0, "[Angry]")
+
+
+_WORDS = st.sampled_from(["Hi", "there", "a", "b."])
+_TAGS = st.sampled_from(["[Sad]", "[Angry]", "[emotion: Soft]", "[voice: Ann]", "[pause]", "[pace: slow]"])
+_SPACE = st.sampled_from(["", " ", "  "])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_SPACE, st.one_of(_WORDS, _TAGS)), max_size=8), st.sampled_from(["[Happy]", "[pause]"]))
+def test_placing_at_the_start_keeps_the_speech_and_spaces_the_tags_once(parts, tag):
+    line = "".join(space + part for space, part in parts)
+    new = place_tag(line, 0, tag)
+    # Whitespace that is touched is never spoken: every segment keeps its text.
+    assert [i.text for i in parse_script(new) if isinstance(i, SpeechItem)] == [
+        i.text for i in parse_script(line) if isinstance(i, SpeechItem)]
+    leading = re.match(r"(?:\[[^\[\]]*\]\s*)*", new).group(0)
+    tags = re.findall(r"\[[^\[\]]*\]", leading)
+    rest = new[len(leading):]
+    # The tags before the text: one space between them, one before the text, none at the line's ends.
+    assert leading == " ".join(tags) + (" " if rest else "")
+    assert new == new.strip()
+    emotions = [t for t in tags if t in ("[Sad]", "[Angry]", "[emotion: Soft]", "[Happy]")]
+    if tag == "[Happy]":
+        assert emotions == ["[Happy]"]
+    pauses_before = re.match(r"(?:\[[^\[\]]*\]\s*)*", line.lstrip()).group(0).count("[pause]")
+    assert tags.count(tag) == (1 if tag == "[Happy]" else pauses_before + 1)
+
+
+def test_apply_fix_replaces_and_refuses_stale_text():
+    assert apply_fix("[Fearfl] Run!", 0, "[Fearfl]", "[Fearful]") == "[Fearful] Run!"
+    assert apply_fix("[Angry][Sad] Run!", 0, "[Angry]", "") == "[Sad] Run!"
+    with pytest.raises(ValueError, match="no longer"):
+        apply_fix("[Fearful] Run!", 0, "[Fearfl]", "[Fearful]")
+
+
+# --- unknown emotions and their nearest known name ---------------------------------------------------------
+
+
+def test_unknown_emotion_is_warned_with_the_closest_known_name_and_a_fix():
+    lines = analyse_lines("Calm.\n  [Fearfl] Run!\n[emotion: Hapy] x\n[fearful] y\n[Neutral] z", KNOWN)
+    assert [w for a in lines for w in a.warnings] == [
+        TagWarning(2, 3, "unknown emotion 'Fearfl': did you mean Fearful?", "[Fearfl]", "[Fearful]"),
+        TagWarning(3, 1, "unknown emotion 'Hapy': did you mean Happy?", "[emotion: Hapy]", "[emotion: Happy]"),
+    ]
+    assert str(lines[1].warnings[0]) == "line 2, column 3: unknown emotion 'Fearfl': did you mean Fearful?"
+    # A warning does not change what is rendered: the emotion is still passed on as written.
+    assert lines[1].items[0].emotion == "Fearfl"
+
+
+def test_an_unknown_emotion_with_no_close_name_is_warned_without_a_fix():
+    (line,) = analyse_lines("[Very angry] Go.", KNOWN)
+    (warning,) = line.warnings
+    assert warning.new is None and warning.old == "[Very angry]"
+    assert warning.reason.startswith("unknown emotion 'Very angry': not in the palette")
+
+
+def test_without_known_emotions_nothing_is_warned():
+    assert analyse_lines("[Fearfl] Run!")[0].warnings == []
+
+
+def test_known_emotions_match_case_and_spacing_and_include_neutral():
+    known = KnownEmotions(["Very  angry"])
+    assert "very angry" in known and "NEUTRAL" in known and "Sad" not in known
+    assert known.closest("Very angy") == "Very angry" and known.closest("Hungry") is None
+
+
+def test_stacked_emotions_before_the_text_are_warned_and_the_fix_removes_the_overridden_one():
+    (line,) = analyse_lines("[Angry][Whispering]Two. [Sad] three", KNOWN)
+    assert line.warnings == [TagWarning(1, 1, "[Angry] is overridden by [Whispering] before any text: "
+                                              "only [Whispering] applies", "[Angry]", "")]
+    assert apply_fix("[Angry][Whispering]Two. [Sad] three", 0, "[Angry]", "") == "[Whispering] Two. [Sad] three"
+
+
+# --- a broken line keeps what parsed before its error ------------------------------------------------------
+
+
+def test_a_broken_line_keeps_its_own_voice_and_emotion_before_the_error():
+    lines = analyse_lines("[voice: Ann] Hi.\n[voice: Bob][Sad] Hello [oops\nAfter.", KNOWN)
+    broken = lines[1]
+    assert str(broken.error) == "line 2, column 25: unclosed '[': the tag has no ']' on this line"
+    assert broken.items == [] and broken.tags == []  # it renders nothing ...
+    assert [(i.text, i.voice, i.emotion) for i in broken.valid_items] == [("Hello", "Bob", "Sad")]
+    assert [t.content for t in broken.valid_tags] == ["voice: Bob", "Sad"]
+    assert (broken.reached.voice, broken.reached.emotion) == ("Bob", "Sad")
+    # ... and changes nothing for the lines after it.
+    assert (lines[2].state_before.voice, lines[2].state_before.emotion) == ("Ann", None)
+
+
+def test_a_tag_inside_a_tag_keeps_the_part_before_the_outer_tag():
+    (line,) = analyse_lines("[voice: Bob] ok [Sad] [a[b] c")
+    assert str(line.error) == "line 1, column 25: '[' inside a tag (write \\[ for a literal bracket)"
+    assert [(i.text, i.emotion) for i in line.valid_items] == [("ok", None)]
+    assert (line.reached.voice, line.reached.emotion) == ("Bob", "Sad")

@@ -61,19 +61,19 @@ def test_dropping_a_tag_on_a_clip_inserts_it_and_undo_removes_it(make_window):
     window.refresh_views()
     # The same signal the timeline's dropEvent emits.
     window.timeline.tag_dropped.emit(1, "[Whispering]")
-    assert window.model.text == "One.\n[Whispering]Two." == window.editor.toPlainText()
+    assert window.model.text == "One.\n[Whispering] Two." == window.editor.toPlainText()
     assert clip_summary(window)[1][1] == [("Whispering", False)]
     window.undo_stack.undo()
     assert window.editor.toPlainText() == "One.\nTwo."
     window.undo_stack.redo()
-    assert window.editor.toPlainText() == "One.\n[Whispering]Two."
+    assert window.editor.toPlainText() == "One.\n[Whispering] Two."
 
 
 def test_dropping_a_tag_in_the_editor_snaps_to_the_word(make_window):
     window = make_window()
     window.editor.setPlainText("Come over here.")
     window.editor.drop_tag("[Soft]", 0, 7)  # inside "over"
-    assert window.editor.toPlainText() == "Come [Soft]over here."
+    assert window.editor.toPlainText() == "Come [Soft] over here."
 
 
 def test_palette_shortcut_applies_to_the_selected_line(qtbot, make_window):
@@ -84,7 +84,7 @@ def test_palette_shortcut_applies_to_the_selected_line(qtbot, make_window):
     window.timeline.select(2)
     sad = next(a for a in window.palette.shortcut_actions if a.text() == "Sad")
     sad.trigger()
-    assert window.model.line(2).text == "[Sad]Three."
+    assert window.model.line(2).text == "[Sad] Three."
     assert sad.shortcut().toString() == "Alt+6"
 
 
