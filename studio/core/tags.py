@@ -394,7 +394,8 @@ def analyse_lines(text: str, known_emotions: Iterable[str] | KnownEmotions | Non
         before = state.copy()
         try:
             items, tags, state = parse_line(line, line_no, state)
-            analysis = LineAnalysis(line_no, before, items, tags, None, items, tags, state.copy())
+            # parse_line returns a fresh state and never changes the one it is given: sharing it is safe.
+            analysis = LineAnalysis(line_no, before, items, tags, None, items, tags, state)
         except ScriptError as exc:
             valid_items, valid_tags, reached = parse_valid_prefix(line, line_no, before, exc)
             analysis = LineAnalysis(line_no, before, [], [], exc, valid_items, valid_tags, reached)
@@ -483,6 +484,8 @@ def tag_warnings(line_text: str, tags: list[TagSpan], known: KnownEmotions) -> l
         warning = unknown_emotion_warning(line_text, tag, known)
         if warning is not None:
             warnings.append(warning)
+    if sum(1 for tag in tags if emotion_of_tag(tag.content) is not None) < 2:
+        return warnings  # the common case, kept cheap: a long script is checked on every refresh
     parsed = {tag.column for tag in tags}  # on a broken line, only the tags before its error
     for run in _tag_runs(line_text):
         emotions = [t for t in run if t.start + 1 in parsed and emotion_of_tag(t.content) is not None]
