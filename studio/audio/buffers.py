@@ -62,6 +62,53 @@ class GrowingAudio:
         return view
 
 
+class TimelineAudio:
+    """Audio placed on a timeline with silence around it: runs of one compact GrowingAudio, each at its own
+    timeline position; everything between them is silence that takes no memory.
+
+    A project's mix while only some lines are rendered: a long script's unrendered lines are silent spans
+    as long as their estimates (a 90-hour draft would otherwise be 30 GB of zeros). Reads look like
+    GrowingAudio's (`view`, `len`, `sample_rate`), so the player and the waveform take either.
+    """
+
+    def __init__(self, compact: GrowingAudio, length: int, runs) -> None:
+        """`runs`: (timeline start, start in `compact`, length) each, in timeline order, not overlapping."""
+        self.compact = compact
+        self.sample_rate = compact.sample_rate
+        table = np.asarray(list(runs), dtype=np.int64).reshape(-1, 3)
+        self.run_starts = table[:, 0].copy()
+        self.run_sources = table[:, 1].copy()
+        self.run_lengths = table[:, 2].copy()
+        self.run_ends = self.run_starts + self.run_lengths
+        self._length = int(length)
+
+    def __len__(self) -> int:
+        return self._length
+
+    @property
+    def seconds(self) -> float:
+        return self._length / self.sample_rate
+
+    def runs_overlapping(self, start: int, end: int) -> range:
+        """Indexes of the runs that overlap timeline samples [start, end)."""
+        first = int(np.searchsorted(self.run_ends, start, side="right"))
+        last = int(np.searchsorted(self.run_starts, end, side="left"))
+        return range(first, max(first, last))
+
+    def view(self, start: int = 0, end: int | None = None) -> np.ndarray:
+        """Samples [start, end) of the timeline (clipped to its length): a new array, silence where no run is."""
+        end = self._length if end is None else min(end, self._length)
+        start = max(0, min(start, end))
+        out = np.zeros(end - start, dtype=np.float32)
+        source = self.compact.view()
+        for i in self.runs_overlapping(start, end):
+            run_start, run_source = int(self.run_starts[i]), int(self.run_sources[i])
+            lo, hi = max(start, run_start), min(end, int(self.run_ends[i]))
+            out[lo - start : hi - start] = source[run_source + lo - run_start : run_source + hi - run_start]
+        out.flags.writeable = False
+        return out
+
+
 class RingBuffer:
     """Lock-free single-producer single-consumer float32 ring.
 

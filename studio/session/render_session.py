@@ -105,16 +105,31 @@ class MixPiece:
 
 @dataclass
 class ProjectMix:
-    """The project's audio laid out as the timeline shows it: each line at its place, its rendered audio
-    or, for a line without audio yet, silence as long as the timeline's estimate for it."""
+    """The project's audio laid out as the timeline shows it: each line at its place, with its rendered audio
+    or, for a line without audio yet, a silent span as long as the timeline's estimate for it."""
 
-    pieces: list[np.ndarray]  # in script order; concatenated they are the mix
-    spans: list[tuple[int, int]]  # per line: [start, end) in samples
-    rendered: list[bool]  # per line: whether its span holds its audio (not a silent placeholder)
+    pieces: list[np.ndarray]  # the rendered lines' audio, in script order (silence is not stored)
+    spans: list[tuple[int, int]]  # per line: [start, end) on the timeline, in samples
+    rendered: list[bool]  # per line: whether its span holds its audio (not silence)
 
     @property
     def length(self) -> int:
         return self.spans[-1][1] if self.spans else 0
+
+    def runs(self) -> list[tuple[int, int, int]]:
+        """(timeline start, start in the concatenated pieces, length) of each stretch of consecutive rendered
+        lines: where the audio is, for studio.audio.buffers.TimelineAudio."""
+        runs: list[tuple[int, int, int]] = []
+        compact = 0
+        for (start, end), rendered in zip(self.spans, self.rendered, strict=True):
+            if not rendered or end == start:
+                continue
+            if runs and runs[-1][0] + runs[-1][2] == start:
+                runs[-1] = (runs[-1][0], runs[-1][1], runs[-1][2] + end - start)
+            else:
+                runs.append((start, compact, end - start))
+            compact += end - start
+        return runs
 
 
 @dataclass
@@ -197,7 +212,7 @@ class RenderSession:
 
     def project_mix(self, lines: Sequence[ScriptLine], items_per_line: Sequence[int],
                     placeholder_samples: Sequence[int]) -> ProjectMix:
-        """The whole project on one time axis: rendered lines with their audio, the others as silence of
+        """The whole project on one time axis: rendered lines with their audio, the others as silent spans of
         `placeholder_samples[i]` (the timeline's estimate), so a line's audio plays where its clip is."""
         pieces: list[np.ndarray] = []
         spans: list[tuple[int, int]] = []
@@ -208,12 +223,11 @@ class RenderSession:
             if render is not None and n_items and render.complete(n_items):
                 audio = [r.samples for r in render.ordered()]
                 length = sum(len(a) for a in audio)
+                pieces.extend(audio)
                 rendered.append(True)
             else:
                 length = max(0, int(placeholder))
-                audio = [np.zeros(length, np.float32)] if length else []
                 rendered.append(False)
-            pieces.extend(audio)
             spans.append((position, position + length))
             position += length
         return ProjectMix(pieces, spans, rendered)

@@ -8,6 +8,7 @@ clip and its audio are at the same x on screen.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QCursor
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QScrollArea, QScrollBar, QVBoxLayout, QWidget
 
 from studio.ui.time_axis import TimeAxis
@@ -52,11 +53,19 @@ class ArrangeView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
-        layout.addWidget(self.lanes, 3)
-        layout.addLayout(wave_row, 2)
+        layout.addWidget(self.lanes)
+        layout.addLayout(wave_row, 1)
         layout.addLayout(scroll_row)
         self.axis.changed.connect(self._sync_scrollbar)
         self._sync_scrollbar()
+        self.timeline.lanes_changed.connect(self._fit_lanes)
+        self._fit_lanes()
+
+    def _fit_lanes(self) -> None:
+        """The lanes take the height they need (up to five lanes; more scroll); the waveform the rest."""
+        frame = 2 * self.lanes.frameWidth()
+        wanted = self.timeline.sizeHint().height() + frame
+        self.lanes.setFixedHeight(min(wanted, self.timeline.height_for_lanes(5) + frame))
 
     def _sync_scrollbar(self) -> None:
         axis = self.axis
@@ -72,8 +81,6 @@ class ArrangeView(QWidget):
 
     def anchor_seconds(self) -> float | None:
         """The time under the mouse when it is over either view (where keyboard zoom should centre)."""
-        from PySide6.QtGui import QCursor
-
         for view, left in ((self.timeline, GUTTER), (self.waveform, 0)):
             pos = view.mapFromGlobal(QCursor.pos())
             if view.rect().contains(pos) and pos.x() >= left:

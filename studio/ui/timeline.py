@@ -82,6 +82,7 @@ class TimelineView(QWidget):
     lock_toggled = Signal(int)
     copy_line_requested = Signal(int)
     quick_fix_requested = Signal(int, int, str, str)  # line index, column, old text, new text
+    lanes_changed = Signal()  # the number of lanes changed (the view's height with it)
 
     def __init__(self, axis: TimeAxis | None = None, parent=None) -> None:
         super().__init__(parent)
@@ -124,6 +125,7 @@ class TimelineView(QWidget):
                 index[name] = len(names)
                 names.append(name)
             lane_of[i] = index[name]
+        lanes_before = len(self.lanes)
         self.lanes = names or [_NO_VOICE]
         self._lane_of = lane_of
         self._layout_times()
@@ -131,6 +133,8 @@ class TimelineView(QWidget):
             self.selected = len(clips) - 1 if clips else None
         self.updateGeometry()
         self.update()
+        if len(self.lanes) != lanes_before:
+            self.lanes_changed.emit()
 
     def update_clips(self, changed: dict[int, ClipInfo]) -> bool:
         """Replace some clips in place (the lines that changed). Returns False when a clip moved to a
@@ -181,8 +185,11 @@ class TimelineView(QWidget):
         index = int(np.searchsorted(self._ends, seconds, side="right"))
         return min(index, len(self.clips) - 1)
 
+    def height_for_lanes(self, lanes: int) -> int:
+        return RULER_HEIGHT + LANE_HEIGHT * max(1, lanes) + 2
+
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt override)
-        return QSize(GUTTER + 600, RULER_HEIGHT + LANE_HEIGHT * max(1, len(self.lanes)) + 2)
+        return QSize(GUTTER + 600, self.height_for_lanes(len(self.lanes)))
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt override)
         return self.sizeHint()
@@ -377,7 +384,11 @@ class TimelineView(QWidget):
         for kind, seconds in clip.pieces:
             w = rect.width() * seconds / total
             if kind == "pause" and w >= 2:
-                painter.fillRect(QRectF(x, rect.y() + 4, w, rect.height() - 8), palette.color(QPalette.ColorRole.Base))
+                # A pause: the body thins to a line, so the silence reads as a gap in the speech.
+                gap = QRectF(x, rect.y() + 2, w, rect.height() - 4)
+                painter.fillRect(gap, palette.color(QPalette.ColorRole.Base))
+                painter.setPen(QPen(fill.darker(115), 1, Qt.PenStyle.DotLine))
+                painter.drawLine(QLineF(gap.left(), gap.center().y(), gap.right(), gap.center().y()))
             x += w
         # The render state: a stripe along the bottom.
         painter.fillRect(QRect(rect.x() + 2, rect.bottom() - 3, rect.width() - 4, 3),

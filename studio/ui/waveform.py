@@ -8,7 +8,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPalette
 
-from studio.audio.buffers import GrowingAudio
+from studio.audio.buffers import GrowingAudio, TimelineAudio
 from studio.core.peaks import PeakPyramid
 from studio.core.plan import SAMPLE_RATE
 from studio.ui.time_axis import TimeAxis
@@ -28,6 +28,8 @@ class WaveformView(pg.PlotWidget):
 
     def __init__(self, axis: TimeAxis | None = None, parent=None) -> None:
         super().__init__(parent)
+        # Alone, the view sets its own axis's width; beside a timeline, the timeline does (same width).
+        self._owns_axis = axis is None
         self.axis = axis or TimeAxis(self)
         self.audio = GrowingAudio(SAMPLE_RATE)
         self.pyramid = PeakPyramid()
@@ -91,6 +93,8 @@ class WaveformView(pg.PlotWidget):
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
         super().resizeEvent(event)
         if self._built:
+            if self._owns_axis:
+                self.axis.set_view_width(self.width())
             self._follow_axis()
 
     def _show_empty(self) -> None:
@@ -107,8 +111,22 @@ class WaveformView(pg.PlotWidget):
         self.axis.set_extent("audio", 0.0)
         self._show_empty()
 
+    def show_timeline(self, audio: TimelineAudio) -> None:
+        """Show a project's mix laid out on the timeline (rendered runs with silence between)."""
+        self.audio = audio
+        self.pyramid = PeakPyramid()
+        compact = audio.compact.view()
+        self.pyramid.update(compact, 0)
+        # Each run's own min and max, for views where runs are narrower than a pixel column.
+        if len(audio.run_sources):
+            self._run_mins = np.minimum.reduceat(compact, audio.run_sources) if len(compact) else None
+            self._run_maxs = np.maximum.reduceat(compact, audio.run_sources) if len(compact) else None
+        self._hint.setVisible(not len(audio.run_sources))
+        self.axis.set_extent("audio", audio.seconds)
+        self._redraw()
+
     def append(self, samples: np.ndarray) -> tuple[int, int]:
-        """Append rendered samples; returns the sample range they occupy."""
+        """Append rendered samples (a render streaming in); returns the sample range they occupy."""
         old = len(self.audio)
         self._hint.setVisible(False)
         start, end = self.audio.append(samples)
@@ -146,6 +164,9 @@ class WaveformView(pg.PlotWidget):
     def _redraw(self, *_args) -> None:
         if not len(self.audio):
             return
+        if isinstance(self.audio, TimelineAudio):
+            self._redraw_timeline()
+            return
         rate = self.audio.sample_rate
         (x0, x1), _ = self.getViewBox().viewRange()
         columns = max(200, int(self.width()))
@@ -161,6 +182,53 @@ class WaveformView(pg.PlotWidget):
             return
         # Each column is one vertical segment from min to max: "pairs" draws every second gap.
         xs = np.repeat(x / rate, 2)
+        ys = np.empty(2 * len(mins), dtype=np.float32)
+        ys[0::2] = mins
+        ys[1::2] = maxs
+        self._curve.setData(xs, ys, connect="pairs")
+
+    def _redraw_timeline(self) -> None:
+        """The visible part of a TimelineAudio: each run's envelope at its place, nothing in the silence."""
+        audio = self.audio
+        rate = audio.sample_rate
+        (x0, x1), _ = self.getViewBox().viewRange()
+        start, end = int(x0 * rate), int(x1 * rate) + 1
+        runs = audio.runs_overlapping(start, end)
+        columns = max(200, int(self.width()))
+        if not len(runs):
+            self._curve.setData([], [])
+            return
+        per_column = max(1.0, (end - start) / columns)
+        if len(runs) > columns // 2:
+            # More runs than pixels (a zoomed-out, partly rendered long project): one column per run.
+            index = np.arange(runs.start, runs.stop)
+            x = (audio.run_starts[index] + audio.run_lengths[index] / 2) / rate
+            self._draw_pairs(x, self._run_mins[index], self._run_maxs[index])
+            return
+        compact = audio.compact.view()
+        xs, mins, maxs, raw = [], [], [], False
+        for i in runs:
+            run_start, run_source = int(audio.run_starts[i]), int(audio.run_sources[i])
+            lo, hi = max(start, run_start), min(end, int(audio.run_ends[i]))
+            x, lo_values, hi_values = self.pyramid.envelope(
+                compact, run_source + lo - run_start, run_source + hi - run_start,
+                max(1, int((hi - lo) / per_column)))
+            raw = raw or lo_values is hi_values
+            xs.append((x - run_source + run_start) / rate)
+            mins.append(lo_values)
+            maxs.append(hi_values)
+        if raw:
+            # Zoomed in to single samples: a line through them, broken (NaN) between runs.
+            gap = [np.array([np.nan])]
+            x = np.concatenate([part for pair in zip(xs, gap * len(xs), strict=True) for part in pair])
+            y = np.concatenate([part for pair in zip(mins, gap * len(mins), strict=True) for part in pair])
+            self._curve.setData(x, y, connect="finite")
+            return
+        self._draw_pairs(np.concatenate(xs), np.concatenate(mins), np.concatenate(maxs))
+
+    def _draw_pairs(self, x: np.ndarray, mins: np.ndarray, maxs: np.ndarray) -> None:
+        # Each column is one vertical segment from min to max: "pairs" draws every second gap.
+        xs = np.repeat(x, 2)
         ys = np.empty(2 * len(mins), dtype=np.float32)
         ys[0::2] = mins
         ys[1::2] = maxs

@@ -1,7 +1,8 @@
 """The main window's transport: the project's mix on the shared time axis, the player, the playhead.
 
 The mix is the whole project as the timeline lays it out: each line's audio where its clip is, and
-silence as long as the clip's estimate where a line has no audio yet. So the player's position, the
+silence as long as the clip's estimate where a line has no audio yet (a TimelineAudio: the silence takes
+no memory). So the player's position, the
 waveform's x and the timeline's time are one number (samples at 24 kHz), whatever is rendered.
 """
 
@@ -11,6 +12,7 @@ import numpy as np
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
+from studio.audio.buffers import GrowingAudio, TimelineAudio
 from studio.audio.playback import PlaybackUnavailable, Player
 from studio.session.pipeline import SAMPLE_RATE
 from studio.ui.timeline import format_time
@@ -93,10 +95,10 @@ class PlaybackActions:
         position = self.transport_position()
         was_playing = self.player is not None and self.player.playing
         self._close_player()
-        self.waveform.reset(SAMPLE_RATE)
-        if mix.length:
-            self.waveform.append(np.concatenate(mix.pieces) if len(mix.pieces) > 1 else mix.pieces[0])
-        self.waveform.flush()
+        compact = GrowingAudio(SAMPLE_RATE)
+        if mix.pieces:
+            compact.append(np.concatenate(mix.pieces) if len(mix.pieces) > 1 else mix.pieces[0])
+        self.waveform.show_timeline(TimelineAudio(compact, mix.length, mix.runs()))
         self._mix_ends = np.fromiter((end for _start, end in mix.spans), dtype=np.int64, count=len(mix.spans))
         self.cursor_sample = min(position, mix.length)
         if was_playing:
@@ -259,7 +261,7 @@ class PlaybackActions:
             self.device_label.setVisible(False)
         else:
             problem = self.playback_problem or "playback is unavailable"
-            self.device_label.setText("No sound output ⓘ")
+            self.device_label.setText("No sound output")
             self.device_label.setToolTip(f"{problem}\nRendering and export still work.")
             self.play_action.setToolTip(problem)
             self.device_label.setVisible(True)

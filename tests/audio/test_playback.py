@@ -229,3 +229,19 @@ player.seek(5000)
 print(player.play_range, player.looping, player.position)
 """)
     assert out.split() == ["None", "False", "5000"]
+
+
+def test_timeline_audio_reads_its_runs_at_their_places_and_silence_between():
+    from studio.audio.buffers import TimelineAudio
+
+    compact = GrowingAudio(24000)
+    compact.append(np.arange(1, 11, dtype=np.float32))  # two lines' audio: 1..4 and 5..10
+    timeline = TimelineAudio(compact, 30, [(3, 0, 4), (20, 4, 6)])
+    assert len(timeline) == 30
+    expected = np.zeros(30, np.float32)
+    expected[3:7] = [1, 2, 3, 4]
+    expected[20:26] = [5, 6, 7, 8, 9, 10]
+    np.testing.assert_array_equal(timeline.view(), expected)
+    for start, end in ((0, 5), (5, 22), (6, 21), (24, 40), (7, 20)):
+        np.testing.assert_array_equal(timeline.view(start, end), expected[start:min(end, 30)])
+    assert list(timeline.runs_overlapping(7, 20)) == [] and list(timeline.runs_overlapping(6, 21)) == [0, 1]

@@ -210,7 +210,7 @@ def test_a_real_drop_event_on_a_clip_inserts_the_tag(qtbot, window):
     # cannot start; the handler the platform would call is called with a real QDropEvent instead.
     window.timeline.dropEvent(event)
     assert event.isAccepted()
-    assert window.model.line(2).text == "[Fearful][neutral]Fine."
+    assert window.model.line(2).text == "[Fearful] Fine."  # the dropped emotion replaces the line's own
     assert window.isWindowModified()
 
 

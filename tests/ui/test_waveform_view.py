@@ -51,3 +51,37 @@ def test_changed_pixels_counts_real_differences(qtbot):
     view.flush()
     qtbot.wait(10)
     assert _changed_pixels(first, view.grab().toImage()) > 0
+
+
+@pytest.mark.parametrize("zoom", [1.0, 200.0])
+def test_a_timeline_mix_is_drawn_at_its_runs_and_silent_between(qtbot, zoom):
+    from PySide6.QtGui import QPalette
+
+    from studio.audio.buffers import GrowingAudio, TimelineAudio
+
+    view = WaveformView()
+    qtbot.addWidget(view)
+    view.resize(1000, 150)
+    view.show()
+    compact = GrowingAudio(RATE)
+    compact.append(_tone(2.0))
+    compact.append(_tone(1.0))
+    # Lines rendered at 2-4 s and 6-7 s of a 10 s project; the rest is not rendered yet.
+    view.show_timeline(TimelineAudio(compact, 10 * RATE, [(2 * RATE, 0, 2 * RATE), (6 * RATE, 2 * RATE, RATE)]))
+    view.axis.fit()
+    view.axis.zoom(zoom, 3.0)
+    qtbot.wait(10)
+    image = view.grab().toImage()
+    background = view.palette().color(QPalette.ColorRole.Base)
+
+    def traced(seconds: float) -> bool:
+        x = int(view.axis.x_of(seconds))
+        if not 0 <= x < image.width():
+            return False
+        return any(image.pixelColor(x, y) != background for y in range(image.height()))
+
+    assert traced(3.0)
+    if zoom == 1.0:
+        assert traced(6.5) and not traced(1.0) and not traced(5.0) and not traced(8.0)
+    else:
+        assert not traced(1.99) and not traced(4.01)  # nothing drawn in the silence next to the run
