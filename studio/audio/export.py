@@ -379,3 +379,159 @@ def _manifest(segments, timed, *, sample_rate, audio, paths, audio_suffix, when,
     if stem_paths:
         document["stems"] = [str(p) for p in stem_paths]
     return document
+
+
+# --- File -> Export Audio: one chosen path ------------------------------------------------------------
+
+SUBTITLE_SUFFIXES = (".srt", ".vtt")
+STEMS_FOLDER_SUFFIX = "_stems"
+
+
+@dataclass
+class PathExport:
+    """What an export to a chosen path wrote."""
+
+    audio: Path
+    subtitles: list[Path] = field(default_factory=list)
+    stems_folder: Path | None = None
+    stems: list[Path] = field(default_factory=list)
+    replaced: list[Path] = field(default_factory=list)  # targets that existed and were replaced
+
+    @property
+    def paths(self) -> list[Path]:
+        return [self.audio, *self.subtitles, *([self.stems_folder] if self.stems_folder else [])]
+
+
+def export_targets(audio_path: Path, *, subtitles: bool, stems: bool) -> list[Path]:
+    """Every path an export to `audio_path` writes: the audio, then `.srt` and `.vtt` beside it, then the
+    `<name>_stems` folder. The window asks about the ones that exist before anything is written."""
+    audio_path = Path(audio_path)
+    targets = [audio_path]
+    if subtitles:
+        targets += [audio_path.with_suffix(suffix) for suffix in SUBTITLE_SUFFIXES]
+    if stems:
+        targets.append(audio_path.with_name(audio_path.stem + STEMS_FOLDER_SUFFIX))
+    return targets
+
+
+def existing_targets(targets: Sequence[Path]) -> list[Path]:
+    return [t for t in targets if os.path.lexists(t)]
+
+
+def export_to_path(
+    segments: Sequence[ExportSegment],
+    *,
+    sample_rate: int,
+    audio_path: Path,
+    audio_format: str = "wav",
+    subtitles: bool = True,
+    stems: bool = False,
+    loudness_lufs: float | None = None,
+    replace: Sequence[Path] = (),
+) -> PathExport:
+    """Write the program to `audio_path` (and its subtitles and stems beside it, see export_targets).
+
+    Only the targets in `replace` (the ones the user agreed to replace) may exist; any other existing
+    target raises ExportError before anything is written. Everything is written to temp files first and
+    swapped in at the end; a failure part-way puts every replaced file back and removes what was new,
+    so the folder is as it was.
+    """
+    if audio_format not in AUDIO_FORMATS:
+        raise ExportError(f"unknown audio format {audio_format!r} (expected wav or flac)")
+    audio_path = Path(audio_path)
+    if audio_path.suffix.lower() != f".{audio_format}":
+        raise ExportError(f"{audio_path}: a {audio_format.upper()} export must end in .{audio_format}")
+    folder = audio_path.parent
+    targets = export_targets(audio_path, subtitles=subtitles, stems=stems)
+    allowed = {Path(p) for p in replace}
+    for number, target in enumerate(targets):
+        if stems and number == len(targets) - 1:
+            if os.path.lexists(target) and (target.is_symlink() or not target.is_dir()):
+                raise ExportError(f"{target}: is a file, not a folder for the stems; choose another name")
+        elif target.is_dir():
+            raise ExportError(f"{target}: is a folder; choose another name")
+        if os.path.lexists(target) and target not in allowed:
+            raise ExportError(f"{target}: already exists; nothing was overwritten")
+    if not folder.is_dir():
+        raise ExportError(f"{folder}: no such folder")
+    clean_stale_export_temps(folder)
+
+    audio = np.concatenate([s.samples for s in segments]) if segments else np.zeros(0, np.float32)
+    gain = 1.0
+    if loudness_lufs is not None:
+        gain, _ = _loudness_gain(audio, sample_rate, loudness_lufs)
+        audio = audio * np.float32(gain)
+    timed = lay_out((s.kind, s.line, s.text, len(s.samples)) for s in segments)
+    fmt, subtype = AUDIO_FORMATS[audio_format]
+    speech = [s for s in segments if s.kind == "speech"] if stems else []
+    _check_free_space(folder, len(audio) + sum(len(s.samples) for s in speech), subtype)
+    stem_names = [f"{s.index + 1:04d}_line{s.line}.{audio_format}" for s in speech]
+
+    temps: list[tuple[Path, Path]] = []  # (temp, final)
+    swapped: list[tuple[Path, Path | None]] = []  # (final, where the replaced original waits, or None)
+    try:
+        temps.append((_write_tmp(folder, lambda p: soundfile.write(
+            p, np.clip(audio, -1, 1), sample_rate, format=fmt, subtype=subtype)), targets[0]))
+        if subtitles:
+            temps.append((_write_tmp(folder, lambda p: p.write_text(to_srt(timed, sample_rate), encoding="utf-8")),
+                          targets[1]))
+            temps.append((_write_tmp(folder, lambda p: p.write_text(to_vtt(timed, sample_rate), encoding="utf-8")),
+                          targets[2]))
+        if stems:
+            stems_tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(), suffix=".tmp", dir=folder))
+            temps.append((stems_tmp, targets[-1]))
+            os.chmod(stems_tmp, 0o777 & ~current_umask())
+            for s, file_name in zip(speech, stem_names, strict=True):
+                soundfile.write(stems_tmp / file_name, np.clip(s.samples * gain, -1, 1), sample_rate,
+                                format=fmt, subtype=subtype)
+        for tmp, final in temps:
+            swapped.append((final, _swap_in(tmp, final, allowed)))
+    except BaseException as exc:
+        reason = _failure_reason(exc, folder) if isinstance(exc, (OSError, soundfile.SoundFileError)) else ""
+        # Undo in reverse: remove what was published, put each replaced original back.
+        for final, original in reversed(swapped):
+            _remove(final)
+            if original is not None:
+                os.rename(original, final)
+        for tmp, _final in temps:
+            _remove(tmp)
+        if isinstance(exc, ExportError):
+            raise
+        if isinstance(exc, (OSError, soundfile.SoundFileError)):
+            raise ExportError(f"{audio_path}: cannot write the export ({reason}); nothing was changed") from None
+        raise
+    replaced = []
+    for final, original in swapped:
+        if original is not None:
+            _remove(original)
+            replaced.append(final)
+    stems_folder = targets[-1] if stems else None
+    return PathExport(
+        audio=targets[0],
+        subtitles=list(targets[1:3]) if subtitles else [],
+        stems_folder=stems_folder,
+        stems=[stems_folder / name for name in stem_names] if stems_folder else [],
+        replaced=replaced,
+    )
+
+
+def _swap_in(tmp: Path, final: Path, allowed: set[Path]) -> Path | None:
+    """Publish `tmp` as `final`. An existing `final` (only if allowed) is first moved aside, and where it
+    waits is returned, so a later failure can put it back; None when nothing was there."""
+    original = None
+    if os.path.lexists(final):
+        if final not in allowed:
+            raise ExportError(f"{final}: appeared while exporting; nothing was overwritten")
+        # Not named like an export temp file: clean_stale_export_temps must never delete a user's file.
+        original = final.with_name(f".{final.name}.replaced-{os.getpid()}")
+        os.rename(final, original)
+    try:
+        if tmp.is_dir():
+            os.rename(tmp, final)
+        elif not _publish(tmp, final):
+            raise ExportError(f"{final}: appeared while exporting; nothing was overwritten")
+    except BaseException:
+        if original is not None:
+            os.rename(original, final)
+        raise
+    return original

@@ -72,6 +72,9 @@ class ExportSettings:
     audio_format: str = "wav"
     stems: bool = False  # also one file per speech segment
     loudness_lufs: float | None = None  # None: no loudness normalisation
+    subtitles: bool = True  # File -> Export Audio also writes .srt and .vtt beside the audio
+    # Render All also saves a timestamped copy (audio, subtitles, manifest) in the output folder.
+    timestamped_copy: bool = True
 
 
 @dataclass
@@ -224,6 +227,9 @@ def _read_export(reader: FieldReader) -> ExportSettings:
         audio_format=audio_format,
         stems=reader.boolean("stems", False),
         loudness_lufs=None if loudness is None else reader.number("loudness_lufs", -16.0, low=-70.0, high=0.0),
+        # Absent in files written before these settings existed: the defaults are what those did.
+        subtitles=reader.boolean("subtitles", True),
+        timestamped_copy=reader.boolean("timestamped_copy", True),
     )
     reader.seen.add("loudness_lufs")
     reader.finish()
@@ -387,6 +393,8 @@ def project_to_json(project: Project) -> dict[str, Any]:
                 "format": project.render.export.audio_format,
                 "stems": project.render.export.stems,
                 "loudness_lufs": project.render.export.loudness_lufs,
+                "subtitles": project.render.export.subtitles,
+                "timestamped_copy": project.render.export.timestamped_copy,
             },
             "generation": {
                 "temperature": gen.temperature,

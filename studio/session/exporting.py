@@ -1,4 +1,5 @@
-"""A finished render to files: timestamped audio, subtitles and a manifest that names every model."""
+"""A finished render to files: timestamped audio, subtitles and a manifest that names every model (after
+Render All), or the mix to a path the user chose (File -> Export Audio)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from studio.audio.export import ExportResult, ExportSegment, export_render
+from studio.audio.export import ExportResult, ExportSegment, PathExport, export_render, export_to_path
 from studio.engine.loader import ModelInfo
 from studio.engine.render import DONE, SegmentResult
 
@@ -31,10 +32,47 @@ def export_results(
     """Export a complete render (every segment done). The manifest lists every model that rendered a
     segment ("models") and names each segment's own ("model"); "model" at the top is kept for renders
     with one model, where it is unambiguous."""
+    segments = _export_segments(results)
+    used = [source for source in dict.fromkeys(r.model for r in results if r.model) if source in models]
+    extra: dict = {"models": [_model_json(models[source]) for source in used]}
+    if len(used) == 1:
+        extra["model"] = _model_json(models[used[0]])
+    return export_render(
+        segments,
+        sample_rate=sample_rate,
+        folder=folder,
+        name=name,
+        when=when,
+        audio_format=audio_format,
+        stems=stems,
+        loudness_lufs=loudness_lufs,
+        extra=extra,
+    )
+
+
+def export_mix(
+    results: Sequence[SegmentResult],
+    *,
+    sample_rate: int,
+    path: Path,
+    audio_format: str = "wav",
+    subtitles: bool = True,
+    stems: bool = False,
+    loudness_lufs: float | None = None,
+    replace: Sequence[Path] = (),
+) -> PathExport:
+    """File -> Export Audio: the mix (every segment rendered) to the path the user chose; see
+    studio.audio.export.export_to_path for what may be replaced."""
+    return export_to_path(_export_segments(results), sample_rate=sample_rate, audio_path=path,
+                          audio_format=audio_format, subtitles=subtitles, stems=stems,
+                          loudness_lufs=loudness_lufs, replace=replace)
+
+
+def _export_segments(results: Sequence[SegmentResult]) -> list[ExportSegment]:
     unfinished = [r for r in results if r.state != DONE or r.samples is None]
     if unfinished:
         raise ValueError(f"{len(unfinished)} segments are not rendered; a partial render is not exported")
-    segments = [
+    return [
         ExportSegment(
             index=r.segment.index,
             kind=r.segment.kind,
@@ -53,18 +91,3 @@ def export_results(
         )
         for r in results
     ]
-    used = [source for source in dict.fromkeys(r.model for r in results if r.model) if source in models]
-    extra: dict = {"models": [_model_json(models[source]) for source in used]}
-    if len(used) == 1:
-        extra["model"] = _model_json(models[used[0]])
-    return export_render(
-        segments,
-        sample_rate=sample_rate,
-        folder=folder,
-        name=name,
-        when=when,
-        audio_format=audio_format,
-        stems=stems,
-        loudness_lufs=loudness_lufs,
-        extra=extra,
-    )

@@ -70,6 +70,26 @@ def test_saved_file_is_readable_json_with_integer_schema_version(tmp_path):
     assert doc["lines"] == [{"line": 2, "locked": True, "take": 3}]
 
 
+def test_export_settings_are_written_and_read_back(tmp_path):
+    path = tmp_path / "story.qtts"
+    project = sample_project()
+    project.render.export.timestamped_copy = False
+    project.render.export.subtitles = False
+    save_project(project, path)
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    assert doc["render"]["export"]["timestamped_copy"] is False and doc["render"]["export"]["subtitles"] is False
+    loaded = load_project(path)
+    assert loaded.render.export.timestamped_copy is False and loaded.render.export.subtitles is False
+
+
+def test_files_without_the_newer_export_settings_keep_exporting_after_render_all(tmp_path):
+    # Files written before the setting existed always exported after Render All: they still do.
+    doc = valid_doc()
+    del doc["render"]["export"]["timestamped_copy"], doc["render"]["export"]["subtitles"]
+    loaded = load_project(write_doc(tmp_path / "old.qtts", doc))
+    assert loaded.render.export.timestamped_copy is True and loaded.render.export.subtitles is True
+
+
 def test_default_line_states_are_not_written():
     project = sample_project()
     project.lines[1] = LineState()
@@ -225,6 +245,9 @@ def test_wrong_schema_version(tmp_path, version, reason):
         (lambda d: d.update(lines={}), "lines", "expected a list, got an object"),
         (lambda d: d["render"]["export"].update(format="mp3"), "render.export.format", "expected one of wav, flac"),
         (lambda d: d["render"]["export"].update(loudness_lufs=5), "render.export.loudness_lufs", "between -70 and 0"),
+        (lambda d: d["render"]["export"].update(timestamped_copy="no"), "render.export.timestamped_copy",
+         "expected true or false"),
+        (lambda d: d["render"]["export"].update(subtitles=0), "render.export.subtitles", "expected true or false"),
         (lambda d: d["lines"].append({"line": 99}), "lines[1].line", "past the end of the script"),
         (lambda d: d["lines"].append({"line": 2}), "lines[1].line", "appears twice"),
         (lambda d: d["lines"].append({"locked": True}), "lines[1].line", "is missing"),
