@@ -440,6 +440,57 @@ def bench_editor_redraw(table: Table, *, hours: float) -> None:
     view.close()
 
 
+def bench_long_script_editing(table: Table, *, lines: int) -> None:
+    """Typing in the middle of a long script: the keystroke (editor -> model -> analysis) and the timeline
+    refresh that follows it, against a refresh of every line (what each keystroke used to cost)."""
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    from studio.core.project import Project
+    from studio.ui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([])
+    window = MainWindow()
+    window.resize(1400, 900)
+    window.show()
+    tags = ["[Angry]", "[Whispering]", "", "[pause 0.5s]", "[voice: Mira]"]
+    script = "\n".join(f"{tags[i % 5]}Line {i + 1}: a sentence of ordinary length for a long book."
+                       for i in range(lines))
+    window.project.cast.clear()
+    started = time.perf_counter()
+    window._set_project(Project(script=script), None)
+    app.processEvents()
+    open_seconds = time.perf_counter() - started
+    window.editor.move_cursor_to(lines // 2, 8)
+    window.editor.setFocus()
+    keys = iter("abcdefghijklmnopqrstuvwxyz" * 4)
+
+    def keystroke() -> None:
+        QTest.keyClick(window.editor, next(keys))
+
+    def refresh_changed() -> float:
+        QTest.keyClick(window.editor, next(keys))
+        started = time.perf_counter()
+        window.refresh_changed()
+        return time.perf_counter() - started
+
+    def refresh_everything() -> float:
+        QTest.keyClick(window.editor, next(keys))
+        started = time.perf_counter()
+        window.refresh_views()
+        return time.perf_counter() - started
+
+    typing = alternate({"keystroke": keystroke}, 9)["keystroke"]
+    timings = alternate({"changed": refresh_changed, "everything": refresh_everything}, 3)
+    table.add(f"typing in line {lines // 2:,} of a {lines:,}-line script: timeline refresh of the changed lines / "
+              "of every line", f"{timings['changed'] / timings['everything']:.4f}x",
+              f"{timings['changed'] * 1000:.1f} ms vs {timings['everything'] * 1000:.0f} ms; the keystroke itself "
+              f"{typing * 1000:.1f} ms; opening the script {open_seconds:.1f} s", "keystroke + refresh < 16 ms")
+    window.shutdown()
+    window.undo_stack.setClean()
+    window.close()
+
+
 def bench_open_project(table: Table) -> None:
     from PySide6.QtWidgets import QApplication
 
@@ -594,6 +645,7 @@ def main(argv: list[str] | None = None) -> int:
         bench_ui_stall(table, checkpoint)
         bench_waveform(table, minutes=10 if args.quick else 60)
         bench_editor_redraw(table, hours=1 if args.quick else 10)
+        bench_long_script_editing(table, lines=10_000 if args.quick else 100_000)
         bench_open_project(table)
     print(f"\ntotal {time.perf_counter() - started:.0f} s\n")
     print(table.markdown())

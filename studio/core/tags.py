@@ -141,11 +141,15 @@ def _is_invisible(char: str) -> bool:
 
 def strip_invisible(text: str) -> str:
     """`text` without zero-width, format and control characters (tabs kept)."""
+    if text.isprintable():  # no format or control character at all (the common case, checked in C)
+        return text
     return "".join(char for char in text if not _is_invisible(char))
 
 
 def has_speakable_text(text: str) -> bool:
     """Whether `text` holds anything but whitespace and invisible characters."""
+    if text.isprintable():
+        return bool(text.strip())
     return any(not char.isspace() and not _is_invisible(char) for char in text)
 
 
@@ -391,18 +395,27 @@ def analyse_lines(text: str, known_emotions: Iterable[str] | KnownEmotions | Non
     state = DeliveryState()
     out: list[LineAnalysis] = []
     for line_no, line in enumerate(normalise_newlines(text).split("\n"), start=1):
-        before = state.copy()
-        try:
-            items, tags, state = parse_line(line, line_no, state)
-            # parse_line returns a fresh state and never changes the one it is given: sharing it is safe.
-            analysis = LineAnalysis(line_no, before, items, tags, None, items, tags, state)
-        except ScriptError as exc:
-            valid_items, valid_tags, reached = parse_valid_prefix(line, line_no, before, exc)
-            analysis = LineAnalysis(line_no, before, [], [], exc, valid_items, valid_tags, reached)
-        if known is not None:
-            analysis.warnings = tag_warnings(line, analysis.valid_tags, known)
+        analysis, state = analyse_line(line, line_no, state, known)
         out.append(analysis)
     return out
+
+
+def analyse_line(
+    line: str, line_no: int, state: DeliveryState, known: KnownEmotions | None = None
+) -> tuple[LineAnalysis, DeliveryState]:
+    """One line of `analyse_lines`: its analysis, and the state the next line starts with."""
+    before = state.copy()
+    try:
+        items, tags, after = parse_line(line, line_no, state)
+        # parse_line returns a fresh state and never changes the one it is given: sharing it is safe.
+        analysis = LineAnalysis(line_no, before, items, tags, None, items, tags, after)
+    except ScriptError as exc:
+        valid_items, valid_tags, reached = parse_valid_prefix(line, line_no, before, exc)
+        analysis = LineAnalysis(line_no, before, [], [], exc, valid_items, valid_tags, reached)
+        after = state
+    if known is not None:
+        analysis.warnings = tag_warnings(line, analysis.valid_tags, known)
+    return analysis, after
 
 
 # --- emotions the studio knows, and warnings about the ones it does not -----------------------------------
@@ -477,35 +490,7 @@ def unknown_emotion_warning(line_text: str, tag: TagSpan, known: KnownEmotions) 
     return TagWarning(tag.line, tag.column, f"unknown emotion {emotion!r}: did you mean {suggestion}?", old, new)
 
 
-def tag_warnings(line_text: str, tags: list[TagSpan], known: KnownEmotions) -> list[TagWarning]:
-    """Warnings for one line's tags: unknown emotions, and an emotion overridden before any text is spoken."""
-    warnings: list[TagWarning] = []
-    for tag in tags:
-        warning = unknown_emotion_warning(line_text, tag, known)
-        if warning is not None:
-            warnings.append(warning)
-    if sum(1 for tag in tags if emotion_of_tag(tag.content) is not None) < 2:
-        return warnings  # the common case, kept cheap: a long script is checked on every refresh
-    parsed = {tag.column for tag in tags}  # on a broken line, only the tags before its error
-    for run in _tag_runs(line_text):
-        emotions = [t for t in run if t.start + 1 in parsed and emotion_of_tag(t.content) is not None]
-        for tag in emotions[:-1]:
-            old = line_text[tag.start : tag.end]
-            newer = line_text[emotions[-1].start : emotions[-1].end]
-            warnings.append(TagWarning(tags[0].line, tag.start + 1,
-                                       f"{old} is overridden by {newer} before any text: only {newer} applies",
-                                       old, ""))
-    warnings.sort(key=lambda w: w.column)
-    return warnings
-
-
-# --- editing tags in a line: placing one where another of its kind is replaced, and removing one ---------------
-#
-# A "tag run" is a stretch of a line holding only tags and whitespace: the tags before the first word, or
-# between two words. Everything in one run applies at the same point of the speech, so a new emotion
-# replaces the run's emotion instead of stacking on it, and a run is rewritten with exactly one space
-# between its tags and around it (none at the start or end of the line). Whitespace there is never spoken,
-# so tidying it changes no audio.
+# A line's tokens (tags, spaces, text) and its tag runs: what the warnings below and studio.core.tag_editing read.
 
 
 @dataclass(frozen=True)
@@ -565,89 +550,26 @@ def _tag_runs(line: str) -> list[list[_Token]]:
     return [run for run in runs if run]
 
 
-def _run_at(tokens: list[_Token], column: int) -> tuple[int, int]:
-    """Indices [first, last) of the tokens in the run that touches `column` (a tag it falls inside counts)."""
-    first = next((k for k, t in enumerate(tokens) if t.end > column), len(tokens))
-    if first < len(tokens) and tokens[first].start < column and tokens[first].kind == "text":
-        first += 1  # inside an escape pair: the run starts after it
-    last = first
-    while last < len(tokens) and tokens[last].kind != "text":
-        last += 1
-    while first > 0 and tokens[first - 1].kind != "text":
-        first -= 1
-    return first, last
-
-
-def _rewrite_run(line: str, tokens: list[_Token], first: int, last: int, column: int, tags: list[str]) -> str:
-    """`line` with the run tokens[first:last] (or the empty run at `column`) replaced by `tags`, spaced."""
-    if first < last:
-        start, end = tokens[first].start, tokens[last - 1].end
-    else:  # no run here: insert before the token at the column (after an escape pair it fell inside)
-        start = end = tokens[first].start if first < len(tokens) else len(line)
-    parts = [line[:start], " ".join(tags), line[end:]]
-    return " ".join(part for part in parts if part)
-
-
-def _slot(content: str) -> str | None:
-    """What a tag sets, for replacing: 'emotion', 'voice', 'directive:<key>'; None for a pause (they add up)."""
-    kind = tag_kind(content)
-    if kind == "pause":
-        return None
-    if kind == "directive":
-        return "directive:" + strip_invisible(content).partition(":")[0].strip().lower()
-    return kind
-
-
-def place_tag(line: str, column: int, tag: str) -> str:
-    """`line` with `tag` (e.g. "[Sad]") placed at a 0-based column, which should be a word's start.
-
-    A tag of the same kind in the run of tags at that point (an emotion for an emotion, the same
-    directive key, a voice) is replaced where it stands; otherwise the tag goes in at the column. A
-    pause never replaces anything. The run is rewritten with single spaces, so "[Sad]Hello" with
-    [Angry] placed at 0 becomes "[Angry] Hello".
-    """
-    column = max(0, min(column, len(line)))
-    tokens = _tokens(line)
-    first, last = _run_at(tokens, column)
-    slot = _slot(tag[1:-1] if tag.startswith("[") and tag.endswith("]") else tag)
-    kept: list[str] = []
-    replaced_at: int | None = None  # in place of the first tag it replaces, or else at the column
-    before_column = 0
-    for token in tokens[first:last]:
-        if token.kind != "tag":
-            continue
-        if slot is not None and _slot(token.content) == slot:
-            replaced_at = len(kept) if replaced_at is None else replaced_at
-            continue
-        kept.append(line[token.start : token.end])
-        before_column += token.end <= column
-    kept.insert(before_column if replaced_at is None else replaced_at, tag)
-    return _rewrite_run(line, tokens, first, last, column, kept)
-
-
-def remove_tag(line: str, column: int, tag_text: str) -> str:
-    """`line` without the tag `tag_text` at a 0-based column, its run's spacing tidied (no double space,
-    nothing left at the line's start or end). ValueError when that tag is not there."""
-    tokens = _tokens(line)
-    index = next((k for k, t in enumerate(tokens)
-                  if t.kind == "tag" and t.start == column and line[t.start : t.end] == tag_text), None)
-    if index is None:
-        raise ValueError(f"there is no tag {tag_text!r} at column {column + 1}")
-    first, last = _run_at(tokens, column)
-    kept = [line[t.start : t.end] for k, t in enumerate(tokens[first:last], start=first)
-            if t.kind == "tag" and k != index]
-    return _rewrite_run(line, tokens, first, last, column, kept)
-
-
-def apply_fix(line: str, column: int, old: str, new: str) -> str:
-    """`line` with `old` at a 0-based column replaced by `new` ("" removes a tag, spacing tidied).
-
-    ValueError when the text there is no longer `old` (the line was edited since the fix was offered)."""
-    if not old or line[column : column + len(old)] != old:
-        raise ValueError(f"the text at column {column + 1} is no longer {old!r}")
-    if new == "":
-        return remove_tag(line, column, old)
-    return line[:column] + new + line[column + len(old):]
+def tag_warnings(line_text: str, tags: list[TagSpan], known: KnownEmotions) -> list[TagWarning]:
+    """Warnings for one line's tags: unknown emotions, and an emotion overridden before any text is spoken."""
+    warnings: list[TagWarning] = []
+    for tag in tags:
+        warning = unknown_emotion_warning(line_text, tag, known)
+        if warning is not None:
+            warnings.append(warning)
+    if sum(1 for tag in tags if emotion_of_tag(tag.content) is not None) < 2:
+        return warnings  # the common case, kept cheap: a long script is checked on every refresh
+    parsed = {tag.column for tag in tags}  # on a broken line, only the tags before its error
+    for run in _tag_runs(line_text):
+        emotions = [t for t in run if t.start + 1 in parsed and emotion_of_tag(t.content) is not None]
+        for tag in emotions[:-1]:
+            old = line_text[tag.start : tag.end]
+            newer = line_text[emotions[-1].start : emotions[-1].end]
+            warnings.append(TagWarning(tags[0].line, tag.start + 1,
+                                       f"{old} is overridden by {newer} before any text: only {newer} applies",
+                                       old, ""))
+    warnings.sort(key=lambda w: w.column)
+    return warnings
 
 
 def tag_kind(content: str) -> str:

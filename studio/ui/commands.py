@@ -10,7 +10,7 @@ from __future__ import annotations
 from PySide6.QtGui import QUndoCommand
 
 from studio.core.script import ScriptModel
-from studio.core.tags import apply_fix, place_tag, remove_tag
+from studio.core.tag_editing import apply_fix, place_tag, remove_tag
 
 _TYPING_ID = 1
 

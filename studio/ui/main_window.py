@@ -28,13 +28,13 @@ from studio.core.project import (
     Project,
 )
 from studio.core.script import ScriptChange, ScriptModel
-from studio.core.tags import PauseItem, SpeechItem, analyse_lines
 from studio.core.units import count
 from studio.core.voice_library import default_voice_library
 from studio.paths import recovery_dir
 from studio.session.document import Document
 from studio.session.pipeline import SAMPLE_RATE
 from studio.session.render_session import RenderSession
+from studio.session.script_analysis import LineTexts, ScriptAnalysis
 from studio.settings import load_settings, update_settings
 from studio.ui.arrange_view import ArrangeView
 from studio.ui.background import BackgroundRunner
@@ -134,7 +134,10 @@ class MainWindow(DialogActions, EditActions, RenderActions, ExportActions, Playb
         self.player: Player | None = None
         self.cursor_sample = 0  # the transport's position while nothing plays (samples on the timeline)
         self._mix_ends = np.zeros(0, dtype=np.int64)  # where each line's audio ends in the mix shown
-        self._analyses: list = []
+        # The script's analysis and the timeline's clips, kept per line and refreshed where lines change.
+        self.analysis = ScriptAnalysis()
+        self._clips: list = []
+        self._dirty_lines: set[int] = set()
         try:
             self.output_device = default_output_device()
             self.playback_problem: str | None = None
@@ -153,7 +156,7 @@ class MainWindow(DialogActions, EditActions, RenderActions, ExportActions, Playb
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(_REFRESH_DELAY_MS)
-        self._refresh_timer.timeout.connect(self.refresh_views)
+        self._refresh_timer.timeout.connect(self.refresh_changed)
         # A take chosen (or undone) shows that take's audio: looked up in the cache once the clicks settle.
         self._take_lookup_timer = QTimer(self)
         self._take_lookup_timer.setSingleShot(True)
@@ -186,6 +189,9 @@ class MainWindow(DialogActions, EditActions, RenderActions, ExportActions, Playb
         self.timeline.copy_line_requested.connect(self.copy_line)
         self.editor.cursorPositionChanged.connect(self._on_editor_cursor_moved)
         self.palette.tag_activated.connect(lambda tag: self.apply_tag(self.current_line(), tag))
+        # A user tag added to the palette makes its emotion known: every line is checked again.
+        self.palette.entries_changed.connect(self.refresh_views)
+        self.timeline.quick_fix_requested.connect(self.apply_quick_fix)
         self.waveform.seek_requested.connect(self._on_waveform_seek_requested)
         # The one helper for work off the main thread besides the render worker (exports).
         self.background = BackgroundRunner(self)
@@ -348,9 +354,24 @@ class MainWindow(DialogActions, EditActions, RenderActions, ExportActions, Playb
         self.setWindowModified(not clean)
 
     def _on_model_changed(self, change: ScriptChange) -> None:
+        """An edit: the lines it touched (and those whose carried state it changed) are analysed again now,
+        their clips rebuilt when typing pauses."""
+        changed = self.analysis.apply(change, LineTexts(self.model.lines()))
+        if change.removed != change.added:
+            tail = self._clips[change.first + change.removed :]
+            self._clips[change.first :] = [None] * change.added + tail
+            # Messages name their line: after lines come or go above them, those clips are rebuilt too.
+            shift = change.first + change.added
+            self._dirty_lines.update(shift + i for i, clip in enumerate(tail) if clip is not None and clip.message)
+        self._dirty_lines.update(changed)
         self._refresh_timer.start()
         if change.kind == "state":
             self._take_lookup_timer.start()
+
+    def mark_lines_changed(self, lines) -> None:
+        """Lines whose render state changed: their clips are rebuilt at the next refresh."""
+        self._dirty_lines.update(lines)
+        self._refresh_timer.start()
 
     def _on_take_lookup_timer(self) -> None:
         # The mix drops a line whose take has no audio here; the lookup brings it back from the cache.
@@ -363,31 +384,46 @@ class MainWindow(DialogActions, EditActions, RenderActions, ExportActions, Playb
         return self.editor.textCursor().blockNumber()
 
     def refresh_views(self) -> None:
-        """Rebuild the timeline's clips from the model and the render state."""
-        self._refresh_timer.stop()
-        analyses = analyse_lines(self.model.text)
-        self._analyses = analyses
+        """Everything again: every line analysed (with the emotions known now) and every clip rebuilt, for
+        changes that can touch any line (the cast, the settings, a render's end)."""
         self._cast_voices = self._voices(report=False)
-        clips = []
-        errors = []
-        for index, (line, analysis) in enumerate(zip(self.model.lines(), analyses, strict=True)):
-            clips.append(self._clip_for(index, line, analysis))
-            if analysis.error is not None:
-                errors.append(analysis.error)
-        self.timeline.set_clips(clips, lanes=self._lane_names())
+        self.analysis.reset(LineTexts(self.model.lines()), self._known_emotions())
+        self._clips = [None] * len(self.model)
+        self._dirty_lines = set(range(len(self.model)))
+        self.refresh_changed()
+
+    def refresh_changed(self) -> None:
+        """Rebuild the clips of the lines that changed since the last refresh, and nothing else."""
+        self._refresh_timer.stop()
+        lines = self.model.lines()
+        if len(self.analysis) != len(lines) or len(self._clips) != len(lines):
+            self.refresh_views()  # out of step (a model swapped underneath): start again
+            return
+        changed = {}
+        for index in sorted(i for i in self._dirty_lines if 0 <= i < len(lines)):
+            changed[index] = self._clips[index] = self._clip_for(index, lines[index], self.analysis.lines[index])
+        self._dirty_lines.clear()
+        if len(self.timeline.clips) != len(self._clips) or not self.timeline.update_clips(changed):
+            self.timeline.set_clips(list(self._clips), lanes=self._lane_names())
         if not self.timeline.clips or self.timeline.selected is None:
-            self.timeline.select(0 if clips else None, emit=False)
+            self.timeline.select(0 if self._clips else None, emit=False)
         self._layout_changed()
         if not self.session.busy:
-            if errors:
-                more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-                self.statusBar().showMessage(f"{errors[0]}{more}: fix it to render this line")
-            else:
-                speech = sum(1 for a in analyses for i in a.items if isinstance(i, SpeechItem))
-                pauses = sum(1 for a in analyses for i in a.items if isinstance(i, PauseItem))
-                self.statusBar().showMessage(f"{count(len(clips), 'line')}, {count(speech, 'speech segment')}, "
-                                             f"{count(pauses, 'pause')}")
+            self._show_script_summary()
         self._show_model_choice()
+
+    def _show_script_summary(self) -> None:
+        analysis = self.analysis
+        first = analysis.first_error()
+        if first is not None:
+            index, error = first
+            more = f" (and {analysis.broken_lines - 1} more)" if analysis.broken_lines > 1 else ""
+            self.statusBar().showMessage(
+                f"line {index + 1}, column {error.column}: {error.reason}{more}: fix it to render this line")
+            return
+        summary = [count(len(analysis), "line"), count(analysis.speech_segments, "speech segment"),
+                   count(analysis.pauses, "pause")]
+        self.statusBar().showMessage(", ".join(summary))
 
     def _show_model_choice(self) -> None:
         """The status bar's model: the last one loaded, or the project's choice before any load."""

@@ -21,6 +21,7 @@ from studio.core.tags import (
     KnownEmotions,
     ScriptError,
     TagWarning,
+    normalise_newlines,
     parse_line,
     parse_valid_prefix,
     tag_kind,
@@ -114,8 +115,11 @@ class ScriptEditor(QPlainTextEdit):
         self.model: ScriptModel | None = None
         self.undo_stack: QUndoStack | None = None
         self._applying_model = False
+        self._own_edit = False  # a typed edit on its way into the model: already in the document
+        self._changes: list[tuple[int, int, int]] = []  # contentsChange reports since the last contentsChanged
         self._unsubscribe = None
         self.document().setUndoRedoEnabled(False)
+        self.document().contentsChange.connect(lambda *change: self._changes.append(change))
         self.document().contentsChanged.connect(self._on_document_contents_changed)
         self.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
@@ -138,19 +142,60 @@ class ScriptEditor(QPlainTextEdit):
         self._unsubscribe = model.subscribe(self._on_model_changed)
 
     def _on_document_contents_changed(self) -> None:
+        """What the user typed (or pasted, or cut) goes into the model as one undoable edit.
+
+        One edit block of the document (a keystroke, a paste) usually reports one change with where it
+        happened: then the edit is read from there, so typing in a 100,000-line script costs the edit, not
+        two copies and a comparison of the whole text. Several reports in one block (setPlainText clears,
+        then inserts) or counts that do not add up (Qt can count the document's final separator): the whole
+        texts are compared instead."""
+        changes, self._changes = self._changes, []
         if self._applying_model or self.model is None:
             return
-        new = self.toPlainText()
         old = self.model.text
-        if new == old:
+        edit = self._edit_at(old, *changes[0]) if len(changes) == 1 else None
+        if edit is None:
+            new = self.toPlainText()
+            if new == old:
+                return
+            edit = diff_texts(old, new)
+        position, removed, inserted = edit
+        if removed == inserted:
             return  # a formatting-only change (the highlighter)
-        position, removed, inserted = diff_texts(old, new)
-        # The document already shows the edit; pushing runs redo(), which brings the model along and
-        # then finds nothing to mirror back.
-        self.undo_stack.push(TextEditCommand(self.model, position, removed, inserted))
+        # The document already shows the edit; pushing runs redo(), which brings the model along (and,
+        # unless the model normalises the text differently, there is nothing to mirror back).
+        self._own_edit = inserted == normalise_newlines(inserted)
+        try:
+            self.undo_stack.push(TextEditCommand(self.model, position, removed, inserted))
+        finally:
+            self._own_edit = False
+
+    def _edit_at(self, old: str, position: int, removed_count: int, added_count: int) -> tuple[int, str, str] | None:
+        """(position, removed, inserted) from a contentsChange report, trimmed to what really changed, or
+        None when the report does not fit the texts."""
+        document_length = self.document().characterCount() - 1  # without the final paragraph separator
+        if (position < 0 or position + removed_count > len(old)
+                or len(old) - removed_count + added_count != document_length):
+            return None
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(position)
+        cursor.setPosition(position + added_count, QTextCursor.MoveMode.KeepAnchor)
+        inserted = cursor.selectedText().replace("\u2029", "\n")
+        if len(inserted) != added_count:
+            return None
+        removed = old[position : position + removed_count]
+        # Qt reports a block's whole span when it re-lays it out; keep only the part that differs.
+        head = 0
+        while head < min(len(removed), len(inserted)) and removed[head] == inserted[head]:
+            head += 1
+        tail = 0
+        while (tail < min(len(removed), len(inserted)) - head
+               and removed[len(removed) - 1 - tail] == inserted[len(inserted) - 1 - tail]):
+            tail += 1
+        return position + head, removed[head : len(removed) - tail], inserted[head : len(inserted) - tail]
 
     def _on_model_changed(self, change: ScriptChange) -> None:
-        if change.kind != "text" or self._applying_model:
+        if change.kind != "text" or self._applying_model or self._own_edit:
             return
         current = self.toPlainText()
         target = self.model.text

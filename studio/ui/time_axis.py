@@ -8,7 +8,7 @@ area in pixels, and the project's length.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 
 # Most zoomed in: about 12 samples of 24 kHz audio per pixel, where single waveform cycles show.
 MAX_PIXELS_PER_SECOND = 2000.0
@@ -118,3 +118,37 @@ class TimeAxis(QObject):
             self.scroll_to(seconds - margin)
         elif seconds > self.end - margin:
             self.scroll_to(seconds - (self.end - self.start) + margin)
+
+
+def ruler_step(pixels_per_second: float, min_pixels: float = 80.0) -> float:
+    """The tick spacing (seconds) of the ruler: the first 'round' interval at least `min_pixels` wide."""
+    for step in (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200):
+        if step * pixels_per_second >= min_pixels:
+            return float(step)
+    return 14400.0
+
+
+def format_time(seconds: float, *, step: float = 1.0) -> str:
+    """'1:05', '1:02:03' or with tenths ('0:01.5') when the step is finer than a second."""
+    seconds = max(0.0, seconds)
+    whole = int(seconds + 1e-6)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+    if step < 1:
+        text += f".{min(9, int((seconds - whole) * 10 + 1e-6))}"  # tenths shown as a clock does: not rounded up
+    return text
+
+
+def handle_wheel(axis: TimeAxis, event, x: float) -> None:
+    """The wheel on either view: Ctrl zooms at the mouse, otherwise it scrolls in time."""
+    delta = event.angleDelta()
+    steps = (delta.y() or delta.x()) / 120
+    if not steps:
+        event.ignore()
+        return
+    if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+        axis.zoom(ZOOM_STEP ** steps, axis.seconds_at(x))
+    else:
+        axis.scroll_by_pixels(-steps * 60)
+    event.accept()

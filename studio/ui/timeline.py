@@ -22,7 +22,7 @@ from studio.core.plan import SAMPLE_RATE
 from studio.ui.clip_info import Chip, ClipInfo
 from studio.ui.palette import emotion_colour
 from studio.ui.script_editor import TAG_MIME_TYPE
-from studio.ui.time_axis import ZOOM_STEP, TimeAxis
+from studio.ui.time_axis import TimeAxis, format_time, handle_wheel, ruler_step
 
 LINE_MIME_TYPE = "application/x-qtts-line"
 
@@ -45,26 +45,6 @@ STATE_COLOURS = {
     "empty": "#c4c9d1",
 }
 PLAYHEAD_COLOUR = "#d62728"
-
-
-def ruler_step(pixels_per_second: float, min_pixels: float = 80.0) -> float:
-    """The tick spacing (seconds) of the ruler: the first 'round' interval at least `min_pixels` wide."""
-    for step in (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200):
-        if step * pixels_per_second >= min_pixels:
-            return float(step)
-    return 14400.0
-
-
-def format_time(seconds: float, *, step: float = 1.0) -> str:
-    """'1:05', '1:02:03' or with tenths ('0:01.5') when the step is finer than a second."""
-    seconds = max(0.0, seconds)
-    whole = int(seconds + 1e-6)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    text = f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-    if step < 1:
-        text += f".{min(9, int((seconds - whole) * 10 + 1e-6))}"  # tenths shown as a clock does: not rounded up
-    return text
 
 
 class TimelineView(QWidget):
@@ -95,6 +75,7 @@ class TimelineView(QWidget):
         self._ends = np.zeros(0)
         self.start_samples = np.zeros(0, dtype=np.int64)
         self.end_samples = np.zeros(0, dtype=np.int64)
+        self._samples = np.zeros(0, dtype=np.int64)  # each clip's length in samples
         self.selected: int | None = None
         self.playhead_seconds: float | None = None
         self.playing_line: int | None = None
@@ -146,12 +127,15 @@ class TimelineView(QWidget):
                 return False
             self.clips[i] = clip
             self._lane_of[i] = lane
-        self._layout_times()
+            self._samples[i] = round(clip.seconds * SAMPLE_RATE)
+        self._layout_times(recount=False)
         self.update()
         return True
 
-    def _layout_times(self) -> None:
-        samples = self.clip_samples()
+    def _layout_times(self, *, recount: bool = True) -> None:
+        if recount:
+            self._samples = self.clip_samples()
+        samples = self._samples
         self.end_samples = np.cumsum(samples)
         self.start_samples = self.end_samples - samples
         self._ends = self.end_samples / SAMPLE_RATE
@@ -602,18 +586,3 @@ class TimelineView(QWidget):
             if source != row:
                 self.line_moved.emit(source, row)
         event.acceptProposedAction()
-
-
-def handle_wheel(axis: TimeAxis, event, x: float) -> None:
-    """The wheel on either view: Ctrl zooms at the mouse, otherwise it scrolls in time."""
-    delta = event.angleDelta()
-    steps = (delta.y() or delta.x()) / 120
-    if not steps:
-        event.ignore()
-        return
-    if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
-        axis.zoom(ZOOM_STEP ** steps, axis.seconds_at(x))
-    else:
-        axis.scroll_by_pixels(-steps * 60)
-    event.accept()
-

@@ -1,5 +1,5 @@
-"""The waveform view: the project's audio on the shared time axis, segment regions, a playhead, click to
-seek. Its x range is always the TimeAxis's visible range, so it lines up with the timeline above it."""
+"""The waveform view: the project's audio on the shared time axis, the selected line's span, a playhead,
+click to seek. Its x range is always the TimeAxis's visible range, so it lines up with the timeline above it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from PySide6.QtGui import QColor, QPalette
 from studio.audio.buffers import GrowingAudio, TimelineAudio
 from studio.core.peaks import PeakPyramid
 from studio.core.plan import SAMPLE_RATE
-from studio.ui.time_axis import TimeAxis
+from studio.ui.time_axis import TimeAxis, handle_wheel
 
 pg.setConfigOptions(antialias=False)
 
@@ -242,6 +242,4 @@ class WaveformView(pg.PlotWidget):
         self.seek_requested.emit(min(sample, len(self.audio)))
 
     def wheelEvent(self, event) -> None:  # noqa: N802 (Qt override)
-        from studio.ui.timeline import handle_wheel
-
         handle_wheel(self.axis, event, event.position().x())

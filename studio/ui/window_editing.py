@@ -9,7 +9,7 @@ from PySide6.QtGui import QGuiApplication
 
 from studio.core.instruct import delivery_directives
 from studio.core.plan import expected_seconds, first_unknown_voice
-from studio.core.tags import KnownEmotions, PauseItem, SpeechItem, tag_kind, tag_warnings
+from studio.core.tags import KnownEmotions, PauseItem, SpeechItem, tag_kind
 from studio.engine.render import FAILED
 from studio.session.pipeline import SAMPLE_RATE
 from studio.ui.clip_info import Chip, ClipInfo, quick_fixes_for
@@ -68,7 +68,8 @@ class EditActions:
             estimated = True
         message = ""
         if analysis.error is not None:
-            state, message = "error", str(analysis.error)
+            # The line's number from its position now (the analysis may predate lines added above it).
+            state, message = "error", f"line {index + 1}, column {analysis.error.column}: {analysis.error.reason}"
         elif not analysis.items:
             state = "empty"
         elif (unknown := first_unknown_voice(speech, self.project.cast)) is not None:
@@ -84,8 +85,9 @@ class EditActions:
         warning = self.session.warnings.get(line.id) if current else None
         if warning is None:
             warning = self._capability_warning(speech)
-        tag_problems = analysis.warnings or tag_warnings(line.text, analysis.valid_tags, self._known_emotions())
-        message = "; ".join(m for m in (message, *(str(w) for w in tag_problems), warning) if m)
+        tag_problems = analysis.warnings
+        message = "; ".join(m for m in (message, *(f"line {index + 1}, column {w.column}: {w.reason}"
+                                                   for w in tag_problems), warning) if m)
         return ClipInfo(
             index=index,
             line_id=line.id,
@@ -114,9 +116,6 @@ class EditActions:
         cached = getattr(self, "_known_emotions_cache", None)
         if cached is not None and cached[0] == key:
             return cached[1]
-        if cached is None:
-            # A user tag added to the palette makes its emotion known: re-check the clips.
-            self.palette.entries_changed.connect(self.refresh_views)
         names = list(palette_known)
         for voice in voices.values():
             names += [name for name, _clip, _text in getattr(voice, "emotion_refs", ())]
@@ -157,7 +156,7 @@ class EditActions:
             self.statusBar().showMessage(f"Line {line + 1} already starts with {tag}", 3000)
             return
         self.undo_stack.push(command)
-        self.refresh_views()
+        self.refresh_changed()
 
     def remove_tag(self, line: int, column: int, tag_text: str) -> None:
         """Remove a chip's tag, leaving no double space and nothing at the line's start or end."""
@@ -167,10 +166,10 @@ class EditActions:
             command = RemoveTagCommand(self.model, line, column, tag_text)
         except ValueError:
             self.statusBar().showMessage(f"Line {line + 1} has changed: {tag_text} is no longer there", 4000)
-            self.refresh_views()
+            self.refresh_changed()
             return
         self.undo_stack.push(command)
-        self.refresh_views()
+        self.refresh_changed()
 
     def apply_quick_fix(self, line: int, column: int, old: str, new: str) -> None:
         """Apply a clip's or the editor's suggested correction: `old` at a 0-based column becomes `new`.
@@ -183,15 +182,15 @@ class EditActions:
         except ValueError:
             self.statusBar().showMessage(f"Line {line + 1} has changed since the fix was offered: "
                                          f"{old} is no longer at column {column + 1}", 4000)
-            self.refresh_views()
+            self.refresh_changed()
             return
         self.undo_stack.push(command)
-        self.refresh_views()
+        self.refresh_changed()
 
     def move_line(self, source: int, target: int) -> None:
         if 0 <= source < len(self.model) and 0 <= target < len(self.model) and source != target:
             self.undo_stack.push(MoveLineCommand(self.model, source, target))
-            self.refresh_views()
+            self.refresh_changed()
             self.timeline.select(target)
 
     def _move_current(self, delta: int) -> None:
@@ -202,12 +201,12 @@ class EditActions:
         if 0 <= line < len(self.model):
             state = self.model.line(line).state
             self.undo_stack.push(LineStateCommand(self.model, self.model.line(line).id, locked=not state.locked))
-            self.refresh_views()
+            self.refresh_changed()
 
     def choose_take(self, line: int, take: int) -> None:
         if 0 <= line < len(self.model) and self.model.line(line).state.take != take:
             self.undo_stack.push(LineStateCommand(self.model, self.model.line(line).id, take=take))
-            self.refresh_views()
+            self.refresh_changed()
 
     def new_take(self, line: int) -> None:
         """A new take gets a new seed; the old take stays in the cache and in the takes list."""
@@ -217,7 +216,7 @@ class EditActions:
         take = script_line.state.takes  # takes are numbered from 0: the next one is the count so far
         # The count is line state, saved with the project, so every take stays reachable after reopening.
         self.undo_stack.push(LineStateCommand(self.model, script_line.id, take=take, takes=take + 1))
-        self.refresh_views()
+        self.refresh_changed()
         self.render_line(line)
 
     def copy_line(self, line: int) -> None:

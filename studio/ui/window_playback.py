@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 from studio.audio.buffers import GrowingAudio, TimelineAudio
 from studio.audio.playback import PlaybackUnavailable, Player
 from studio.session.pipeline import SAMPLE_RATE
-from studio.ui.timeline import format_time
+from studio.ui.time_axis import format_time
 
 NUDGE_SECONDS = 1.0
 JUMP_SECONDS = 5.0

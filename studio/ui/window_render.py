@@ -56,9 +56,9 @@ class RenderActions:
             return voices
 
     def _items_per_line(self) -> list[int]:
-        if self._refresh_timer.isActive() or len(self._analyses) != len(self.model):
-            self.refresh_views()
-        return [len(a.items) for a in self._analyses]
+        if self._refresh_timer.isActive() or len(self.analysis) != len(self.model):
+            self.refresh_changed()
+        return [len(a.items) for a in self.analysis.lines]
 
     def _plan(self, *, line: int | None = None) -> tuple[RenderPlan, list[PlannedSegment]] | None:
         """Plan and check the render; a problem found before any work is shown with ways to fix it.
@@ -168,7 +168,7 @@ class RenderActions:
         self.statusBar().showMessage(
             f"Rendering {progress.done + 1} of {progress.total} (line {segment.line})…{self.session.eta_text()}"
         )
-        self._refresh_timer.start()
+        self.mark_lines_changed([segment.line - 1])
 
     def _on_worker_chunk_rendered(self, job_id: int, index: int, chunk) -> None:
         self._add_to_mix(self.session.chunk(job_id, index, chunk.samples) if self.session.is_current(job_id) else [])
@@ -193,7 +193,7 @@ class RenderActions:
         self._add_to_mix(self.session.segment_finished(job_id, result))
         if self.session.active is not None:
             self.progress_bar.setValue(self.session.active.progress.done)
-        self._refresh_timer.start()
+        self.mark_lines_changed([result.segment.line - 1])
 
     def _on_worker_job_finished(self, job_id: int, outcome: JobOutcome) -> None:
         end = self.session.job_finished(job_id, outcome)

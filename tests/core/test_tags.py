@@ -377,14 +377,8 @@ def test_tag_kind(content, kind):
 
 # --- placing and removing tags: an emotion replaces the emotion there, spacing stays clean -----------------
 
-from studio.core.tags import (  # noqa: E402 (grouped with the tests that use them)
-    KnownEmotions,
-    TagWarning,
-    analyse_lines,
-    apply_fix,
-    place_tag,
-    remove_tag,
-)
+from studio.core.tag_editing import apply_fix, place_tag, remove_tag  # noqa: E402 (grouped with their tests)
+from studio.core.tags import KnownEmotions, TagWarning, analyse_lines  # noqa: E402
 
 KNOWN = KnownEmotions(["Whispering", "Soft", "Happy", "Excited", "Sad", "Angry", "Shouting", "Serious",
                        "Relieved", "Fearful"])

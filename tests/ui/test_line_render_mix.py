@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the window fixture imported from test_render_in_window is requested by name
 """The project's mix on the timeline's axis, through real renders on a tiny checkpoint: rendering one line
 puts its audio at its clip and leaves every other line's audio where it was."""
 
