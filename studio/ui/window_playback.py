@@ -110,6 +110,13 @@ class PlaybackActions:
         self._show_position(self.cursor_sample)
         self._update_transport()
 
+    def _keep_streamed_mix(self) -> None:
+        """A full render streamed every line in script order: what it streamed is the mix, sample for sample
+        at the timeline's places, so it stays (and keeps playing) instead of being built again."""
+        if isinstance(self.waveform.audio, GrowingAudio) and len(self.waveform.audio) == self._timeline_samples():
+            self._mix_ends = self.timeline.end_samples.copy()
+            self._mix_timer.stop()
+
     # --- playback ------------------------------------------------------------------------------------
 
     def _open_player(self) -> None:

@@ -213,6 +213,8 @@ class RenderActions:
         self.refresh_views()
         if end.show_mix:
             self._show_mix()
+        else:
+            self._keep_streamed_mix()
         if end.kind == "error":
             self.statusBar().showMessage(f"Render failed: {end.message}")
             QMessageBox.critical(self, "Render failed", end.message)

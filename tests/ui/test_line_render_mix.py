@@ -72,3 +72,13 @@ def test_an_unrendered_line_between_rendered_ones_is_silence_of_its_estimated_le
     assert not np.any(window.waveform.audio.view(0, estimate))
     np.testing.assert_array_equal(line_audio(window, 2), rendered(window, 2))
     assert window.timeline.start_of(2) == pytest.approx(estimate / 24000)
+
+
+def test_a_complete_render_all_keeps_its_streamed_mix_and_player(qtbot, window):
+    render_and_wait(qtbot, window)
+    streamed = window.waveform.audio
+    qtbot.wait(500)  # longer than the mix's rebuild delay
+    # The streamed audio is the mix: nothing was rebuilt (a rebuild would restart playback mid-sentence).
+    assert window.waveform.audio is streamed
+    assert np.array_equal(window._mix_ends, window.timeline.end_samples)
+    assert len(streamed) == window.timeline.end_samples[-1]
