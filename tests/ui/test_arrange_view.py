@@ -250,3 +250,16 @@ def test_quitting_asks_the_fine_tune_wizard_first(qtbot, window, monkeypatch):
     monkeypatch.undo()
     assert window.close()
     assert not window.isVisible()
+
+
+def test_a_clips_quick_fix_from_its_menu_corrects_the_line(window):
+    window.editor.setPlainText("[Fearfl]Hello there.\nFine.")
+    window.refresh_views()
+    clip = window.timeline.clips[0]
+    assert clip.warning and "did you mean Fearful" in clip.message
+    menu = window.timeline.build_menu(0)
+    fix = next(a for a in menu.actions() if "Fearful" in a.text())
+    fix.trigger()
+    assert window.model.line(0).text.startswith("[Fearful]") and "Hello there." in window.model.line(0).text
+    window.undo_stack.undo()
+    assert window.model.line(0).text == "[Fearfl]Hello there."
