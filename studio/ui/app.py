@@ -99,8 +99,13 @@ def run_gui(project: Path | None = None) -> int:
     from studio.ui.qsettings_keys import import_legacy_qsettings
 
     app = make_application()
+    # First, so that nothing after it can fail only on stderr: an uncaught error ends in a dialog and the log.
+    from studio.ui.crash_dialog import install_exception_handler
+
+    install_exception_handler()
     import_legacy_qsettings()
     from studio.ui.main_window import MainWindow
+    from studio.ui.welcome import is_first_run, show_welcome
 
     window = MainWindow()
     window.restore_layout()
@@ -114,4 +119,9 @@ def run_gui(project: Path | None = None) -> int:
     if project is not None and not recovered:
         # A project that fails to load shows its reason in a message box; the editor stays usable.
         window.open_project(project)
+    elif not recovered and is_first_run():
+        # Once the event loop runs, so the window is drawn behind the welcome.
+        from PySide6.QtCore import QTimer
+
+        QTimer.singleShot(0, lambda: show_welcome(window))
     return app.exec()
