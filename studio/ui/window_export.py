@@ -30,11 +30,12 @@ def replace_question(existing: list[Path]) -> tuple[str, str]:
 
     folder = existing[0].parent
     if len(existing) == 1:
-        return (f"Replace {existing[0].name}?",
-                f"{name(existing[0])} already exists in {folder}.\n\nReplacing it overwrites its contents.")
+        question = f"Replace {existing[0].name}?"
+        return question, f"{question}\n\n{name(existing[0])} already exists in {folder}. Replacing it overwrites it."
+    question = f"Replace {len(existing)} files?"
     listed = "\n".join(f"  {name(p)}" for p in existing)
-    return (f"Replace {len(existing)} files?",
-            f"These already exist in {folder}:\n{listed}\n\nReplacing them overwrites their contents.")
+    return question, (f"{question}\n\nThese already exist in {folder}:\n{listed}\n\n"
+                      "Replacing them overwrites what is there now.")
 
 
 class ExportActions:

@@ -140,3 +140,22 @@ def test_welcome_without_a_model_says_what_to_get(qtbot):
     assert "needs a VoiceDesign or CustomVoice model" in dialog.status_label.text()
     assert "Model" in dialog.render_sample_button.text()
     assert welcome.installed_checkpoints() == []
+
+
+def test_without_a_model_the_welcome_leads_to_the_model_manager_and_then_renders(
+        qtbot, make_window, tiny_checkpoints, fast_sample, tmp_path, monkeypatch):
+    monkeypatch.setattr("studio.ui.window_export.default_output_dir", lambda: tmp_path / "out")
+    window = cpu_window(make_window)
+    managed = []
+
+    def model_manager():
+        # What the user does there: get a VoiceDesign model.
+        managed.append(1)
+        register_local_folder(tiny_checkpoints["voice_design"])
+
+    monkeypatch.setattr(window, "manage_models", model_manager)
+    QTimer.singleShot(50, lambda: QApplication.activeModalWidget().render_sample_button.click())
+    assert show_welcome(window) == RENDER_SAMPLE
+    assert managed == [1]
+    outcome = wait_for_render(qtbot, window)
+    assert outcome.error is None and all(r.state == DONE for r in outcome.results)
