@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 
@@ -108,6 +109,9 @@ def test_the_gui_installs_the_handler_before_anything_else(qtbot, monkeypatch):
     monkeypatch.setattr(app_module, "check_display", lambda: None)
     monkeypatch.setattr("studio.ui.qsettings_keys.import_legacy_qsettings", stop)
     previous = sys.excepthook
+    app = QApplication.instance()
+    names = (app.organizationName(), app.applicationName(), app.applicationVersion(), app.desktopFileName(),
+             app.windowIcon())
     try:
         with pytest.raises(Stop):
             app_module.run_gui()
@@ -117,6 +121,12 @@ def test_the_gui_installs_the_handler_before_anything_else(qtbot, monkeypatch):
         if isinstance(sys.excepthook, crash_dialog.ExceptionHandler):
             sys.excepthook.uninstall()
         sys.excepthook = previous
+        # run_gui named the test run's one QApplication; later tests get it back as it was.
+        app.setOrganizationName(names[0])
+        app.setApplicationName(names[1])
+        app.setApplicationVersion(names[2])
+        app.setDesktopFileName(names[3])
+        app.setWindowIcon(names[4])
 
 
 def test_crash_dialog_screenshot(qtbot, tmp_path):
@@ -126,7 +136,4 @@ def test_crash_dialog_screenshot(qtbot, tmp_path):
     dialog.note_repeat()
     dialog.show()
     qtbot.waitExposed(dialog)
-    assert dialog.grab().save(str(tmp_path / "crash.png"))
-    import os
-    if os.environ.get("CRASH_DIALOG_PNG"):
-        dialog.grab().save(os.environ["CRASH_DIALOG_PNG"])
+    assert dialog.grab().save(os.environ.get("CRASH_DIALOG_PNG", str(tmp_path / "crash.png")))
