@@ -82,6 +82,11 @@ def recovery_dir() -> Path:
     return data_dir() / "recovery"
 
 
+def log_dir() -> Path:
+    """The studio's log files (studio.log, rotated): tracebacks of errors shown in the crash dialog."""
+    return data_dir() / "logs"
+
+
 def runs_dir() -> Path:
     """Fine-tuning runs started from the wizard."""
     return data_dir() / "runs"

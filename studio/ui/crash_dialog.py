@@ -38,17 +38,12 @@ from PySide6.QtWidgets import (
 )
 
 from studio import __version__
-from studio.paths import data_dir
+from studio.paths import log_dir
 
 LOG_FILE_NAME = "studio.log"
 _LOG_BYTES = 1024 * 1024
 _LOG_BACKUPS = 3
 _log = logging.getLogger("studio.crash")
-
-
-def log_dir() -> Path:
-    """Where the studio's log files go: <data>/logs."""
-    return data_dir() / "logs"
 
 
 def log_file() -> Path:
