@@ -97,6 +97,11 @@ def test_build_writes_the_bundle_the_tarball_and_the_deb(build):
     listing = subprocess.run(["tar", "--zstd", "-tf", str(TARBALL)], capture_output=True, text=True, check=True)
     assert "qwen-tts-studio/qwen-tts-studio\n" in listing.stdout
     assert "qwen-tts-studio/build-info.json\n" in listing.stdout
+    # What the first run and Help need, where the code looks for them (beside resources/, as in a checkout).
+    internal = BUNDLE / "_internal"
+    assert (internal / "resources" / "sample" / "sample.qtts").is_file()
+    assert (internal / "README.md").read_text(encoding="utf-8").startswith("# Qwen3-TTS Studio")
+    assert (internal / "docs" / "rendered-project.png").is_file()
 
 
 def test_bundle_leaves_out_what_the_studio_never_imports(build):
