@@ -263,3 +263,24 @@ def test_a_clips_quick_fix_from_its_menu_corrects_the_line(window):
     assert window.model.line(0).text.startswith("[Fearful]") and "Hello there." in window.model.line(0).text
     window.undo_stack.undo()
     assert window.model.line(0).text == "[Fearfl]Hello there."
+
+
+def test_render_all_with_a_model_but_no_voices_says_why_instead_of_nothing(make_window, tiny_checkpoints,
+                                                                           monkeypatch):
+    from studio.ui.preflight_dialog import PreflightDialog
+
+    window = make_window()
+    window.project.render.model = str(tiny_checkpoints["voice_design"])
+    window.editor.setPlainText("Hello there.\nSecond line.")
+    shown = []
+    monkeypatch.setattr(PreflightDialog, "exec_choice", lambda dialog: shown.append(dialog.problems) or "")
+    assert not window.render_all()
+    assert shown and any("no voice is set" in problem.what for problem in shown[0])
+    assert not window.session.busy
+
+
+def test_the_status_bar_names_the_chosen_model_before_any_render(make_window, tiny_checkpoints):
+    window = make_window()
+    assert "automatic" in window.model_label.text()
+    window.use_model(str(tiny_checkpoints["custom_voice"]))
+    assert window.model_label.text() == "Model: custom_voice (loads when you render)"
