@@ -90,7 +90,7 @@ class PlaybackActions:
         if active is not None and active.full:
             return
         if self._refresh_timer.isActive() or len(self.timeline.clips) != len(self.model):
-            self.refresh_views()
+            self.refresh_changed()
         mix = self.session.project_mix(self.model.lines(), self._items_per_line(), self.timeline.clip_samples())
         position = self.transport_position()
         was_playing = self.player is not None and self.player.playing

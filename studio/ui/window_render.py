@@ -136,7 +136,8 @@ class RenderActions:
         self.renderer.submit(job, self._render_machine())
         self.statusBar().showMessage(f"Rendering {count(len(to_render), 'segment')}…")
         self._update_transport()
-        self.refresh_views()
+        self.mark_lines_changed({s.line - 1 for s in segments})  # now queued
+        self.refresh_changed()
 
     def stop_rendering(self) -> None:
         self.renderer.cancel_all()

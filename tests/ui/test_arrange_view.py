@@ -60,7 +60,7 @@ def test_clips_sit_in_one_lane_per_voice_at_their_times(window):
 
 
 def test_timeline_and_waveform_share_one_axis_through_zoom_and_scroll(qtbot, window):
-    qtbot.waitUntil(lambda: len(window.waveform.audio) > 0)  # the project's (silent) mix is laid out
+    qtbot.waitUntil(lambda: len(window.waveform.audio) > 0, timeout=30_000)  # the project's (silent) mix is laid out
     for seconds in (0.0, window.timeline.start_of(2), window.timeline.end_of(3)):
         assert waveform_x(window, seconds) == pytest.approx(timeline_x(window, seconds), abs=1.5)
     window.axis.zoom(3.0, window.timeline.start_of(1))
@@ -101,7 +101,7 @@ def test_selection_follows_between_clip_script_and_waveform(qtbot, window):
     assert timeline.selected == 3
     assert window.transport_position() == timeline.start_samples[3]
     # A click on the waveform moves the playhead there and selects the line under it.
-    qtbot.waitUntil(lambda: len(window.waveform.audio) > 0)
+    qtbot.waitUntil(lambda: len(window.waveform.audio) > 0, timeout=30_000)
     inside_line_2 = (timeline.start_of(1) + timeline.end_of(1)) / 2
     x = window.waveform.mapFrom(window, QPoint(int(waveform_x(window, inside_line_2)), 0)).x()
     qtbot.mouseClick(window.waveform.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, 40))

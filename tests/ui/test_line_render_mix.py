@@ -24,8 +24,8 @@ def rendered(window, line: int) -> np.ndarray:
 def settle(qtbot, window) -> None:
     """Wait for the timeline refresh and the mix that follows it."""
     qtbot.waitUntil(lambda: not window._refresh_timer.isActive() and not window._mix_timer.isActive(),
-                    timeout=5000)
-    qtbot.waitUntil(lambda: np.array_equal(window._mix_ends, window.timeline.end_samples), timeout=5000)
+                    timeout=30_000)
+    qtbot.waitUntil(lambda: np.array_equal(window._mix_ends, window.timeline.end_samples), timeout=30_000)
 
 
 def test_rendering_one_line_keeps_the_others_audio_at_their_places(qtbot, window):
