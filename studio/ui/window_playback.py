@@ -2,8 +2,8 @@
 
 The mix is the whole project as the timeline lays it out: each line's audio where its clip is, and
 silence as long as the clip's estimate where a line has no audio yet (a TimelineAudio: the silence takes
-no memory). So the player's position, the
-waveform's x and the timeline's time are one number (samples at 24 kHz), whatever is rendered.
+no memory). So the player's position, the waveform's x and the timeline's time are one number (samples
+at 24 kHz), whatever is rendered.
 """
 
 from __future__ import annotations
