@@ -3,6 +3,7 @@ Render All also keeps its timestamped copy."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,10 +156,17 @@ class ExportDialog(QDialog):
         if not text:
             return None
         path = Path(text).expanduser()
+        if not self._names_a_file():
+            return path  # a folder, not a file name: problem() says so (a suffix cannot go on it)
         suffix = f".{self.audio_format}"
         if path.suffix.lower() in {f".{name}" for name in EXPORT_FORMATS}:
             return path.with_suffix(suffix)
         return path.with_name(path.name + suffix)
+
+    def _names_a_file(self) -> bool:
+        text = self.path_edit.text().strip()
+        path = Path(text).expanduser()
+        return not (text.endswith(("/", os.sep)) or path.name in ("", ".", "..") or path.is_dir())
 
     def choice(self) -> ExportChoice:
         path = self.path()
@@ -170,10 +178,10 @@ class ExportDialog(QDialog):
         path = self.path()
         if path is None:
             return "File: choose where to export the audio"
+        if not self._names_a_file():
+            return f"File: {path} is a folder; choose a file name"
         if not path.parent.is_dir():
             return f"File: {path.parent}: no such folder"
-        if path.is_dir():
-            return f"File: {path} is a folder; choose a file name"
         return None
 
     def accept(self) -> None:
@@ -201,7 +209,7 @@ class ExportDialog(QDialog):
 
     def _update_writes(self, *_args) -> None:
         path = self.path()
-        if path is None:
+        if path is None or not self._names_a_file():
             self.writes_label.setText("—")
             return
         stems = self.stems_check.isChecked()

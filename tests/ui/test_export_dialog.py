@@ -321,3 +321,18 @@ def test_a_failure_part_way_puts_the_replaced_files_back(tmp_path, monkeypatch):
         export_to_path(_segments(), sample_rate=24000, audio_path=tmp_path / "a.wav", replace=targets)
     assert {p.name: p.read_text() for p in tmp_path.iterdir()} == {
         "a.wav": "old .wav", "a.srt": "old .srt", "a.vtt": "old .vtt"}
+
+
+@pytest.mark.parametrize("typed", ["/", ".", "..", "~/", "{folder}/", "{folder}"])
+def test_a_folder_typed_as_the_file_is_named_as_such_not_an_error_in_a_slot(qtbot, tmp_path, typed):
+    dialog = ExportDialog(ExportSettings(), tmp_path / "story.wav")
+    qtbot.addWidget(dialog)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    text = typed.format(folder=folder)
+    for end in range(1, len(text) + 1):  # typed a character at a time: every prefix is shown
+        dialog.path_edit.setText(text[:end])
+    dialog.accept()
+    assert dialog.result() != ExportDialog.DialogCode.Accepted
+    assert dialog.error_label.text().startswith("File: ") and "is a folder" in dialog.error_label.text()
+    assert not (folder.parent / "out.wav").exists()
