@@ -110,6 +110,26 @@ def _absolute_voice(voice: VoiceSpec, folder: Path) -> VoiceSpec:
     )
 
 
+def _copy_clips(voice: VoiceSpec, clips: Path, name_of: Callable[[str], str] | None = None) -> VoiceSpec:
+    """`voice` with its clips copied into the folder `clips` (created when there is a clip)."""
+    def copy(path: str | None, stem: str) -> str | None:
+        if path is None:
+            return None
+        source = Path(path)
+        if not source.is_file():
+            raise VoiceLibraryError(f"{name_of(path) if name_of else source}: no such clip")
+        clips.mkdir(exist_ok=True)
+        target = clips / f"{_slug(stem)}{source.suffix.lower() or '.wav'}"
+        shutil.copyfile(source, target)
+        return str(target)
+
+    return replace(
+        voice,
+        ref_audio=copy(voice.ref_audio, "identity"),
+        emotion_refs=tuple((e, copy(c, f"emotion-{e}"), t) for e, c, t in voice.emotion_refs),
+    )
+
+
 def read_profile(folder: Path) -> VoiceProfile:
     folder = Path(folder)
     path = folder / _PROFILE_FILE
@@ -202,24 +222,7 @@ class VoiceLibrary:
         self.folder.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{profile_id}.", dir=self.folder))
         try:
-            clips = staging / "clips"
-
-            def copy(path: str | None, stem: str) -> str | None:
-                if path is None:
-                    return None
-                source = Path(path)
-                if not source.is_file():
-                    raise VoiceLibraryError(f"{name_of(path) if name_of else source}: no such clip")
-                clips.mkdir(exist_ok=True)
-                target = clips / f"{_slug(stem)}{source.suffix.lower() or '.wav'}"
-                shutil.copyfile(source, target)
-                return str(target)
-
-            copied = replace(
-                voice,
-                ref_audio=copy(voice.ref_audio, "identity"),
-                emotion_refs=tuple((e, copy(c, f"emotion-{e}"), t) for e, c, t in voice.emotion_refs),
-            )
+            copied = _copy_clips(voice, staging / "clips", name_of)
             profile = VoiceProfile(profile_id, name.strip(), copied, seed, notes)
             _write_profile(profile, staging)
             final = self.folder / profile_id
@@ -228,6 +231,48 @@ class VoiceLibrary:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         return replace(read_profile(final), warnings=tuple(warnings))
+
+    def update(self, profile_id: str, name: str, voice: VoiceSpec, *, seed: int | None = None,
+               notes: str | None = None) -> VoiceProfile:
+        """Replace a profile's name, voice and seed, keeping its id (so casts that use it follow the edit).
+
+        Clips are checked and copied as in `add` (a clip already in the profile is kept); the new folder is
+        built beside the old one and swapped in, so a failed edit leaves the profile as it was.
+        """
+        folder = self.folder / profile_id
+        old = read_profile(folder)
+        if not name.strip():
+            raise VoiceLibraryError("a voice profile needs a name")
+        try:
+            warnings = check_voice_clips(voice)
+        except VoiceError as exc:
+            raise VoiceLibraryError(str(exc)) from None
+        staging = Path(tempfile.mkdtemp(prefix=f".{profile_id}.edit-", dir=self.folder))
+        try:
+            copied = _copy_clips(voice, staging / "clips")
+            profile = VoiceProfile(profile_id, name.strip(), copied, seed, old.notes if notes is None else notes)
+            _write_profile(profile, staging)
+            retired = self.folder / f".{profile_id}.old-{uuid.uuid4().hex[:6]}"
+            folder.rename(retired)
+            try:
+                staging.rename(folder)
+            except BaseException:
+                retired.rename(folder)
+                raise
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        shutil.rmtree(retired, ignore_errors=True)
+        return replace(read_profile(folder), warnings=tuple(warnings))
+
+    def unique_name(self, wanted: str) -> str:
+        """`wanted`, or `wanted 2`, `wanted 3`... the first name no profile has yet (case-insensitive)."""
+        taken = {p.name.lower() for p in self.profiles()}
+        name, n = wanted.strip(), 2
+        while name.lower() in taken:
+            name = f"{wanted.strip()} {n}"
+            n += 1
+        return name
 
     def set_model(self, profile_id: str, model: str | None) -> VoiceProfile:
         """Choose the checkpoint a profile renders with; None (or "") leaves the choice to the studio."""

@@ -6,6 +6,7 @@ timbre for good, and a cloned voice then renders with a Base model.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -19,6 +20,9 @@ def keep_as_cloned_voice(library: VoiceLibrary, designed: VoiceProfile, sentence
                          sample_rate: int) -> VoiceProfile:
     """Add "<name> (cloned)" to the library from `samples` of `designed` saying `sentence`.
 
+    The name never doubles the suffix (a designed voice already called "X (cloned)" gives "X (cloned)",
+    not "X (cloned) (cloned)") and never repeats a name in the library ("X (cloned) 2" for a second clone).
+
     Raises VoiceLibraryError (or OSError) naming why, e.g. a render too short or silent to clone from.
     """
     import soundfile
@@ -29,5 +33,15 @@ def keep_as_cloned_voice(library: VoiceLibrary, designed: VoiceProfile, sentence
             soundfile.write(clip, samples, sample_rate)
         except soundfile.SoundFileError as exc:
             raise VoiceLibraryError(f"the rendered reference could not be written: {exc}") from None
-        return library.add(f"{designed.name} (cloned)", VoiceSpec.clone(clip, sentence),
+        return library.add(cloned_name(library, designed.name), VoiceSpec.clone(clip, sentence),
                            notes=f"Rendered from the designed voice {designed.name!r}.")
+
+
+_SUFFIX = re.compile(r"(\s*\(cloned\))+(\s+\d+)?\s*$", re.IGNORECASE)
+
+
+def cloned_name(library: VoiceLibrary, designed_name: str) -> str:
+    """The name of a clone of `designed_name`: its base name (any "(cloned)" suffixes and number dropped)
+    plus one " (cloned)", made unique in `library`."""
+    base = _SUFFIX.sub("", designed_name).strip() or designed_name.strip()
+    return library.unique_name(f"{base} (cloned)")

@@ -1,10 +1,12 @@
-"""The render settings dialog: model, voice, language, seed, and where renders are saved."""
+"""The render settings dialog: model, language, seed, export, device, and where renders are saved.
+
+The default voice is shown here but chosen in the Voices dialog (the one place for the cast)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -16,24 +18,18 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QMessageBox,
-    QPlainTextEdit,
     QPushButton,
     QSpinBox,
-    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from studio.core.project import CastEntry, Project
-from studio.core.voice import VoiceError, VoiceSpec
+from studio.core.project import Project
 
 DEFAULT_CAST_NAME = "Narrator"
 LANGUAGES = ("auto", "english", "chinese", "german", "italian", "portuguese", "spanish", "japanese", "korean",
              "french", "russian")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-_KINDS = (("design", "Designed voice (VoiceDesign model)"), ("preset", "Preset speaker (CustomVoice model)"),
-          ("clone", "Cloned voice (Base model)"))
 
 
 @dataclass
@@ -67,8 +63,11 @@ def _with_browse(edit: QLineEdit, pick) -> QWidget:
 
 
 class RenderSettingsDialog(QDialog):
-    def __init__(self, project: Project, machine: MachineSettings, parent=None) -> None:
+    voices_requested = Signal()  # "Choose in Voices…": the window opens the Voices dialog
+
+    def __init__(self, project: Project, machine: MachineSettings, parent=None, *, library=None) -> None:
         super().__init__(parent)
+        self.library = library
         self.setWindowTitle("Render settings")
         self.project = project
         self.machine = machine
@@ -78,45 +77,20 @@ class RenderSettingsDialog(QDialog):
         self.model_edit.setPlaceholderText("checkpoint folder or hub id, e.g. Qwen/Qwen3-TTS-12Hz-1.7B-VoiceDesign")
         form.addRow("&Model:", _with_browse(self.model_edit, self._pick_model))
 
-        self.kind_combo = QComboBox()
-        for kind, label in _KINDS:
-            self.kind_combo.addItem(label, kind)
-        form.addRow("&Voice:", self.kind_combo)
-
-        self.stack = QStackedWidget()
-        self.description_edit = QPlainTextEdit()
-        self.description_edit.setPlaceholderText("Who is speaking, e.g. \"a deep, raspy voice of a tired cowboy\"")
-        self.description_edit.setFixedHeight(70)
-        self.stack.addWidget(self.description_edit)
-        self.speaker_edit = QLineEdit()
-        self.speaker_edit.setPlaceholderText("serena, vivian, uncle_fu, ryan, aiden, ono_anna, sohee, eric, dylan")
-        self.stack.addWidget(self.speaker_edit)
-        clone = QWidget()
-        clone_form = QFormLayout(clone)
-        clone_form.setContentsMargins(0, 0, 0, 0)
-        self.clip_edit = QLineEdit()
-        clone_form.addRow("Reference clip:", _with_browse(self.clip_edit, self._pick_clip))
-        self.ref_text_edit = QLineEdit()
-        self.ref_text_edit.setPlaceholderText("what the reference clip says")
-        clone_form.addRow("Transcript:", self.ref_text_edit)
-        self.xvector_check = QCheckBox("Speaker embedding only (no transcript needed)")
-        clone_form.addRow("", self.xvector_check)
-        self.stack.addWidget(clone)
-        form.addRow("", self.stack)
-        self.kind_combo.currentIndexChanged.connect(self.stack.setCurrentIndex)
-        entry = self._default_entry()
-        # The default voice is a voice library profile: it is changed in Voices, and this dialog must
-        # never replace that reference with an embedded copy.
-        self.library_default = entry is not None and entry.voice is None
-        if self.library_default:
-            note = (f"{project.render.voice or DEFAULT_CAST_NAME} speaks lines without a [voice: ...] tag: a voice "
-                    "from the library. Change it in Voices.")
-            for widget in (self.kind_combo, self.stack):
-                widget.setEnabled(False)
-                widget.setToolTip(note)
-            self.default_note = QLabel(note)
-            self.default_note.setWordWrap(True)
-            form.addRow("", self.default_note)
+        # The default voice is chosen in one place, the Voices dialog (the cast, and which member speaks lines
+        # before any [voice: ...] tag). It used to be editable here too, as a second copy that could
+        # disagree with the cast; now this dialog only shows it and opens Voices.
+        voice_row = QWidget()
+        voice_layout = QHBoxLayout(voice_row)
+        voice_layout.setContentsMargins(0, 0, 0, 0)
+        self.default_voice_label = QLabel()
+        self.default_voice_label.setWordWrap(True)
+        voice_layout.addWidget(self.default_voice_label, 1)
+        self.voices_button = QPushButton("Choose in &Voices…")
+        self.voices_button.clicked.connect(self.voices_requested)
+        voice_layout.addWidget(self.voices_button)
+        form.addRow("Default voice:", voice_row)
+        self.refresh_default_voice()
 
         self.language_combo = QComboBox()
         self.language_combo.setEditable(True)
@@ -172,7 +146,6 @@ class RenderSettingsDialog(QDialog):
                                     "do not all fit")
         form.addRow("Model &memory:", self.budget_spin)
 
-        self._load_voice()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -181,53 +154,28 @@ class RenderSettingsDialog(QDialog):
         layout.addWidget(buttons)
         self.resize(640, 0)
 
-    def _default_entry(self) -> CastEntry | None:
-        name = self.project.render.voice or DEFAULT_CAST_NAME
-        return self.project.cast.get(name)
+    def default_voice_text(self) -> str:
+        """What the Default voice row says: the cast member and its voice, or that none is chosen."""
+        name = self.project.render.voice
+        entry = self.project.cast.get(name) if name is not None else None
+        if entry is None:
+            return "None chosen yet: lines without a [voice: …] tag cannot render. Choose one in Voices."
+        if entry.voice is not None:
+            what = entry.voice.describe()
+        elif self.library is not None:
+            try:
+                profile = self.library.get(entry.profile)
+                what = f"{profile.name} ({profile.kind_label})"
+            except ValueError:
+                what = f"missing voice profile {entry.profile}"
+        else:
+            what = f"voice profile {entry.profile}"
+        return f"{name}: {what}"
 
-    def _load_voice(self) -> None:
-        entry = self._default_entry()
-        voice = entry.voice if entry else None
-        if voice is None:
-            return
-        self.kind_combo.setCurrentIndex([k for k, _ in _KINDS].index(voice.kind))
-        self.description_edit.setPlainText(voice.description or "")
-        self.speaker_edit.setText(voice.speaker or "")
-        self.clip_edit.setText(voice.ref_audio or "")
-        self.ref_text_edit.setText(voice.ref_text or "")
-        self.xvector_check.setChecked(voice.x_vector_only)
-
-    def voice(self) -> VoiceSpec:
-        kind = self.kind_combo.currentData()
-        if kind == "design":
-            return VoiceSpec.design(self.description_edit.toPlainText().strip())
-        if kind == "preset":
-            return VoiceSpec.preset(self.speaker_edit.text().strip())
-        return VoiceSpec.clone(
-            self.clip_edit.text().strip(),
-            self.ref_text_edit.text().strip() or None,
-            x_vector_only=self.xvector_check.isChecked(),
-        )
-
-    def _voice_left_empty(self) -> bool:
-        """Nothing typed for a default voice the project does not have: the settings apply without one
-        (the render's pre-flight check asks for it, with a button to this dialog)."""
-        typed = (self.description_edit.toPlainText(), self.speaker_edit.text(), self.clip_edit.text(),
-                 self.ref_text_edit.text())
-        untouched = self.kind_combo.currentIndex() == 0 and not any(t.strip() for t in typed)
-        return self._default_entry() is None and untouched
+    def refresh_default_voice(self) -> None:
+        self.default_voice_label.setText(self.default_voice_text())
 
     def accept(self) -> None:
-        voice = None
-        if not self.library_default and not self._voice_left_empty():
-            try:
-                voice = self.voice()
-            except VoiceError as exc:
-                QMessageBox.warning(self, "Render settings", f"Voice: {exc}")
-                return
-            if voice.kind == "clone" and not Path(voice.ref_audio).is_file():
-                QMessageBox.warning(self, "Render settings", f"Reference clip {voice.ref_audio}: no such file")
-                return
         render = self.project.render
         render.model = self.model_edit.text().strip() or None
         render.language = self.language_combo.currentText().strip().lower() or "auto"
@@ -237,10 +185,6 @@ class RenderSettingsDialog(QDialog):
         render.export.stems = self.stems_check.isChecked()
         loudness = self.loudness_spin.value()
         render.export.loudness_lufs = None if loudness <= self.loudness_spin.minimum() else loudness
-        if voice is not None:
-            name = render.voice or DEFAULT_CAST_NAME
-            self.project.cast[name] = CastEntry(voice=voice)
-            render.voice = name
         self.machine.device = self.device_combo.currentText()
         self.machine.cpu_threads = self.threads_spin.value()
         self.machine.memory_budget_gb = self.budget_spin.value() or None
@@ -250,11 +194,6 @@ class RenderSettingsDialog(QDialog):
         folder = QFileDialog.getExistingDirectory(self, "Checkpoint folder", self.model_edit.text())
         if folder:
             self.model_edit.setText(folder)
-
-    def _pick_clip(self) -> None:
-        name, _ = QFileDialog.getOpenFileName(self, "Reference clip", "", "Audio (*.wav *.flac *.ogg *.mp3)")
-        if name:
-            self.clip_edit.setText(name)
 
     def _pick_output(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Save renders in", self.output_edit.text())

@@ -29,13 +29,36 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.audio.buffers import GrowingAudio
+from studio.audio.playback import PlaybackUnavailable, Player
 from studio.core.project import CastEntry, Project
 from studio.core.reference_clip import check_voice_clips
+from studio.core.tags import analyse_lines
 from studio.core.voice import VoiceError, VoiceSpec
 from studio.core.voice_library import VoiceLibrary, VoiceLibraryError, VoiceProfile, profile_file_path
 from studio.session.checkpoints import MODEL_TYPE_LABELS, Checkpoint, describe_source, installed_checkpoints
 
 _MODEL_TYPE_FOR_EDITOR_KIND = {"design": "voice_design", "clone": "base", "preset": "custom_voice"}
+PREVIEW_SENTENCE = "Hello! This is how I sound when I read your script."
+_UNASSIGNED = "\x00unassigned"  # the data of a cast row's "choose a voice" entry
+
+
+def editor_kind(profile: VoiceProfile) -> str:
+    """The ProfileEditor kind that edits `profile`."""
+    if profile.kind_label == "fine-tuned":
+        return "finetuned"
+    return profile.voice.kind
+
+
+def script_voice_names(script: str) -> list[str]:
+    """The names used in [voice: X] tags, in the order they first appear (broken lines are skipped)."""
+    names: list[str] = []
+    for analysis in analyse_lines(script):
+        for item in analysis.items or ():
+            name = getattr(item, "voice", None)
+            if name and name not in names:
+                names.append(name)
+    return names
 
 
 def _model_name(source: str | None) -> str:
@@ -79,12 +102,14 @@ _KINDS = {
 
 
 class ProfileEditor(QDialog):
-    """Create one voice profile of a given kind."""
+    """Create one voice profile of a given kind, or edit `profile` (the form starts filled from it)."""
 
-    def __init__(self, kind: str, parent=None) -> None:
+    def __init__(self, kind: str, parent=None, profile: VoiceProfile | None = None) -> None:
         super().__init__(parent)
         self.kind = kind
-        self.setWindowTitle(_KINDS[kind].split(" (")[0] + " voice")
+        self.profile = profile
+        title = _KINDS[kind].split(" (")[0] + " voice"
+        self.setWindowTitle(f"Edit {profile.name}" if profile is not None else title)
         form = QFormLayout()
         self.name_edit = QLineEdit()
         form.addRow("&Name:", self.name_edit)
@@ -102,7 +127,8 @@ class ProfileEditor(QDialog):
         self.emotions = QTableWidget(0, 3)
         self.emotions.setHorizontalHeaderLabels(["Emotion", "Clip", "Transcript"])
         self.emotions.horizontalHeader().setStretchLastSection(True)
-        self.model_choice = (ModelChoice(_MODEL_TYPE_FOR_EDITOR_KIND[kind], installed_checkpoints())
+        current_model = profile.voice.model if profile is not None else None
+        self.model_choice = (ModelChoice(_MODEL_TYPE_FOR_EDITOR_KIND[kind], installed_checkpoints(), current_model)
                              if kind in _MODEL_TYPE_FOR_EDITOR_KIND else None)
         if kind == "design":
             self.description_edit.setPlaceholderText("e.g. a deep, raspy voice of a tired cowboy")
@@ -131,6 +157,21 @@ class ProfileEditor(QDialog):
         layout.addLayout(form)
         layout.addWidget(buttons)
         self.result_voice: VoiceSpec | None = None
+        if profile is not None:
+            self._fill(profile)
+
+    def _fill(self, profile: VoiceProfile) -> None:
+        voice = profile.voice
+        self.name_edit.setText(profile.name)
+        self.description_edit.setPlainText(voice.description or "")
+        self.seed_spin.setValue(-1 if profile.seed is None else profile.seed)
+        self.speaker_edit.setText(voice.speaker or "")
+        self.model_edit.setText(voice.model or "")
+        self.clip_edit.setText(voice.ref_audio or "")
+        self.ref_text_edit.setText(voice.ref_text or "")
+        self.xvector_check.setChecked(voice.x_vector_only)
+        for emotion, clip, text in voice.emotion_refs:
+            self.add_emotion(emotion or "", clip or "", text or "")
 
     def _browse_row(self, edit: QLineEdit, *, folder: bool = False) -> QWidget:
         row = QWidget()
@@ -163,16 +204,24 @@ class ProfileEditor(QDialog):
             self.emotions.setItem(row, column, QTableWidgetItem(value))
 
     def voice(self) -> VoiceSpec:
+        """The voice the form describes; VoiceError names the field that is missing or wrong."""
         model = self.model_choice.model if self.model_choice is not None else None
         if self.kind == "design":
-            return VoiceSpec("design", description=self.description_edit.toPlainText().strip(), model=model)
+            description = self.description_edit.toPlainText().strip()
+            if not description:
+                raise VoiceError("Identity: describe who speaks (e.g. a deep, raspy voice of a tired cowboy)")
+            return VoiceSpec("design", description=description, model=model)
+        if self.kind in ("preset", "finetuned") and not self.speaker_edit.text().strip():
+            raise VoiceError("Speaker: name the speaker (e.g. ryan)")
         if self.kind == "preset":
             return VoiceSpec("preset", speaker=self.speaker_edit.text().strip(), model=model)
         if self.kind == "finetuned":
             model = self.model_edit.text().strip()
             if not model:
-                raise VoiceError("a fine-tuned voice needs its checkpoint folder")
+                raise VoiceError("Checkpoint: a fine-tuned voice needs its checkpoint folder")
             return VoiceSpec("preset", speaker=self.speaker_edit.text().strip(), model=model)
+        if not self.clip_edit.text().strip():
+            raise VoiceError("Reference clip: choose a recording of the speaker")
         refs = []
         for row in range(self.emotions.rowCount()):
             values = [(self.emotions.item(row, c).text() if self.emotions.item(row, c) else "").strip()
@@ -188,7 +237,7 @@ class ProfileEditor(QDialog):
 
     def accept(self) -> None:
         if not self.name_edit.text().strip():
-            QMessageBox.warning(self, self.windowTitle(), "Give the voice a name.")
+            QMessageBox.warning(self, self.windowTitle(), "Name: give the voice a name.")
             return
         try:
             voice = self.voice()
@@ -203,30 +252,56 @@ class ProfileEditor(QDialog):
 
 
 class VoicesDialog(QDialog):
-    """Manage the library and map the project's cast names to voices."""
+    """Manage the library and map the project's cast names to voices.
+
+    This dialog is the one place where the project's voices are chosen: the cast (one row per name used in
+    the script's [voice: ...] tags, filled in when the dialog opens) and the voice that speaks lines before
+    any [voice: ...] tag (`project.render.voice`, a cast name). Render Settings only shows that choice.
+    """
 
     design_then_clone_requested = Signal(str, str)  # profile id of a designed voice, sample sentence
+    preview_requested = Signal(str, str)  # profile id, the sentence to render
 
-    def __init__(self, project: Project, library: VoiceLibrary, parent=None) -> None:
+    def __init__(self, project: Project, library: VoiceLibrary, parent=None, *, script: str | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Voices")
         self.project = project
         self.library = library
+        self.script = project.script if script is None else script
         self.changed = False
+        self.preview_audio: GrowingAudio | None = None  # the last rendered preview, kept even without a device
+        self.preview_player: Player | None = None
 
         self.profiles = QListWidget()
         self.profiles.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.profiles.itemDoubleClicked.connect(lambda _item: self.edit_selected())
         library_box = QVBoxLayout()
         library_box.addWidget(QLabel("<b>Voice library</b>"))
         library_box.addWidget(self.profiles)
+        preview_row = QHBoxLayout()
+        self.preview_edit = QLineEdit(PREVIEW_SENTENCE)
+        self.preview_edit.setToolTip("The sentence Preview renders in the selected voice")
+        self.preview_button = QPushButton("▶ &Preview")
+        self.preview_button.setToolTip("Render the sentence in the selected voice and play it")
+        self.preview_button.clicked.connect(self.preview_selected)
+        preview_row.addWidget(self.preview_edit, 1)
+        preview_row.addWidget(self.preview_button)
+        library_box.addLayout(preview_row)
+        self.status_label = QLabel("")
+        self.status_label.setWordWrap(True)
+        library_box.addWidget(self.status_label)
+        new_row = QHBoxLayout()
         for kind, label in _KINDS.items():
-            button = QPushButton(f"New {label.split(' (')[0].lower()}…")
+            short = label.split(" (")[0].split(" ")[0]
+            button = QPushButton(f"New {short.lower()}…")
+            button.setToolTip(f"New voice: {label}")
             button.clicked.connect(lambda _=False, k=kind: self.new_profile_dialog(k))
-            library_box.addWidget(button)
+            new_row.addWidget(button)
+        library_box.addLayout(new_row)
         row = QHBoxLayout()
-        for text, slot in (("Import…", self.import_dialog), ("Export…", self.export_dialog),
-                           ("Model…", self.model_dialog), ("Delete", self.delete_selected),
-                           ("Design → clone…", self.design_then_clone_dialog)):
+        for text, slot in (("&Edit…", self.edit_selected), ("Model…", self.model_dialog),
+                           ("Design → clone…", self.design_then_clone_dialog), ("Import…", self.import_dialog),
+                           ("Export…", self.export_dialog), ("Delete", self.delete_selected)):
             button = QPushButton(text)
             button.clicked.connect(slot)
             row.addWidget(button)
@@ -239,10 +314,14 @@ class VoicesDialog(QDialog):
         self.cast.horizontalHeader().setStretchLastSection(True)
         self.cast.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.default_combo = QComboBox()
-        self.default_combo.currentTextChanged.connect(self._on_default_changed)
+        self.default_combo.setToolTip("The one place the project's default voice is set (Render Settings shows it)")
+        self.default_combo.currentIndexChanged.connect(self._on_default_changed)
         cast_box = QVBoxLayout()
         cast_box.addWidget(QLabel("<b>This project's cast</b>"))
         cast_box.addWidget(self.cast)
+        self.cast_note = QLabel("")
+        self.cast_note.setWordWrap(True)
+        cast_box.addWidget(self.cast_note)
         cast_buttons = QHBoxLayout()
         add = QPushButton("Add cast member…")
         add.clicked.connect(self.add_cast_member_dialog)
@@ -252,23 +331,29 @@ class VoicesDialog(QDialog):
         cast_buttons.addWidget(remove)
         cast_box.addLayout(cast_buttons)
         default_row = QFormLayout()
-        default_row.addRow("Voice before any [voice: …] tag:", self.default_combo)
+        default_row.addRow("&Default voice (lines before any [voice: …] tag):", self.default_combo)
         cast_box.addLayout(default_row)
 
         columns = QHBoxLayout()
-        columns.addLayout(library_box, 2)
-        columns.addLayout(cast_box, 3)
+        columns.addLayout(library_box, 1)
+        columns.addLayout(cast_box, 1)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.accept)
         layout = QVBoxLayout(self)
         layout.addLayout(columns)
         layout.addWidget(buttons)
-        self.resize(900, 520)
+        self.resize(1000, 560)
+        self.pending: list[str] = []  # script voice names not yet in the cast, shown as rows to assign
+        self.auto_cast = self.fill_cast_from_script()
         self.reload()
 
     # --- library ------------------------------------------------------------------------------------------
 
-    def reload(self) -> None:
+    def reload(self, select: str | None = None) -> None:
+        """Re-read the library and the cast; `select` (a profile id) or the selected profile stays selected."""
+        keep = select
+        if keep is None and self.profiles.currentItem() is not None:
+            keep = self.profiles.currentItem().data(Qt.ItemDataRole.UserRole)
         self.profiles.clear()
         for profile in self.library.profiles():
             model = _model_name(profile.voice.model)
@@ -277,7 +362,18 @@ class VoicesDialog(QDialog):
             automatic = f"the best installed {MODEL_TYPE_LABELS[profile.voice.model_type]} model"
             item.setToolTip(f"{profile.voice.describe()}\nRenders with: {profile.voice.model or automatic}")
             self.profiles.addItem(item)
+            if profile.id == keep:
+                self.profiles.setCurrentItem(item)
         self._reload_cast()
+
+    def profile_ids(self) -> list[str]:
+        """The profile ids the list shows, top to bottom."""
+        return [self.profiles.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.profiles.count())]
+
+    def select_profile(self, profile_id: str) -> None:
+        for index, pid in enumerate(self.profile_ids()):
+            if pid == profile_id:
+                self.profiles.setCurrentRow(index)
 
     def selected_profile(self) -> VoiceProfile | None:
         item = self.profiles.currentItem()
@@ -331,7 +427,80 @@ class VoicesDialog(QDialog):
     def new_profile_dialog(self, kind: str) -> None:
         editor = ProfileEditor(kind, self)
         if editor.exec() == QDialog.DialogCode.Accepted:
-            self.create_profile(editor.name_edit.text(), editor.result_voice, editor.seed)
+            profile = self.create_profile(editor.name_edit.text(), editor.result_voice, editor.seed)
+            if profile is not None:
+                self.select_profile(profile.id)
+
+    def edit_selected(self) -> None:
+        """Edit the selected profile: name, identity or speaker, clips and transcripts, seed, model."""
+        profile = self.selected_profile()
+        if profile is None:
+            QMessageBox.information(self, "Edit voice", "Select a voice in the library first.")
+            return
+        editor = ProfileEditor(editor_kind(profile), self, profile=profile)
+        self.profile_editor = editor
+        if editor.exec() == QDialog.DialogCode.Accepted:
+            self.edit_profile(profile, editor.name_edit.text(), editor.result_voice, editor.seed)
+
+    def edit_profile(self, profile: VoiceProfile, name: str, voice: VoiceSpec,
+                     seed: int | None = None) -> VoiceProfile | None:
+        """Save an edit to the library (same id, so the cast follows); failures are shown, never raised."""
+        try:
+            updated = self.library.update(profile.id, name, voice, seed=seed)
+        except (VoiceLibraryError, VoiceError, OSError) as exc:
+            QMessageBox.warning(self, "Edit voice", f"{profile.name} was not changed: {exc}")
+            return None
+        if any(e.profile == profile.id for e in self.project.cast.values()):
+            self.changed = True  # the project's render changes with its voice, so it asks to be saved
+        self.reload(select=updated.id)
+        self._show_clip_warnings(updated)
+        self.status_label.setText(f"Saved {updated.name}.")
+        return updated
+
+    # --- preview ---------------------------------------------------------------------------------------------
+
+    def preview_selected(self) -> None:
+        """Ask the window to render the preview sentence in the selected voice (it answers with
+        `play_preview` or `preview_failed`)."""
+        profile = self.selected_profile()
+        if profile is None:
+            QMessageBox.information(self, "Preview", "Select a voice in the library first.")
+            return
+        sentence = self.preview_edit.text().strip()
+        if not sentence:
+            QMessageBox.warning(self, "Preview", "Preview sentence: type a sentence to hear the voice say.")
+            return
+        self.status_label.setText(f"Rendering a preview of {profile.name}…")
+        self.preview_requested.emit(profile.id, sentence)
+
+    def preview_failed(self, name: str, reason: str) -> None:
+        self.status_label.setText(f"Could not preview {name}: {reason}")
+
+    def play_preview(self, name: str, samples, sample_rate: int) -> None:
+        """Keep the rendered preview and play it; without an output device, say so and keep the audio."""
+        self._close_player()
+        audio = GrowingAudio(sample_rate, capacity=max(1, len(samples)))
+        audio.append(samples)
+        self.preview_audio = audio
+        seconds = len(audio) / sample_rate
+        try:
+            player = Player(audio)
+        except (PlaybackUnavailable, OSError) as exc:
+            self.status_label.setText(f"Rendered {name} ({seconds:.1f} s), but no output device: {exc}")
+            return
+        player.rendering_done = True
+        self.preview_player = player
+        player.play()
+        self.status_label.setText(f"Playing {name} ({seconds:.1f} s).")
+
+    def _close_player(self) -> None:
+        if self.preview_player is not None:
+            self.preview_player.close()
+            self.preview_player = None
+
+    def done(self, result: int) -> None:
+        self._close_player()
+        super().done(result)
 
     def import_dialog(self) -> None:
         name, _ = QFileDialog.getOpenFileName(self, "Import voice", "", "Voice profiles (*.qvoice)")
@@ -400,21 +569,52 @@ class VoicesDialog(QDialog):
 
     # --- cast ------------------------------------------------------------------------------------------------
 
+    def fill_cast_from_script(self) -> dict[str, str]:
+        """Offer every name of the script's [voice: ...] tags as a cast member: a name with exactly one
+        library profile of that name is cast with it; the others wait in the table for a voice.
+        Returns the names cast here (name -> profile id)."""
+        cast_now: dict[str, str] = {}
+        self.pending = []
+        profiles = self.library.profiles()
+        for name in script_voice_names(self.script):
+            if name in self.project.cast:
+                continue
+            same = [p for p in profiles if p.name.strip().lower() == name.strip().lower()]
+            if len(same) == 1:
+                self.project.cast[name] = CastEntry(profile=same[0].id)
+                cast_now[name] = same[0].id
+            else:
+                self.pending.append(name)
+        if cast_now:
+            self.changed = True
+            if self.project.render.voice is None:
+                self.project.render.voice = next(iter(cast_now))
+        return cast_now
+
     def _reload_cast(self) -> None:
         self.cast.setRowCount(0)
         profiles = self.library.profiles()
-        for name, entry in self.project.cast.items():
+        self.pending = [n for n in self.pending if n not in self.project.cast]
+        rows = [(name, entry) for name, entry in self.project.cast.items()] + [(n, None) for n in self.pending]
+        for name, entry in rows:
             row = self.cast.rowCount()
             self.cast.insertRow(row)
             name_item = QTableWidgetItem(name)
             name_item.setFlags(name_item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+            if entry is None:
+                name_item.setToolTip(f"Used in the script's [voice: {name}] tags: choose its voice")
+                font = name_item.font()
+                font.setItalic(True)
+                name_item.setFont(font)
             self.cast.setItem(row, 0, name_item)
             combo = QComboBox()
-            if entry.voice is not None:
+            if entry is None:
+                combo.addItem("— choose a voice for this name —", _UNASSIGNED)
+            elif entry.voice is not None:
                 combo.addItem(f"(in the project) {entry.voice.describe()}", None)
             for profile in profiles:
                 combo.addItem(f"{profile.name} ({profile.kind_label})", profile.id)
-            if entry.profile is not None:
+            if entry is not None and entry.profile is not None:
                 index = combo.findData(entry.profile)
                 if index < 0:
                     combo.addItem(f"missing profile {entry.profile}", entry.profile)
@@ -422,22 +622,37 @@ class VoicesDialog(QDialog):
                 combo.setCurrentIndex(index)
             combo.currentIndexChanged.connect(lambda _i, n=name, c=combo: self._on_cast_combo_changed(n, c))
             self.cast.setCellWidget(row, 1, combo)
+        if self.pending:
+            self.cast_note.setText("From the script, still without a voice: " + ", ".join(self.pending)
+                                   + ". Choose a voice for each.")
+        elif self.auto_cast:
+            self.cast_note.setText("Cast from the script's [voice: …] names: " + ", ".join(self.auto_cast) + ".")
+        else:
+            self.cast_note.setText("")
         self.default_combo.blockSignals(True)
         self.default_combo.clear()
-        self.default_combo.addItems(list(self.project.cast))
-        if self.project.render.voice in self.project.cast:
-            self.default_combo.setCurrentText(self.project.render.voice)
+        if self.project.render.voice is None:
+            self.default_combo.addItem("— none chosen —", None)
+        for name in self.project.cast:
+            self.default_combo.addItem(name, name)
+        self.default_combo.setCurrentIndex(max(0, self.default_combo.findData(self.project.render.voice)))
         self.default_combo.blockSignals(False)
 
     def _on_cast_combo_changed(self, name: str, combo: QComboBox) -> None:
         profile_id = combo.currentData()
-        if profile_id is not None:
+        if profile_id is not None and profile_id != _UNASSIGNED:
             self.set_cast_member(name, profile_id)
 
-    def _on_default_changed(self, name: str) -> None:
-        if name:
-            self.project.render.voice = name
-            self.changed = True
+    def _on_default_changed(self, _index: int) -> None:
+        self.set_default_voice(self.default_combo.currentData())
+
+    def set_default_voice(self, name: str | None) -> None:
+        """Which cast member speaks lines before any [voice: ...] tag (the project's render.voice)."""
+        if name is None or name not in self.project.cast or name == self.project.render.voice:
+            return
+        self.project.render.voice = name
+        self.changed = True
+        self._reload_cast()
 
     def set_cast_member(self, name: str, profile_id: str) -> None:
         self.project.cast[name] = CastEntry(profile=profile_id)
@@ -461,8 +676,12 @@ class VoicesDialog(QDialog):
         if row < 0:
             return
         name = self.cast.item(row, 0).text()
+        if name not in self.project.cast:
+            return  # a script name waiting for a voice: it stays offered while the script uses it
         self.project.cast.pop(name, None)
         if self.project.render.voice == name:
             self.project.render.voice = next(iter(self.project.cast), None)
+        if name in script_voice_names(self.script):
+            self.pending.append(name)
         self.changed = True
         self._reload_cast()

@@ -85,3 +85,47 @@ def test_bad_files_are_clear_errors(tmp_path):
     with pytest.raises(VoiceLibraryError, match="missing.wav: no such reference clip"):
         library.add("X", VoiceSpec.clone(tmp_path / "missing.wav", "t"))
     assert [p.name for p in library.folder.iterdir()] == []  # nothing half-made left behind
+
+
+def test_an_edit_keeps_the_id_and_rewrites_the_profile_on_disk(tmp_path, clips):
+    library = VoiceLibrary(tmp_path / "voices")
+    profile = library.add("Old Tom", VoiceSpec.clone(clips["me"], "Hello."), seed=7)
+    edited = library.update(profile.id, "Old Thomas", VoiceSpec.clone(clips["whisper"], "Psst, it is me."), seed=9)
+    assert edited.id == profile.id
+    on_disk = read_profile(library.folder / profile.id)
+    assert on_disk.name == "Old Thomas" and on_disk.seed == 9 and on_disk.voice.ref_text == "Psst, it is me."
+    # The new clip was copied in: the profile keeps working when the original goes.
+    clips["whisper"].unlink()
+    assert str(library.folder / profile.id) in on_disk.voice.ref_audio
+    audio, _ = soundfile.read(on_disk.voice.ref_audio)
+    assert np.abs(np.fft.rfft(audio)).argmax() == 300  # the whisper clip's 300 Hz tone, not the old 140 Hz
+    # Editing again with the clip already in the profile keeps it.
+    again = library.update(profile.id, "Old Thomas", on_disk.voice, seed=None)
+    assert soundfile.read(again.voice.ref_audio)[0].shape == audio.shape and again.seed is None
+    assert [p.id for p in library.profiles()] == [profile.id]
+    assert not [p for p in library.folder.iterdir() if p.name.startswith(".")]
+
+
+def test_a_failed_edit_leaves_the_profile_as_it_was(tmp_path, clips):
+    library = VoiceLibrary(tmp_path / "voices")
+    profile = library.add("Old Tom", VoiceSpec.clone(clips["me"], "Hello."))
+    with pytest.raises(VoiceLibraryError, match="missing.wav"):
+        library.update(profile.id, "Renamed", VoiceSpec.clone(tmp_path / "missing.wav", "Hi."))
+    with pytest.raises(VoiceLibraryError, match="needs a name"):
+        library.update(profile.id, " ", VoiceSpec.clone(clips["me"], "Hi."))
+    assert library.get(profile.id).name == "Old Tom" and library.get(profile.id).voice.ref_text == "Hello."
+    assert sorted(p.name for p in library.folder.iterdir()) == [profile.id]
+
+
+def test_a_clone_of_a_designed_voice_is_named_once_and_uniquely(tmp_path):
+    from studio.session.design_clone import cloned_name
+
+    library = VoiceLibrary(tmp_path / "voices")
+    library.add("Old Keeper", VoiceSpec.design("an old lighthouse keeper"))
+    assert cloned_name(library, "Old Keeper") == "Old Keeper (cloned)"
+    library.add("Old Keeper (cloned)", VoiceSpec.design("the same keeper, kept as a designed voice"))
+    # The bug: "Old Keeper (cloned) (cloned)". Now one suffix, and a number when the name is taken.
+    assert cloned_name(library, "Old Keeper (cloned)") == "Old Keeper (cloned) 2"
+    assert cloned_name(library, "Old Keeper (cloned) 2") == "Old Keeper (cloned) 2"
+    library.add("Old Keeper (cloned) 2", VoiceSpec.design("x"))
+    assert cloned_name(library, "Old Keeper") == "Old Keeper (cloned) 3"
