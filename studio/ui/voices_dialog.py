@@ -37,6 +37,7 @@ from studio.core.tags import analyse_lines
 from studio.core.voice import VoiceError, VoiceSpec
 from studio.core.voice_library import VoiceLibrary, VoiceLibraryError, VoiceProfile, profile_file_path
 from studio.session.checkpoints import MODEL_TYPE_LABELS, Checkpoint, describe_source, installed_checkpoints
+from studio.ui.render_settings import DEFAULT_CAST_NAME
 
 _MODEL_TYPE_FOR_EDITOR_KIND = {"design": "voice_design", "clone": "base", "preset": "custom_voice"}
 PREVIEW_SENTENCE = "Hello! This is how I sound when I read your script."
@@ -50,15 +51,20 @@ def editor_kind(profile: VoiceProfile) -> str:
     return profile.voice.kind
 
 
-def script_voice_names(script: str) -> list[str]:
-    """The names used in [voice: X] tags, in the order they first appear (broken lines are skipped)."""
+def script_voice_names(script: str) -> tuple[list[str], bool]:
+    """The names used in [voice: X] tags, in the order they first appear (broken lines are skipped), and
+    whether any speech comes before a [voice: ...] tag (it needs the default voice)."""
     names: list[str] = []
+    untagged = False
     for analysis in analyse_lines(script):
         for item in analysis.items or ():
-            name = getattr(item, "voice", None)
-            if name and name not in names:
-                names.append(name)
-    return names
+            if getattr(item, "kind", "") != "speech":
+                continue
+            if item.voice is None:
+                untagged = True
+            elif item.voice not in names:
+                names.append(item.voice)
+    return names, untagged
 
 
 def _model_name(source: str | None) -> str:
@@ -147,7 +153,15 @@ class ProfileEditor(QDialog):
             form.addRow(QLabel("Emotion clips of the same speaker (optional): a segment with that emotion\n"
                                "keeps this voice and takes its delivery from the clip."))
             form.addRow(self.emotions)
-            form.addRow("", add)
+            remove = QPushButton("Remove emotion clip")
+            remove.clicked.connect(lambda: self.emotions.removeRow(self.emotions.currentRow())
+                                   if self.emotions.currentRow() >= 0 else None)
+            clip_buttons = QWidget()
+            clip_row = QHBoxLayout(clip_buttons)
+            clip_row.setContentsMargins(0, 0, 0, 0)
+            clip_row.addWidget(add)
+            clip_row.addWidget(remove)
+            form.addRow("", clip_buttons)
         if self.model_choice is not None:
             form.addRow("&Model:", self.model_choice)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -344,6 +358,7 @@ class VoicesDialog(QDialog):
         layout.addWidget(buttons)
         self.resize(1000, 560)
         self.pending: list[str] = []  # script voice names not yet in the cast, shown as rows to assign
+        self.default_pending: str | None = None  # the row waiting for the default voice, if any
         self.auto_cast = self.fill_cast_from_script()
         self.reload()
 
@@ -576,7 +591,15 @@ class VoicesDialog(QDialog):
         cast_now: dict[str, str] = {}
         self.pending = []
         profiles = self.library.profiles()
-        for name in script_voice_names(self.script):
+        names, untagged = script_voice_names(self.script)
+        # Lines before any [voice: ...] tag need the default voice: with none chosen yet, a "Narrator" row
+        # waits for it (choosing its voice makes it the default).
+        self.default_pending = None
+        if untagged and self.project.render.voice is None:
+            self.default_pending = DEFAULT_CAST_NAME
+            if DEFAULT_CAST_NAME not in names:
+                names.insert(0, DEFAULT_CAST_NAME)
+        for name in names:
             if name in self.project.cast:
                 continue
             same = [p for p in profiles if p.name.strip().lower() == name.strip().lower()]
@@ -587,7 +610,11 @@ class VoicesDialog(QDialog):
                 self.pending.append(name)
         if cast_now:
             self.changed = True
-            if self.project.render.voice is None:
+        if self.project.render.voice is None:
+            if self.default_pending in self.project.cast:
+                self.project.render.voice = self.default_pending
+                self.changed = True
+            elif self.default_pending is None and cast_now:
                 self.project.render.voice = next(iter(cast_now))
         return cast_now
 
@@ -602,7 +629,9 @@ class VoicesDialog(QDialog):
             name_item = QTableWidgetItem(name)
             name_item.setFlags(name_item.flags() & ~Qt.ItemFlag.ItemIsEditable)
             if entry is None:
-                name_item.setToolTip(f"Used in the script's [voice: {name}] tags: choose its voice")
+                name_item.setToolTip("Speaks the lines before any [voice: …] tag: choose its voice"
+                                     if name == self.default_pending and name not in script_voice_names(self.script)[0]
+                                     else f"Used in the script's [voice: {name}] tags: choose its voice")
                 font = name_item.font()
                 font.setItalic(True)
                 name_item.setFont(font)
@@ -622,13 +651,16 @@ class VoicesDialog(QDialog):
                 combo.setCurrentIndex(index)
             combo.currentIndexChanged.connect(lambda _i, n=name, c=combo: self._on_cast_combo_changed(n, c))
             self.cast.setCellWidget(row, 1, combo)
+        notes = []
+        if self.auto_cast:
+            notes.append("Cast from the script's [voice: …] names (library voices of the same name): "
+                         + ", ".join(self.auto_cast) + ".")
         if self.pending:
-            self.cast_note.setText("From the script, still without a voice: " + ", ".join(self.pending)
-                                   + ". Choose a voice for each.")
-        elif self.auto_cast:
-            self.cast_note.setText("Cast from the script's [voice: …] names: " + ", ".join(self.auto_cast) + ".")
-        else:
-            self.cast_note.setText("")
+            waiting = [f"{n} (lines before any [voice: …] tag)" if n == self.default_pending else n
+                       for n in self.pending]
+            notes.append("From the script, still without a voice: " + ", ".join(waiting)
+                         + ". Choose a voice for each.")
+        self.cast_note.setText(" ".join(notes))
         self.default_combo.blockSignals(True)
         self.default_combo.clear()
         if self.project.render.voice is None:
@@ -656,7 +688,8 @@ class VoicesDialog(QDialog):
 
     def set_cast_member(self, name: str, profile_id: str) -> None:
         self.project.cast[name] = CastEntry(profile=profile_id)
-        if self.project.render.voice is None:
+        # The first voice cast becomes the default, unless the row for untagged lines is still waiting.
+        if self.project.render.voice is None and self.default_pending in (None, name):
             self.project.render.voice = name
         self.changed = True
         self._reload_cast()
@@ -681,7 +714,7 @@ class VoicesDialog(QDialog):
         self.project.cast.pop(name, None)
         if self.project.render.voice == name:
             self.project.render.voice = next(iter(self.project.cast), None)
-        if name in script_voice_names(self.script):
+        if name in script_voice_names(self.script)[0]:
             self.pending.append(name)
         self.changed = True
         self._reload_cast()

@@ -242,3 +242,70 @@ def test_the_default_voice_is_set_in_voices_and_only_shown_in_render_settings(qt
     assert window.project.render.voice == "Kid"
     assert window.project.cast == {"Narrator": CastEntry(profile=calm.id), "Kid": CastEntry(profile=bright.id)}
     assert window._voices()[None].description == "a bright young voice"
+
+
+def test_render_settings_show_the_default_voice_and_leave_the_cast_alone(qtbot, tmp_path):
+    from studio.core.project import Project
+    from studio.core.voice_library import VoiceLibrary
+    from studio.ui.render_settings import MachineSettings, RenderSettingsDialog
+
+    project = Project()
+    dialog = RenderSettingsDialog(project, MachineSettings())
+    qtbot.addWidget(dialog)
+    assert dialog.default_voice_label.text().startswith("None chosen yet")
+    dialog.seed_spin.setValue(42)
+    dialog.accept()
+    assert project.render.seed == 42 and project.cast == {} and project.render.voice is None
+
+    library = VoiceLibrary(tmp_path / "voices")
+    gone = CastEntry(profile="narrator-abc123")
+    project.cast = {"Narrator": gone, "Me": CastEntry(voice=VoiceSpec.design("a calm narrator"))}
+    project.render.voice = "Narrator"
+    dialog = RenderSettingsDialog(project, MachineSettings(), library=library)
+    qtbot.addWidget(dialog)
+    assert dialog.default_voice_label.text() == "Narrator: missing voice profile narrator-abc123"
+    project.render.voice = "Me"
+    dialog.refresh_default_voice()
+    assert dialog.default_voice_label.text() == f"Me: {VoiceSpec.design('a calm narrator').describe()}"
+    dialog.accept()
+    assert project.cast["Narrator"] is gone and project.render.voice == "Me"
+
+
+def test_removing_a_script_name_from_the_cast_offers_it_again(qtbot, tmp_path):
+    from studio.core.project import Project
+    from studio.core.voice_library import VoiceLibrary
+
+    library = VoiceLibrary(tmp_path / "voices")
+    guard = library.add("Guard", VoiceSpec.design("a gruff guard"))
+    project = Project(script="Night fell.\n[voice: Guard]Halt!")
+    dialog = VoicesDialog(project, library)
+    qtbot.addWidget(dialog)
+    assert project.cast == {"Guard": CastEntry(profile=guard.id)} and dialog.auto_cast == {"Guard": guard.id}
+    assert "Cast from the script's [voice: …] names (library voices of the same name): Guard" in dialog.cast_note.text()
+    # "Night fell." comes before any tag: a Narrator row waits for the default voice, and Guard (cast
+    # automatically) did not become the default for those lines.
+    assert project.render.voice is None and dialog.pending == ["Narrator"]
+    assert [dialog.cast.item(r, 0).text() for r in range(dialog.cast.rowCount())] == ["Guard", "Narrator"]
+    dialog.cast.selectRow(0)
+    dialog.remove_selected_cast_member()
+    assert project.cast == {} and project.render.voice is None and dialog.pending == ["Narrator", "Guard"]
+    assert [dialog.cast.item(r, 0).text() for r in range(dialog.cast.rowCount())] == ["Narrator", "Guard"]
+
+
+def test_a_first_project_gets_a_row_for_the_default_voice(qtbot, make_window, monkeypatch):
+    window = make_window()
+    calm = window.library.add("Calm", VoiceSpec.design("a calm narrator"))
+    window.library.add("Gruff", VoiceSpec.design("a gruff guard"))
+    window.editor.setPlainText("Night fell.\nThe lamp was lit.")
+
+    def user(dialog):
+        assert [dialog.cast.item(r, 0).text() for r in range(dialog.cast.rowCount())] == ["Narrator"]
+        assert "before any [voice: …] tag" in dialog.cast.item(0, 0).toolTip()
+        combo = dialog.cast.cellWidget(0, 1)
+        combo.setCurrentIndex(combo.findData(calm.id))
+
+    while_open(monkeypatch, user)
+    window.edit_voices()
+    assert window.project.cast == {"Narrator": CastEntry(profile=calm.id)}
+    assert window.project.render.voice == "Narrator"
+    assert window._voices()[None].description == "a calm narrator"
