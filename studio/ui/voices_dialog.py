@@ -341,7 +341,11 @@ class VoicesDialog(QDialog):
         add.clicked.connect(self.add_cast_member_dialog)
         remove = QPushButton("Remove")
         remove.clicked.connect(self.remove_selected_cast_member)
+        edit_voice = QPushButton("Edit voice…")
+        edit_voice.setToolTip("Edit the selected cast member's voice (a library voice, or one kept in the project)")
+        edit_voice.clicked.connect(self.edit_selected_cast_member)
         cast_buttons.addWidget(add)
+        cast_buttons.addWidget(edit_voice)
         cast_buttons.addWidget(remove)
         cast_box.addLayout(cast_buttons)
         default_row = QFormLayout()
@@ -703,6 +707,38 @@ class VoicesDialog(QDialog):
                                         text=profile.name)
         if ok and name.strip():
             self.set_cast_member(name.strip(), profile.id)
+
+    def edit_selected_cast_member(self) -> None:
+        row = self.cast.currentRow()
+        if row < 0:
+            QMessageBox.information(self, "Edit voice", "Select a cast member first.")
+            return
+        self.edit_cast_member(self.cast.item(row, 0).text())
+
+    def edit_cast_member(self, name: str) -> None:
+        """Edit a cast member's voice: its library profile, or the voice kept in the project file."""
+        entry = self.project.cast.get(name)
+        if entry is None:
+            QMessageBox.information(self, "Edit voice", f"{name}: choose a voice for it first.")
+            return
+        if entry.profile is not None:
+            self.select_profile(entry.profile)
+            if self.selected_profile() is None or self.selected_profile().id != entry.profile:
+                QMessageBox.warning(self, "Edit voice", f"{name}: its voice profile {entry.profile} is not in the "
+                                                        "library; choose another voice for it.")
+                return
+            self.edit_selected()
+            return
+        embedded = VoiceProfile(id="", name=name, voice=entry.voice)
+        editor = ProfileEditor(editor_kind(embedded), self, profile=embedded)
+        editor.setWindowTitle(f"Edit {name}'s voice (kept in the project)")
+        editor.name_edit.setReadOnly(True)  # the cast name is the one in the script's tags
+        editor.seed_spin.setEnabled(False)  # a voice kept in the project renders with the project seed
+        self.profile_editor = editor
+        if editor.exec() == QDialog.DialogCode.Accepted:
+            self.project.cast[name] = CastEntry(voice=editor.result_voice)
+            self.changed = True
+            self._reload_cast()
 
     def remove_selected_cast_member(self) -> None:
         row = self.cast.currentRow()

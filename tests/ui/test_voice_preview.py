@@ -309,3 +309,28 @@ def test_a_first_project_gets_a_row_for_the_default_voice(qtbot, make_window, mo
     assert window.project.cast == {"Narrator": CastEntry(profile=calm.id)}
     assert window.project.render.voice == "Narrator"
     assert window._voices()[None].description == "a calm narrator"
+
+
+def test_a_voice_kept_in_the_project_is_edited_in_the_cast(qtbot, make_window, monkeypatch):
+    window = make_window()
+    window.project.cast = {"Narrator": CastEntry(voice=VoiceSpec.design("a calm narrator"))}
+    window.project.render.voice = "Narrator"
+
+    def edit(editor):
+        assert editor.kind == "design" and editor.name_edit.isReadOnly()
+        assert editor.description_edit.toPlainText() == "a calm narrator"
+        editor.description_edit.setPlainText("a warm, slow storyteller")
+        editor.accept()
+        return editor.result()
+
+    monkeypatch.setattr(ProfileEditor, "exec", edit)
+
+    def user(dialog):
+        dialog.cast.selectRow(0)
+        dialog.edit_selected_cast_member()
+
+    while_open(monkeypatch, user)
+    window.edit_voices()
+    assert window.project.cast["Narrator"].voice.description == "a warm, slow storyteller"
+    assert window._voices()[None].description == "a warm, slow storyteller" and window.isWindowModified()
+    assert window.library.profiles() == []
