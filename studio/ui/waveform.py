@@ -115,6 +115,8 @@ class WaveformView(pg.PlotWidget):
         """Show a project's mix laid out on the timeline (rendered runs with silence between)."""
         self.audio = audio
         self.pyramid = PeakPyramid()
+        self._curve.setData([], [])  # nothing of the audio shown before (another project's) stays drawn
+        self.highlight(None)
         compact = audio.compact.view()
         self.pyramid.update(compact, 0)
         # Each run's own min and max, for views where runs are narrower than a pixel column.
@@ -163,6 +165,7 @@ class WaveformView(pg.PlotWidget):
 
     def _redraw(self, *_args) -> None:
         if not len(self.audio):
+            self._curve.setData([], [])
             return
         if isinstance(self.audio, TimelineAudio):
             self._redraw_timeline()

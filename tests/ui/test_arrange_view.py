@@ -284,3 +284,18 @@ def test_the_status_bar_names_the_chosen_model_before_any_render(make_window, ti
     assert "automatic" in window.model_label.text()
     window.use_model(str(tiny_checkpoints["custom_voice"]))
     assert window.model_label.text() == "Model: custom_voice (loads when you render)"
+
+
+def test_a_new_project_shows_none_of_the_previous_projects_audio(qtbot, window):
+    from studio.audio.buffers import GrowingAudio, TimelineAudio
+
+    compact = GrowingAudio(SAMPLE_RATE)
+    compact.append(np.full(SAMPLE_RATE, 0.5, np.float32))
+    window.waveform.show_timeline(TimelineAudio(compact, SAMPLE_RATE, [(0, 0, SAMPLE_RATE)]))
+    assert len(window.waveform._curve.getData()[0])
+    window.undo_stack.setClean()  # nothing to ask about
+    window.new_project()
+    qtbot.wait(10)
+    x, _y = window.waveform._curve.getData()
+    assert x is None or len(x) == 0
+    assert window.waveform.highlighted is None
