@@ -87,8 +87,7 @@ def check_plan(
             else:
                 what = f"{_who(name)} has no voice in the project's cast"
             if name is None and None not in voice_errors:
-                problems.append(Problem(first, name, what, "choose the default voice in Render Settings",
-                                        FIX_SETTINGS, lines))
+                problems.append(Problem(first, name, what, "choose the default voice in Voices", FIX_VOICES, lines))
             else:
                 fix = ("add it to the cast in Voices, or fix the [voice: ...] tag"
                        if cast_names is not None and name not in cast_names else "choose a voice for it in Voices")

@@ -32,7 +32,6 @@ class ArrangeView(QWidget):
         self.lanes.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         # Always on, so the lanes are always as wide as the waveform below them (which leaves the same room).
         self.lanes.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
-        self.lanes.setMinimumHeight(120)
         bar_width = self.lanes.verticalScrollBar().sizeHint().width()
 
         self.mix_label = QLabel("Mix")
@@ -65,7 +64,10 @@ class ArrangeView(QWidget):
         """The lanes take the height they need (up to five lanes; more scroll); the waveform the rest."""
         frame = 2 * self.lanes.frameWidth()
         wanted = self.timeline.sizeHint().height() + frame
-        self.lanes.setFixedHeight(min(wanted, self.timeline.height_for_lanes(5) + frame))
+        # At most what the lanes need; at least one lane, so a small window squeezes the lanes (they scroll)
+        # rather than painting the waveform over them.
+        self.lanes.setMaximumHeight(min(wanted, self.timeline.height_for_lanes(5) + frame))
+        self.lanes.setMinimumHeight(min(wanted, self.timeline.height_for_lanes(1) + frame))
 
     def _sync_scrollbar(self) -> None:
         axis = self.axis

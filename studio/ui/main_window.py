@@ -329,6 +329,7 @@ class MainWindow(DialogActions, EditActions, RenderActions, ExportActions, Playb
         elif command == "copy":
             self.copy_line(self.current_line())
         elif command == "selectAll":
+            self.editor.setFocus()  # what is selected is then what typing, cut and paste act on
             self.editor.selectAll()
 
     def zoom(self, factor: float) -> None:

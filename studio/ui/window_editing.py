@@ -66,6 +66,10 @@ class EditActions:
                 else:
                     pieces.append(("speech", max(0.6, expected_seconds(item.text))))
             estimated = True
+            if analysis.error is not None:
+                # A broken line renders nothing yet, but it is a line of the script: it keeps an estimated
+                # place on the timeline (from its words) so it can be seen, clicked and fixed.
+                pieces = [("speech", max(0.6, expected_seconds(" ".join(i.text for i in speech) or line.text)))]
         message = ""
         if analysis.error is not None:
             # The line's number from its position now (the analysis may predate lines added above it).

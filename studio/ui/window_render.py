@@ -73,7 +73,8 @@ class RenderActions:
             errors = [a.error for a in analyse_lines(self.project.script) if a.error is not None]
             if errors:
                 self.editor.move_cursor_to(errors[0].line, errors[0].column)
-            QMessageBox.warning(self, "Cannot render", f"Fix the script first: {exc}")
+            # The command line names its input ("script: line 7, ..."); here the script is the one on screen.
+            QMessageBox.warning(self, "Cannot render", f"Fix the script first: {str(exc).removeprefix('script: ')}")
             return None
         segments = plan.segments if line is None else [s for s in plan.segments if s.line == line + 1]
         if line is None and not any(s.kind == "speech" for s in segments):
@@ -83,7 +84,9 @@ class RenderActions:
         if problems:
             from studio.ui.preflight_dialog import PreflightDialog
 
-            dialog = PreflightDialog(problems, can_render_some=bool(renderable(segments, problems)), parent=self)
+            # "Render the other lines" only when some speech is left to render (pauses alone are not).
+            some = any(s.kind == "speech" for s in renderable(segments, problems))
+            dialog = PreflightDialog(problems, can_render_some=some, parent=self)
             self.preflight_dialog = dialog
             choice = dialog.exec_choice()
             if choice == PreflightDialog.RENDER_WHAT_CAN:

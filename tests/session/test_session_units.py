@@ -13,7 +13,7 @@ from studio.core.voice import VoiceSpec
 from studio.engine.render import DONE, FAILED, SegmentResult
 from studio.session.checkpoints import Checkpoint, choose_checkpoint, describe_source
 from studio.session.pipeline import RenderJob
-from studio.session.preflight import FIX_MODELS, FIX_SCRIPT, FIX_SETTINGS, FIX_VOICES, check_plan, renderable
+from studio.session.preflight import FIX_MODELS, FIX_SCRIPT, FIX_VOICES, check_plan, renderable
 from studio.session.render_session import RenderSession, SegmentState
 from studio.session.residency import ModelResidency
 
@@ -62,7 +62,7 @@ def test_preflight_names_every_kind_of_problem_with_its_lines_and_where_to_fix_i
                           voice_errors={"Gone": "cast member 'Gone': no voice profile 'gone-1' in the library"})
     summary = [(p.line, p.cast_name, p.where, p.lines) for p in problems]
     assert summary == [
-        (1, None, FIX_SETTINGS, (1,)),  # no default voice
+        (1, None, FIX_VOICES, (1,)),  # no default voice: chosen in Voices
         (2, "Gone", FIX_VOICES, (2,)),
         (3, "Host", FIX_VOICES, (3,)),  # speaker not in the model
         (5, "Guest", FIX_VOICES, (5,)),  # unreadable clip

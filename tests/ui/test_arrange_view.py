@@ -299,3 +299,23 @@ def test_a_new_project_shows_none_of_the_previous_projects_audio(qtbot, window):
     x, _y = window.waveform._curve.getData()
     assert x is None or len(x) == 0
     assert window.waveform.highlighted is None
+
+
+def test_a_broken_line_keeps_a_place_on_the_timeline_with_its_own_voice(window):
+    window.editor.setPlainText("[voice: Mira]Hello there.\n[voice: Keeper]Then we run [now.\nFine.")
+    window.refresh_views()
+    timeline = window.timeline
+    clip = timeline.clips[1]
+    assert clip.state == "error" and clip.voice == "Keeper" and clip.estimated
+    assert timeline.end_of(1) - timeline.start_of(1) >= 0.6
+    assert timeline.clip_rect(1).width() > 4
+    assert clip.message.startswith("line 2, column")
+
+
+def test_the_lanes_give_way_in_a_small_window_instead_of_overlapping_the_waveform(window):
+    # A window manager may make the window smaller than its layout's minimum (a small screen, a tiling
+    # WM): the lanes then have to shrink (and scroll), so their minimum is one lane, not all of them.
+    arrange = window.arrange
+    assert len(window.timeline.lanes) == 3
+    assert arrange.lanes.minimumHeight() <= window.timeline.height_for_lanes(1) + 2 * arrange.lanes.frameWidth()
+    assert arrange.minimumSizeHint().height() < window.timeline.height_for_lanes(3) + window.waveform.minimumHeight()

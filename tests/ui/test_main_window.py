@@ -260,29 +260,14 @@ def test_render_settings_dialog_writes_the_project(qtbot, tmp_path):
     dialog = RenderSettingsDialog(project, machine)
     qtbot.addWidget(dialog)
     dialog.model_edit.setText("/models/vd")
-    dialog.description_edit.setPlainText("A bright young voice")
     dialog.language_combo.setCurrentText("German")
     dialog.seed_spin.setValue(42)
     dialog.device_combo.setCurrentText("cpu")
     dialog.accept()
     assert dialog.result() == dialog.DialogCode.Accepted
     assert project.render.model == "/models/vd" and project.render.language == "german" and project.render.seed == 42
-    assert project.cast[project.render.voice].voice.description == "A bright young voice"
+    assert project.cast == {}  # the default voice is chosen in Voices, not here
     assert machine.device == "cpu"
-
-
-def test_render_settings_dialog_refuses_an_incomplete_voice(qtbot, monkeypatch):
-    from studio.ui.render_settings import MachineSettings, RenderSettingsDialog
-
-    warnings = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: warnings.append(text))
-    project = Project()
-    dialog = RenderSettingsDialog(project, MachineSettings())
-    qtbot.addWidget(dialog)
-    dialog.kind_combo.setCurrentIndex(2)  # cloned, with no clip
-    dialog.accept()
-    assert dialog.result() != dialog.DialogCode.Accepted
-    assert "reference clip" in warnings[0] and project.cast == {}
 
 
 @pytest.mark.parametrize("action", ["copy"])
@@ -357,7 +342,7 @@ def test_render_settings_keep_a_library_default_voice_and_apply_without_a_voice(
     project.render.voice = "Narrator"
     dialog = RenderSettingsDialog(project, MachineSettings())
     qtbot.addWidget(dialog)
-    assert not dialog.kind_combo.isEnabled() and "Change it in Voices" in dialog.default_note.text()
+    assert dialog.default_voice_label.text().startswith("Narrator:")
     dialog.seed_spin.setValue(42)
     dialog.accept()
     assert dialog.result() == dialog.DialogCode.Accepted
