@@ -81,6 +81,12 @@ class ArrangeView(QWidget):
     def _on_scrolled(self, value: int) -> None:
         self.axis.scroll_to(value / _SCROLL_UNITS_PER_SECOND)
 
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        # pyqtgraph's view must drop its scene before Qt deletes the widgets (see MainWindow.shutdown): an
+        # arrange view closed on its own (a test, the bench) closes its waveform too.
+        self.waveform.close()
+        super().closeEvent(event)
+
     def anchor_seconds(self) -> float | None:
         """The time under the mouse when it is over either view (where keyboard zoom should centre)."""
         for view, left in ((self.timeline, GUTTER), (self.waveform, 0)):
