@@ -137,20 +137,10 @@ def test_pause_keeps_the_sound_the_device_played_while_stopping(tmp_path):
     # PortAudio's stop() plays out the buffers it holds, so the callback keeps reading the ring during the
     # stop. The paused playhead must include those frames, or resuming plays them a second time (heard as a
     # short repeat after every Space-Space). Here the stream's stop drains 512 frames, as a real device does.
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / ".asoundrc").write_text('pcm.!default {\n  type null\n}\n')
-    code = """
-import numpy as np
-from studio.audio.buffers import GrowingAudio
-from studio.audio.playback import Player
-audio = GrowingAudio(24000)
-audio.append(np.arange(24000, dtype=np.float32))
-player = Player(audio, device_rate=24000)
+    out = _run_player_script(tmp_path, """
+player.rendering_done = False
 player._playing = True  # as play() sets it, without starting the device
-player._feed_once()
-heard = np.empty((1000, 1), dtype=np.float32)
-player._callback(heard, 1000, None, None)
+heard = pull(1000)
 drained = np.empty((512, 1), dtype=np.float32)
 real_stop = player._stream.stop
 player._stream.stop = lambda: (player._callback(drained, 512, None, None), real_stop())
@@ -158,18 +148,11 @@ player.pause()
 paused_at = player.position
 player._stream.stop = real_stop
 player._playing = True  # resume, again without the device
-player._feed_once()
-after = np.empty((4, 1), dtype=np.float32)
-player._callback(after, 4, None, None)
-print(paused_at, int(drained[-1, 0]), int(after[0, 0]))
-player.close()
-"""
-    result = subprocess.run([sys.executable, "-c", code], env={**os.environ, "HOME": str(home)}, cwd=REPO,
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    paused_at, last_heard, first_after_resume = map(int, result.stdout.split())
+after = pull(4)
+print(paused_at, int(drained[-1, 0]), int(after[0]))
+""")
+    paused_at, last_heard, first_after_resume = map(int, out.split())
     assert paused_at == 1512 and last_heard == 1511 and first_after_resume == 1512
-
 
 def _run_player_script(tmp_path, body: str) -> str:
     """Run `body` in a subprocess with a Player over a ramp (sample i has value i) on ALSA's null device,

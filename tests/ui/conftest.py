@@ -43,3 +43,25 @@ def make_window(qtbot, no_sound_card):
         window.close()
         window.deleteLater()
     qtbot.wait(10)
+
+
+@pytest.fixture
+def tiny_window(make_window, tiny_checkpoints, tmp_path):
+    """A window ready to render `script` for real: a tiny VoiceDesign checkpoint, one designed default voice,
+    a short token cap, the CPU, and renders written under the test's tmp_path."""
+    from studio.core.project import CastEntry, GenerationParams
+    from studio.core.voice import VoiceSpec
+
+    def make(script: str):
+        w = make_window()
+        w.project.render.model = str(tiny_checkpoints["voice_design"])
+        w.project.render.output_dir = str(tmp_path / "renders")
+        w.project.render.generation = GenerationParams(max_new_tokens=12)
+        w.project.cast["Narrator"] = CastEntry(voice=VoiceSpec.design("A calm, low narrator"))
+        w.project.render.voice = "Narrator"
+        w.machine.device = "cpu"
+        w.machine.cpu_threads = 2
+        w.editor.setPlainText(script)
+        return w
+
+    return make

@@ -15,8 +15,7 @@ from PySide6.QtWidgets import QApplication, QDialogButtonBox, QMessageBox
 
 from studio.audio import export as export_module
 from studio.audio.export import ExportError, ExportSegment, export_to_path
-from studio.core.project import CastEntry, ExportSettings, GenerationParams, load_project
-from studio.core.voice import VoiceSpec
+from studio.core.project import ExportSettings, load_project
 from studio.ui import window_export
 from studio.ui.export_dialog import ExportDialog
 from tests.ui.test_render_in_window import render_and_wait
@@ -25,17 +24,8 @@ SCRIPT = "[Whispering]Come closer.\n[Angry]Get out!\n[neutral]Fine."
 
 
 @pytest.fixture
-def window(make_window, tiny_checkpoints, tmp_path):
-    w = make_window()
-    w.project.render.model = str(tiny_checkpoints["voice_design"])
-    w.project.render.output_dir = str(tmp_path / "renders")
-    w.project.render.generation = GenerationParams(max_new_tokens=12)
-    w.project.cast["Narrator"] = CastEntry(voice=VoiceSpec.design("A calm, low narrator"))
-    w.project.render.voice = "Narrator"
-    w.machine.device = "cpu"
-    w.machine.cpu_threads = 2
-    w.editor.setPlainText(SCRIPT)
-    return w
+def window(tiny_window):
+    return tiny_window(SCRIPT)
 
 
 class ModalDriver:

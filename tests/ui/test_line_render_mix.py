@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the window fixture imported from test_render_in_window is requested by name
 """The project's mix on the timeline's axis, through real renders on a tiny checkpoint: rendering one line
 puts its audio at its clip and leaves every other line's audio where it was."""
 
@@ -7,7 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.ui.test_render_in_window import SCRIPT, render_and_wait, window  # noqa: F401 (fixture)
+from tests.ui.test_render_in_window import SCRIPT, render_and_wait
+
+
+@pytest.fixture
+def window(tiny_window):
+    return tiny_window(SCRIPT)
 
 
 def line_audio(window, line: int) -> np.ndarray:

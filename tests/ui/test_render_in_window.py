@@ -20,17 +20,8 @@ SCRIPT = "[Whispering]Come closer. [pause 0.3s] Closer.\n[Angry]Get out!\n[neutr
 
 
 @pytest.fixture
-def window(make_window, tiny_checkpoints, tmp_path):
-    w = make_window()
-    w.project.render.model = str(tiny_checkpoints["voice_design"])
-    w.project.render.output_dir = str(tmp_path / "renders")
-    w.project.render.generation = GenerationParams(max_new_tokens=12)
-    w.project.cast["Narrator"] = CastEntry(voice=VoiceSpec.design("A calm, low narrator"))
-    w.project.render.voice = "Narrator"
-    w.machine.device = "cpu"
-    w.machine.cpu_threads = 2
-    w.editor.setPlainText(SCRIPT)
-    return w
+def window(tiny_window):
+    return tiny_window(SCRIPT)
 
 
 def render_and_wait(qtbot, window):
