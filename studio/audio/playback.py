@@ -167,10 +167,21 @@ class Player:
                     data = block if self._resampler is None else self._resampler.resample_chunk(block, last=last)
                     self._ring.write(np.asarray(data, dtype=np.float32))
             finished = self._source_exhausted() and self._ring.available() == 0
-        if finished:
-            self.pause()
+        if finished and self._finish():
             if self.on_finished:
                 self.on_finished()
+
+    def _finish(self) -> bool:
+        """Pause at the end of what was to be played; False when a control call got in first (a seek)."""
+        with self._control:
+            with self._lock:
+                if not (self._playing and self._source_exhausted() and self._ring.available() == 0):
+                    return False
+                end = self._limit()
+            # Settle exactly at the end: counted in device frames, the playhead can fall one source sample
+            # short of it after a resume, as the resampler rounds the length of the rest.
+            self._pause(settle_at=end)
+            return True
 
     def _feed_loop(self) -> None:
         while not self._closed:
@@ -217,6 +228,9 @@ class Player:
             self._stream.start()
 
     def pause(self) -> None:
+        self._pause()
+
+    def _pause(self, settle_at: int | None = None) -> None:
         with self._control:
             with self._lock:
                 if not self._playing:
@@ -227,7 +241,7 @@ class Player:
             # that reached the device after the read would be heard again on resume.
             self._stream.stop()
             with self._lock:
-                self._seek_locked(self.position)
+                self._seek_locked(self.position if settle_at is None else settle_at)
 
     def stop(self) -> None:
         with self._control:

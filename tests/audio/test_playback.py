@@ -154,7 +154,7 @@ print(paused_at, int(drained[-1, 0]), int(after[0]))
     paused_at, last_heard, first_after_resume = map(int, out.split())
     assert paused_at == 1512 and last_heard == 1511 and first_after_resume == 1512
 
-def _run_player_script(tmp_path, body: str) -> str:
+def _run_player_script(tmp_path, body: str, device_rate: int = 24000) -> str:
     """Run `body` in a subprocess with a Player over a ramp (sample i has value i) on ALSA's null device,
     the stream never started: the test pulls frames through the callback itself, as PortAudio would."""
     home = tmp_path / "home"
@@ -166,18 +166,33 @@ from studio.audio.buffers import GrowingAudio
 from studio.audio.playback import Player
 audio = GrowingAudio(24000)
 audio.append(np.arange(24000, dtype=np.float32))
-player = Player(audio, device_rate=24000)
+player = Player(audio, device_rate=%d)
 player.rendering_done = True
 def pull(frames):
     out = np.zeros((frames, 1), dtype=np.float32)
     player._feed_once()
     player._callback(out, frames, None, None)
     return out[:, 0]
-""" + body + "\nplayer.close()\n"
+""" % device_rate + body + "\nplayer.close()\n"
     result = subprocess.run([sys.executable, "-c", code], env={**os.environ, "HOME": str(home)}, cwd=REPO,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def test_playing_to_the_end_after_a_resume_settles_exactly_at_the_end(tmp_path):
+    # Resuming at 12345 on a 44.1 kHz device: soxr makes 21416 frames of the rest, which count back to
+    # 11654 source samples, one short. The playhead used to stop at 23999, so the time readout never showed
+    # the end and Play went on from the last sample instead of starting over.
+    out = _run_player_script(tmp_path, """
+player.seek(12345)
+player._playing = True
+while not (player._source_exhausted() and player._ring.available() == 0):
+    pull(1024)
+player._feed_once()  # sees the audio played out: pauses at its end
+print(player.position, player.playing)
+""", device_rate=44100)
+    assert out.split() == ["24000", "False"]
 
 
 def test_a_range_plays_exactly_its_samples_and_stops_at_its_end(tmp_path):
