@@ -1,8 +1,9 @@
 """Per-machine settings, declared in one place, typed and versioned.
 
 What belongs here: choices about this computer (render device, CPU threads, the memory models may
-use) and the user's recent files. What does not: anything a project should carry to another machine
-(that is the .qtts file), and Qt's own window geometry and dock state (QSettings, in the UI).
+use, which decoder generates the codec frames) and the user's recent files. What does not: anything a
+project should carry to another machine (that is the .qtts file), and Qt's own window geometry and dock
+state (QSettings, in the UI).
 
 Stored as JSON in the user config folder (``studio.paths.settings_file()``), written atomically, and
 Qt-free, so ``python -m studio`` reads the same device and thread count as the window.
@@ -25,6 +26,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from studio.engine.decoder_options import DECODERS, DecoderOptions
+
 SCHEMA_VERSION = 1
 MAX_RECENT_FILES = 8
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -44,6 +47,9 @@ class Settings:
     last_folder: str | None = None  # where the last open/save dialog was
     last_project: str | None = None  # reopened at start when nothing else is asked for
     theme: str = "system"  # "system" | "light" | "dark"
+    decoder: str = "fast"  # how codec frames are generated: one of DECODERS (see studio.engine.decoder_options)
+    compile_decoder: bool = False  # fast decoder only: torch.compile it (slower first start, faster frames)
+    int8_decoder: bool = False  # fast decoder only, CPU only, experimental: int8 weights
     # Not stored: what reading the file found wrong, and whether the file may be written over.
     load_warnings: tuple[str, ...] = field(default=(), compare=False, repr=False)
     read_only: bool = field(default=False, compare=False, repr=False)
@@ -54,8 +60,16 @@ class Settings:
         recent = (text, *(p for p in self.recent_files if p != text))[:MAX_RECENT_FILES]
         return replace(self, recent_files=recent, last_folder=str(Path(text).parent), last_project=text)
 
+    def decoder_options(self) -> DecoderOptions:
+        """The decoder renders use on this machine. Compiling and int8 belong to the fast decoder: with the
+        reference decoder they are kept in the file (for switching back) but not applied."""
+        fast = self.decoder == "fast"
+        return DecoderOptions(decoder=self.decoder, compile=fast and self.compile_decoder,
+                              int8=fast and self.int8_decoder)
 
-_STORED = ("device", "cpu_threads", "model_memory_budget_gb", "recent_files", "last_folder", "last_project", "theme")
+
+_STORED = ("device", "cpu_threads", "model_memory_budget_gb", "recent_files", "last_folder", "last_project", "theme",
+           "decoder", "compile_decoder", "int8_decoder")
 THEMES = ("system", "light", "dark")
 
 
@@ -97,6 +111,18 @@ def _check_theme(value: Any) -> str:
     raise ValueError(f"expected one of {', '.join(THEMES)}, not {value!r}")
 
 
+def _check_decoder(value: Any) -> str:
+    if value in DECODERS:
+        return value
+    raise ValueError(f"expected one of {', '.join(DECODERS)}, not {value!r}")
+
+
+def _check_flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ValueError(f"expected true or false, not {value!r}")
+
+
 _CHECKS = {
     "theme": _check_theme,
     "device": _check_device,
@@ -105,6 +131,9 @@ _CHECKS = {
     "recent_files": _check_recent,
     "last_folder": _check_optional_path,
     "last_project": _check_optional_path,
+    "decoder": _check_decoder,
+    "compile_decoder": _check_flag,
+    "int8_decoder": _check_flag,
 }
 
 
@@ -215,6 +244,7 @@ def update_settings(path: Path | None = None, **changes: Any) -> Settings:
 
 
 __all__ = [
+    "DECODERS",
     "DEVICES",
     "MAX_RECENT_FILES",
     "SCHEMA_VERSION",
