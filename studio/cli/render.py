@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from studio.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError
+from studio.engine.decoder_options import DECODERS, DecoderOptions
 
 _FIX_HINTS = {
     "voices": "give it a voice with --cast NAME=VOICE, or in the project (voices: qwen-tts-studio voices list)",
@@ -50,6 +51,17 @@ def add_render_parser(commands) -> argparse.ArgumentParser:
                         help="memory the loaded models may take together (default: the settings', or automatic: "
                              "60%% of the free RAM or VRAM)")
     render.add_argument("--max-new-tokens", type=int, help="codec-frame cap per segment (default: from the text)")
+    render.add_argument("--decoder", choices=DECODERS,
+                        help="how codec frames are generated: fast (the studio's loop) or reference (qwen-tts's "
+                             "generate) (default: the studio's setting, or fast)")
+    render.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                        help="torch.compile the fast decoder: slower first start (compiled once per model and "
+                             "cached on disk), faster frames (default: the studio's setting, or off)")
+    render.add_argument("--int8", action=argparse.BooleanOptionalAction, default=None,
+                        help="experimental, CPU only: int8 weights in the fast decoder (default: the studio's "
+                             "setting, or off)")
+    render.add_argument("--greedy", action="store_true",
+                        help="no sampling anywhere (temperature 0) for this run; the project is not changed")
     render.add_argument("--format", choices=("wav", "flac"), help="audio format (default: the project's, or wav)")
     render.add_argument("--stems", action="store_true", help="also write one file per speech segment")
     render.add_argument(
@@ -136,6 +148,21 @@ def _machine_settings():
     return load_settings()
 
 
+def _decoder_options(args: argparse.Namespace, settings) -> DecoderOptions:
+    """The command line's choices over the machine's settings; compiling and int8 are the fast loop's."""
+    decoder = args.decoder or settings.decoder
+    if decoder != "fast":
+        for flag, given in (("--compile", args.compile), ("--int8", args.int8)):
+            if given:
+                raise CliError(f"qwen-tts-studio render: {flag} needs the fast decoder (--decoder fast)")
+        return DecoderOptions(decoder)
+    return DecoderOptions(
+        decoder,
+        compile=settings.compile_decoder if args.compile is None else args.compile,
+        int8=settings.int8_decoder if args.int8 is None else args.int8,
+    )
+
+
 def _cmd_render(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
@@ -186,6 +213,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
         print(f"rendering the {len(segments)} segments the problems above do not concern", file=sys.stderr)
 
     settings = _machine_settings()
+    decoder = _decoder_options(args, settings)
     budget_gb = args.memory_budget if args.memory_budget is not None else settings.model_memory_budget_gb
     if budget_gb is not None and budget_gb <= 0:
         raise CliError(f"qwen-tts-studio render: --memory-budget {budget_gb:g}: expected a positive number of GB")
@@ -200,7 +228,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
     )
     gen = project.render.generation
     generation = GenerationParams(
-        temperature=gen.temperature,
+        # Greedy: temperature 0 turns sampling off for the talker and the code predictor alike.
+        temperature=0.0 if args.greedy else gen.temperature,
         top_k=gen.top_k,
         top_p=gen.top_p,
         repetition_penalty=gen.repetition_penalty,
@@ -209,6 +238,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     job = RenderJob(
         job_id=1, segments=segments, voices=plan.cast.voices, models=plan.cast.models,
         cache_dir=Path(args.cache) if args.cache else paths.render_cache_dir(), generation=generation,
+        decoder=decoder,
     )
     total = len(segments)
     position = {s.index: n for n, s in enumerate(segments, start=1)}
@@ -230,9 +260,11 @@ def _cmd_render(args: argparse.Namespace) -> int:
     from studio.session.pipeline import SAMPLE_RATE
 
     outcome_rate = SAMPLE_RATE
+    decoder_line = decoder.describe() + (", greedy (no sampling)" if generation.temperature == 0 else "")
     events = JobEvents(
         model_loading=lambda message: print(message, file=sys.stderr, flush=True),
-        model_loaded=lambda info: print(f"model: {info.summary()}", file=sys.stderr, flush=True),
+        model_loaded=lambda info: print(f"model: {info.summary()}\ndecoder: {decoder_line}", file=sys.stderr,
+                                        flush=True),
         segment_finished=on_finished,
     )
     outcome = run_job(job, residency, events)
