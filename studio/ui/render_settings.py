@@ -1,12 +1,13 @@
-"""The render settings dialog: model, language, seed, export, device, and where renders are saved.
+"""The render settings dialog: model, language, seed, export, device, and where renders are saved; under
+Advanced, the decoder (a per-machine choice) and greedy decoding (a project choice: it changes the audio).
 
 The default voice is shown here but chosen in the Voices dialog (the one place for the cast)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -20,16 +21,21 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from studio.core.project import Project
+from studio.core.project import GenerationParams, Project
+from studio.engine.decoder_options import DecoderOptions
 
 DEFAULT_CAST_NAME = "Narrator"
 LANGUAGES = ("auto", "english", "chinese", "german", "italian", "portuguese", "spanish", "japanese", "korean",
              "french", "russian")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+DECODER_LABELS = {"fast": "Fast (studio loop)", "reference": "Reference (qwen-tts generate)"}
+# What unticking "Greedy decoding" brings back when the project was greedy already when it was opened.
+DEFAULT_TEMPERATURE = GenerationParams().temperature
 
 
 @dataclass
@@ -39,16 +45,26 @@ class MachineSettings:
     device: str = "auto"
     cpu_threads: int = 0  # 0: all cores
     memory_budget_gb: float | None = None  # what loaded models may take together; None: automatic
+    decoder: str = "fast"  # "fast" | "reference" (studio.engine.decoder_options.DECODERS)
+    compile_decoder: bool = False
+    int8_decoder: bool = False  # CPU only, experimental
 
     @classmethod
     def from_settings(cls, settings) -> MachineSettings:
         return cls(device=settings.device, cpu_threads=settings.cpu_threads,
-                   memory_budget_gb=settings.model_memory_budget_gb)
+                   memory_budget_gb=settings.model_memory_budget_gb, decoder=settings.decoder,
+                   compile_decoder=settings.compile_decoder, int8_decoder=settings.int8_decoder)
 
     def changes(self) -> dict:
         """The fields of studio.settings.Settings these choices are kept in."""
         return {"device": self.device, "cpu_threads": self.cpu_threads,
-                "model_memory_budget_gb": self.memory_budget_gb}
+                "model_memory_budget_gb": self.memory_budget_gb, "decoder": self.decoder,
+                "compile_decoder": self.compile_decoder, "int8_decoder": self.int8_decoder}
+
+    def decoder_options(self) -> DecoderOptions:
+        """What every render job started from the window decodes with (as studio.settings.Settings does)."""
+        fast = self.decoder == "fast"
+        return DecoderOptions(self.decoder, compile=fast and self.compile_decoder, int8=fast and self.int8_decoder)
 
 
 def _with_browse(edit: QLineEdit, pick) -> QWidget:
@@ -65,7 +81,10 @@ def _with_browse(edit: QLineEdit, pick) -> QWidget:
 class RenderSettingsDialog(QDialog):
     voices_requested = Signal()  # "Choose in Voices…": the window opens the Voices dialog
 
-    def __init__(self, project: Project, machine: MachineSettings, parent=None, *, library=None) -> None:
+    def __init__(self, project: Project, machine: MachineSettings, parent=None, *, library=None,
+                 sampling_temperature: float | None = None) -> None:
+        """`sampling_temperature`: what unticking Greedy restores when the project is greedy already (the
+        window remembers the temperature greedy replaced); by default the project's own, else 0.9."""
         super().__init__(parent)
         self.library = library
         self.setWindowTitle("Render settings")
@@ -146,6 +165,10 @@ class RenderSettingsDialog(QDialog):
                                     "do not all fit")
         form.addRow("Model &memory:", self.budget_spin)
 
+        temperature = project.render.generation.temperature
+        self.sampling_temperature = temperature if temperature > 0 else (sampling_temperature or DEFAULT_TEMPERATURE)
+        self._add_advanced_rows(form, machine, greedy=temperature == 0)
+
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -153,6 +176,60 @@ class RenderSettingsDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(buttons)
         self.resize(640, 0)
+
+    def _add_advanced_rows(self, form: QFormLayout, machine: MachineSettings, *, greedy: bool) -> None:
+        # Rarely changed, folded away (as in the fine-tune wizard), in the same form so the columns line up;
+        # unfolded when something in it is not the default, so a choice in force is never out of sight.
+        self.advanced_button = QToolButton()
+        self.advanced_button.setText("&Advanced")
+        self.advanced_button.setCheckable(True)
+        self.advanced_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.advanced_button.setAutoRaise(True)
+        form.addRow(self.advanced_button)
+        self.decoder_combo = QComboBox()
+        for name, label in DECODER_LABELS.items():
+            self.decoder_combo.addItem(label, name)
+        self.decoder_combo.setCurrentIndex(max(0, self.decoder_combo.findData(machine.decoder)))
+        self.decoder_combo.setToolTip("How the codec frames are generated on this computer: the studio's own "
+                                      "loop, or qwen-tts's generate. Greedy decoding gives the same audio with both")
+        form.addRow("De&coder:", self.decoder_combo)
+        self.compile_check = QCheckBox("Com&pile the decoder")
+        self.compile_check.setChecked(machine.compile_decoder)
+        self.compile_check.setToolTip("Slower first start, faster frames: compiled once per model and cached on "
+                                      "disk")
+        form.addRow("", self.compile_check)
+        self.int8_check = QCheckBox("int&8 weights on the CPU (experimental)")
+        self.int8_check.setChecked(machine.int8_decoder)
+        self.int8_check.setToolTip("Smaller, faster weights for CPU renders, with slightly different audio. "
+                                   "Renders on a GPU refuse it")
+        form.addRow("", self.int8_check)
+        self.greedy_check = QCheckBox("&Greedy decoding (no sampling)")
+        self.greedy_check.setChecked(greedy)
+        self.greedy_check.setToolTip("Saved in the project: every line takes the model's most likely sound "
+                                     "(temperature 0) instead of sampling. Unticking restores the temperature")
+        form.addRow("Sampling:", self.greedy_check)
+        self._advanced_form = form
+        self._advanced_rows = (self.decoder_combo, self.compile_check, self.int8_check, self.greedy_check)
+        self.decoder_combo.currentIndexChanged.connect(self._on_decoder_combo_changed)
+        self._on_decoder_combo_changed()
+        self.advanced_button.toggled.connect(self._on_advanced_button_toggled)
+        chosen = machine.decoder != "fast" or machine.compile_decoder or machine.int8_decoder or greedy
+        self.advanced_button.setChecked(chosen)
+        self._on_advanced_button_toggled(chosen)
+
+    def _on_advanced_button_toggled(self, shown: bool) -> None:
+        self.advanced_button.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+        for field in self._advanced_rows:
+            self._advanced_form.setRowVisible(field, shown)
+        if self.isVisible() and self.layout() is not None:
+            self.layout().activate()
+            self.resize(self.width(), 0)  # the height it needs now: folding gives the room back
+
+    def _on_decoder_combo_changed(self, _index: int = 0) -> None:
+        # Compiling and int8 weights belong to the studio's loop; the reference decoder ignores them.
+        fast = self.decoder_combo.currentData() == "fast"
+        self.compile_check.setEnabled(fast)
+        self.int8_check.setEnabled(fast)
 
     def default_voice_text(self) -> str:
         """What the Default voice row says: the cast member and its voice, or that none is chosen."""
@@ -188,6 +265,16 @@ class RenderSettingsDialog(QDialog):
         self.machine.device = self.device_combo.currentText()
         self.machine.cpu_threads = self.threads_spin.value()
         self.machine.memory_budget_gb = self.budget_spin.value() or None
+        self.machine.decoder = self.decoder_combo.currentData()
+        self.machine.compile_decoder = self.compile_check.isChecked()
+        self.machine.int8_decoder = self.int8_check.isChecked()
+        generation = render.generation
+        temperature = 0.0 if self.greedy_check.isChecked() else (generation.temperature or self.sampling_temperature)
+        if temperature != generation.temperature:
+            # A new record, not an edit of the one a running render job may hold.
+            render.generation = replace(generation, temperature=temperature)
+        if temperature > 0:
+            self.sampling_temperature = temperature
         super().accept()
 
     def _pick_model(self) -> None:

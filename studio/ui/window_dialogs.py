@@ -27,7 +27,10 @@ class DialogActions:
             self.statusBar().showMessage(f"Settings not saved: {exc}", 5000)
 
     def edit_render_settings(self) -> bool:
-        dialog = RenderSettingsDialog(self.project, self.machine, self, library=self.library)
+        # The temperature greedy decoding replaced, kept for this project while it is open (the file holds 0).
+        kept_for, kept = getattr(self, "_sampling_temperature", (None, None))
+        dialog = RenderSettingsDialog(self.project, self.machine, self, library=self.library,
+                                      sampling_temperature=kept if kept_for is self.project else None)
 
         def open_voices() -> None:
             # The default voice is chosen in Voices only; its changes stand whether or not these settings
@@ -38,6 +41,7 @@ class DialogActions:
         dialog.voices_requested.connect(open_voices)
         if dialog.exec() != RenderSettingsDialog.DialogCode.Accepted:
             return False
+        self._sampling_temperature = (self.project, dialog.sampling_temperature)
         self._keep_machine_settings()
         # Settings live outside the undo stack; a changed project must still ask to be saved.
         self.undo_stack.resetClean()
@@ -102,7 +106,8 @@ class DialogActions:
                                  seed=profile.seed if profile.seed is not None else self.project.render.seed)
         job = RenderJob(job_id=self.session.next_job_id(), segments=[segment],
                         voices={"design": profile.voice, None: profile.voice}, models={"design": model, None: model},
-                        cache_dir=None, generation=self.project.render.generation)
+                        cache_dir=None, generation=self.project.render.generation,
+                        decoder=self.machine.decoder_options())
         self.session.start_detached(job, ("design-clone", profile, sentence))
         self.renderer.submit(job, self._render_machine())
         self.statusBar().showMessage(f"Rendering a reference clip for {profile.name}…")
@@ -161,7 +166,8 @@ class DialogActions:
         job = RenderJob(job_id=self.session.next_job_id(), segments=[segment],
                         voices={"preview": profile.voice, None: profile.voice},
                         models={"preview": model, None: model},
-                        cache_dir=None, generation=self.project.render.generation)
+                        cache_dir=None, generation=self.project.render.generation,
+                        decoder=self.machine.decoder_options())
         self.session.start_detached(job, ("preview", profile, sentence))
         self.renderer.submit(job, self._render_machine())
         self.last_preview_job = job

@@ -123,7 +123,7 @@ class RenderActions:
     def _start_job(self, plan: RenderPlan, segments: list[PlannedSegment], *, full: bool) -> None:
         job = RenderJob(job_id=self.session.next_job_id(), segments=[], voices=plan.cast.voices,
                         models=plan.cast.models, cache_dir=render_cache_dir(),
-                        generation=self.project.render.generation)
+                        generation=self.project.render.generation, decoder=self.machine.decoder_options())
         to_render = self.session.start(job, segments, self.model.lines(), full=full)
         if full:
             # A full render streams into a fresh mix, line after line in script order, and plays it
@@ -249,7 +249,7 @@ class RenderActions:
             return  # nothing to find (a new project): the render thread is not started for it
         job = RenderJob(job_id=self.session.next_job_id(), segments=plan.segments, voices=plan.cast.voices,
                         models=plan.cast.models, cache_dir=render_cache_dir(),
-                        generation=self.project.render.generation)
+                        generation=self.project.render.generation, decoder=self.machine.decoder_options())
         self.session.begin_probe(job, self.model.lines())
         self.renderer.probe(job, self._render_machine())
 

@@ -1,0 +1,137 @@
+"""Render Settings → Advanced: the decoder (per machine) and greedy decoding (per project), as far as the render."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from studio.core.project import GenerationParams, Project
+from studio.engine.decoder_options import DecoderOptions
+from studio.engine.render import DONE
+from studio.settings import load_settings
+from studio.ui import window_dialogs
+from studio.ui.render_settings import MachineSettings, RenderSettingsDialog
+from tests.ui.test_render_in_window import render_and_wait
+
+
+def _choose(dialog: RenderSettingsDialog, decoder: str) -> None:
+    dialog.decoder_combo.setCurrentIndex(dialog.decoder_combo.findData(decoder))
+
+
+def test_the_advanced_choices_edit_the_machine_and_greedy_keeps_the_temperature(qtbot):
+    project = Project()
+    project.render.generation = GenerationParams(temperature=0.7, top_k=30)
+    machine = MachineSettings()
+    dialog = RenderSettingsDialog(project, machine)
+    qtbot.addWidget(dialog)
+    assert dialog.decoder_combo.currentText() == "Fast (studio loop)"
+    # All defaults: folded away until asked for.
+    assert not dialog.advanced_button.isChecked() and not dialog.decoder_combo.isVisibleTo(dialog)
+    dialog.advanced_button.click()
+    assert dialog.decoder_combo.isVisibleTo(dialog) and dialog.greedy_check.isVisibleTo(dialog)
+    assert not dialog.greedy_check.isChecked() and dialog.int8_check.isEnabled()
+    assert "cached on disk" in dialog.compile_check.toolTip()
+    _choose(dialog, "reference")
+    # Compiling and int8 weights are the studio loop's: nothing to choose for qwen-tts's generate.
+    assert not dialog.int8_check.isEnabled() and not dialog.compile_check.isEnabled()
+    _choose(dialog, "fast")
+    assert dialog.int8_check.isEnabled() and dialog.compile_check.isEnabled()
+    dialog.compile_check.setChecked(True)
+    dialog.int8_check.setChecked(True)
+    dialog.greedy_check.setChecked(True)
+    dialog.accept()
+    assert (machine.decoder, machine.compile_decoder, machine.int8_decoder) == ("fast", True, True)
+    assert machine.decoder_options() == DecoderOptions("fast", compile=True, int8=True)
+    changes = machine.changes()  # what the window writes to the settings file
+    assert (changes["decoder"], changes["compile_decoder"], changes["int8_decoder"]) == ("fast", True, True)
+    assert project.render.generation == GenerationParams(temperature=0.0, top_k=30)
+    assert dialog.sampling_temperature == 0.7
+
+    # Opened again (the window hands back the temperature greedy replaced): unticking restores it.
+    again = RenderSettingsDialog(project, machine, sampling_temperature=dialog.sampling_temperature)
+    qtbot.addWidget(again)
+    assert again.greedy_check.isChecked() and again.compile_check.isChecked() and again.int8_check.isChecked()
+    assert again.greedy_check.isVisibleTo(again)  # choices in force are never folded out of sight
+    again.greedy_check.setChecked(False)
+    _choose(again, "reference")
+    again.accept()
+    assert project.render.generation == GenerationParams(temperature=0.7, top_k=30)
+    assert machine.decoder_options() == DecoderOptions("reference")
+    assert machine.compile_decoder and machine.int8_decoder  # kept for switching back
+
+    # A project that was greedy when it was opened has no temperature to go back to: the default one.
+    greedy = Project()
+    greedy.render.generation = GenerationParams(temperature=0.0)
+    third = RenderSettingsDialog(greedy, machine)
+    qtbot.addWidget(third)
+    assert third.greedy_check.isChecked()
+    third.greedy_check.setChecked(False)
+    third.accept()
+    assert greedy.render.generation.temperature == GenerationParams().temperature == 0.9
+
+
+@pytest.fixture
+def fast_loop_runs(monkeypatch):
+    """The options of every segment the studio's own loop generated (the real loop, counted as it runs)."""
+    from studio.engine.fast_decode import FastDecoder
+
+    calls = []
+    real_frames = FastDecoder.frames
+
+    def counted(self, call, **kwargs):
+        calls.append(self.options)
+        return real_frames(self, call, **kwargs)
+
+    monkeypatch.setattr(FastDecoder, "frames", counted)
+    return calls
+
+
+def _user_picks(monkeypatch, *, decoder: str, int8: bool, greedy: bool) -> None:
+    """The window's Render Settings dialog, answered as a user would, then OK (never left open)."""
+
+    class Answered(RenderSettingsDialog):
+        def exec(self):
+            _choose(self, decoder)
+            self.int8_check.setChecked(int8)
+            self.greedy_check.setChecked(greedy)
+            self.accept()
+            return self.result()
+
+    monkeypatch.setattr(window_dialogs, "RenderSettingsDialog", Answered)
+
+
+def test_the_choices_are_saved_and_the_next_render_job_decodes_with_them(qtbot, tiny_window, make_window, monkeypatch,
+                                                                         fast_loop_runs):
+    window = tiny_window("Hello there.\n")
+    window.project.render.generation = replace(window.project.render.generation, temperature=0.7)
+    jobs = []
+    real_submit = window.renderer.submit
+
+    def submit(job, machine):
+        jobs.append(job)
+        return real_submit(job, machine)
+
+    monkeypatch.setattr(window.renderer, "submit", submit)
+
+    _user_picks(monkeypatch, decoder="fast", int8=True, greedy=True)
+    assert window.edit_render_settings()
+    kept = load_settings()
+    assert (kept.decoder, kept.compile_decoder, kept.int8_decoder) == ("fast", False, True)
+    assert window.project.render.generation.temperature == 0.0 and window.isWindowModified()
+    outcome = render_and_wait(qtbot, window)
+    assert outcome.error is None and [r.state for r in outcome.results] == [DONE]
+    assert jobs[-1].decoder == DecoderOptions("fast", int8=True) and jobs[-1].generation.temperature == 0.0
+    assert fast_loop_runs == [DecoderOptions("fast", int8=True)]  # what the engine decoded with
+
+    _user_picks(monkeypatch, decoder="reference", int8=True, greedy=False)
+    assert window.edit_render_settings()
+    assert load_settings().decoder == "reference"
+    assert window.project.render.generation.temperature == 0.7  # the one greedy replaced, back
+    outcome = render_and_wait(qtbot, window)
+    assert [r.state for r in outcome.results] == [DONE] and not outcome.results[0].cached
+    assert jobs[-1].decoder == DecoderOptions("reference") and jobs[-1].generation.temperature == 0.7
+    assert len(fast_loop_runs) == 1  # qwen-tts's generate rendered this one
+
+    # The next start reads them back.
+    assert make_window().machine.decoder_options() == DecoderOptions("reference")
