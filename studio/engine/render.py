@@ -21,6 +21,7 @@ from studio.core.plan import PlannedSegment, length_warning
 from studio.core.project import GenerationParams
 from studio.core.reference_clip import check_voice_clips
 from studio.core.voice import VoiceError, VoiceSpec
+from studio.engine.decoder_options import DecoderOptions
 from studio.engine.loader import EngineError, ModelInfo
 from studio.engine.synth import AudioChunk, Cancelled, Synthesizer, SynthReport, SynthRequest
 
@@ -72,13 +73,16 @@ class RenderCallbacks:
 class RenderOptions:
     generation: GenerationParams = field(default_factory=GenerationParams)
     use_cache: bool = True
+    decoder: DecoderOptions = field(default_factory=DecoderOptions)
 
 
-def segment_key(segment: PlannedSegment, voice: VoiceSpec, info: ModelInfo, generation: GenerationParams) -> str:
+def segment_key(segment: PlannedSegment, voice: VoiceSpec, info: ModelInfo, generation: GenerationParams,
+                decoder: DecoderOptions | None = None) -> str:
     """The render cache key. `info` needs only source, revision, dtype and device, so a key can also be
     computed for a model that is not loaded (to find a project's audio in the cache when it opens)."""
+    tag = (decoder or DecoderOptions()).cache_tag()
     return cache_key(
-        {
+        ({"decoder": tag} if tag else {}) | {
             "text": segment.text,
             "emotion": segment.emotion,
             # A list, not a mapping: the canonical JSON sorts mapping keys, but the directives' order is
@@ -125,13 +129,14 @@ def _generate(
     index: int,
     cancel: threading.Event | None,
     callbacks: RenderCallbacks,
+    decoder: DecoderOptions,
 ) -> tuple[np.ndarray, SynthReport]:
     """All chunks of one request, joined; retried once after an out-of-memory error."""
     for attempt in (1, 2):
         report = SynthReport()
         pieces: list[np.ndarray] = []
         try:
-            for chunk in synth.stream(request, cancel=cancel, report=report):
+            for chunk in synth.stream(request, cancel=cancel, report=report, decoder=decoder):
                 pieces.append(chunk.samples)
                 if callbacks.chunk_ready:
                     callbacks.chunk_ready(index, chunk)
@@ -217,7 +222,7 @@ def _render_one(segment, synth, voices, cache, options, cancel, callbacks, rate)
         # A cloned voice's clips are checked before anything else (errors name the clip); their warnings
         # (silent, very long) go with every segment they voice, cached or not.
         clip_warnings = check_voice_clips(voice, segment.emotion)
-        key = segment_key(segment, voice, synth.loaded.info, options.generation)
+        key = segment_key(segment, voice, synth.loaded.info, options.generation, options.decoder)
         hit = cache.get(key) if (cache is not None and options.use_cache) else None
         if hit is not None and hit.sample_rate == rate:
             if callbacks.chunk_ready:
@@ -244,7 +249,7 @@ def _render_one(segment, synth, voices, cache, options, cancel, callbacks, rate)
             seed=segment.seed,
             generation=options.generation,
         )
-        samples, report = _generate(synth, request, segment.index, cancel, callbacks)
+        samples, report = _generate(synth, request, segment.index, cancel, callbacks, options.decoder)
     except Cancelled:
         raise
     except (EngineError, VoiceError) as exc:

@@ -48,37 +48,31 @@ class _Abort(Exception):
 _DONE = object()
 
 
-def generate_frames(model, generate_kwargs: dict, *, cancel: threading.Event | None) -> Iterator:
-    """Run `model.generate(**generate_kwargs)` in a thread; yield each frame's codes (a (16,) tensor).
+def threaded_frames(produce, *, eos: int, cancel: threading.Event | None) -> Iterator:
+    """Run `produce(emit, halted)` in a thread and yield what it emits: each frame's codes, a (16,) tensor.
 
-    Stops at the end-of-speech code. Cancelling raises Cancelled in the caller and stops the
-    generation thread at its next step.
+    The producer calls `emit(frame)` per frame and should return soon after `halted()` turns true (the
+    caller stopped reading, or cancelled). Generation thus runs ahead while the caller decodes audio: the
+    speech-tokenizer decode of one chunk overlaps the generation of the next. Stops at the end-of-speech
+    code. Cancelling raises Cancelled in the caller.
     """
     import torch
 
     frames: queue.Queue = queue.Queue()
     stop = threading.Event()
-    eos = model.config.talker_config.codec_eos_token_id
 
-    def on_forward(_module, _args, output) -> None:
-        if stop.is_set() or (cancel is not None and cancel.is_set()):
-            raise _Abort()
-        codes = output.hidden_states[1] if output.hidden_states is not None else None
-        if codes is not None:  # None during the prefill pass
-            frames.put(codes[0].detach().clone())
+    def halted() -> bool:
+        return stop.is_set() or (cancel is not None and cancel.is_set())
 
     def run() -> None:
         try:
             with torch.inference_mode():
-                model.generate(**generate_kwargs)
-        except _Abort:
-            pass
+                produce(frames.put, halted)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller, which re-raises it
             frames.put(exc)
             return
         frames.put(_DONE)
 
-    handle = model.talker.register_forward_hook(on_forward)
     worker = threading.Thread(target=run, name="talker-generate", daemon=True)
     worker.start()
     try:
@@ -96,7 +90,29 @@ def generate_frames(model, generate_kwargs: dict, *, cancel: threading.Event | N
     finally:
         stop.set()
         worker.join()
-        handle.remove()
+
+
+def generate_frames(model, generate_kwargs: dict, *, cancel: threading.Event | None) -> Iterator:
+    """The reference path: `model.generate(**generate_kwargs)` with a forward hook on the talker that
+    emits each frame as its forward pass completes it (see the module docstring)."""
+
+    def produce(emit, halted) -> None:
+        def on_forward(_module, _args, output) -> None:
+            if halted():
+                raise _Abort()
+            codes = output.hidden_states[1] if output.hidden_states is not None else None
+            if codes is not None:  # None during the prefill pass
+                emit(codes[0].detach().clone())
+
+        handle = model.talker.register_forward_hook(on_forward)
+        try:
+            model.generate(**generate_kwargs)
+        except _Abort:
+            pass
+        finally:
+            handle.remove()
+
+    return threaded_frames(produce, eos=model.config.talker_config.codec_eos_token_id, cancel=cancel)
 
 
 class ChunkDecoder:

@@ -10,7 +10,7 @@ Nothing here knows about threads: cancellation is a `threading.Event` checked be
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,10 +22,12 @@ from studio.core.project import GenerationParams
 from studio.core.reference_clip import check_voice_clips
 from studio.core.voice import VoiceError, VoiceSpec
 from studio.engine.clone_prompts import ClonePromptCache
+from studio.engine.decoder_options import DecoderOptions
 from studio.engine.loader import EngineError, LoadedModel
 from studio.engine.streaming import Cancelled, ChunkDecoder, StreamingSettings, generate_frames
 
-__all__ = ["AudioChunk", "Cancelled", "StreamingSettings", "SynthReport", "SynthRequest", "Synthesizer"]
+__all__ = ["AudioChunk", "Cancelled", "DecoderOptions", "StreamingSettings", "SynthReport", "SynthRequest",
+           "Synthesizer"]
 
 _MODEL_TYPE_NAMES = {"voice_design": "VoiceDesign", "custom_voice": "CustomVoice", "base": "Base"}
 _VOICE_KIND_NAMES = {"design": "designed", "preset": "preset", "clone": "cloned"}
@@ -90,6 +92,7 @@ class Synthesizer:
         self.loaded = loaded
         self.streaming = streaming or StreamingSettings()
         self.prompts = ClonePromptCache(loaded, prompt_cache_dir)
+        self._fast = None  # the FastDecoder, built on first use with the options it was built for
 
     @property
     def sample_rate(self) -> int:
@@ -176,15 +179,48 @@ class Synthesizer:
         *,
         cancel: threading.Event | None = None,
         report: SynthReport | None = None,
+        decoder: DecoderOptions | None = None,
     ) -> Iterator[AudioChunk]:
-        """Yield the request's audio chunk by chunk. Raises Cancelled if `cancel` is set between chunks."""
-        self.check_request(request)
+        """Yield the request's audio chunk by chunk. Raises Cancelled if `cancel` is set between chunks.
+
+        `decoder` picks how frames are generated (default: the fast loop, eager, model precision)."""
+        decoder = decoder or DecoderOptions()
         report = report if report is not None else SynthReport()
+        prompt, language, kwargs = self._prepare(request, report, cancel)
+        if self.streaming.enabled or decoder.fast:
+            yield from self._stream_chunks(request, prompt, language, kwargs, report, cancel, decoder)
+            return
+        samples, rate = self._one_shot(request, prompt, language, kwargs, report)
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+        yield AudioChunk(samples=samples, sample_rate=rate, index=0, final=True)
+
+    def generate_codes(
+        self,
+        request: SynthRequest,
+        *,
+        decoder: DecoderOptions | None = None,
+        cancel: threading.Event | None = None,
+        report: SynthReport | None = None,
+    ) -> Iterator:
+        """The request's codec frames ((16,) int64 tensors) as generated, without decoding them to audio:
+        what the benchmarks time and the decoder-identity tests compare."""
+        decoder = decoder or DecoderOptions()
+        report = report if report is not None else SynthReport()
+        prompt, language, kwargs = self._prepare(request, report, cancel)
+        generate_kwargs, _context = self.model_generate_kwargs(request, prompt, language, kwargs, report)
+        for frame in self._frames(generate_kwargs, cancel, decoder):
+            report.frames += 1
+            yield frame
+
+    def _prepare(self, request: SynthRequest, report: SynthReport, cancel) -> tuple[list | None, str, dict]:
+        """Check the request, fill in the report's instruct and honesty flags, seed the generators.
+        Returns the clone prompt (or None), the language and the generation keywords."""
+        self.check_request(request)
         if cancel is not None and cancel.is_set():
             raise Cancelled()
         voice = request.voice
         kwargs = self._generation_kwargs(request, report)
-        language = request.language.lower()
         prompt = None
         has_directives = bool(delivery_directives(request.directives))
         if voice.kind == "clone":
@@ -197,13 +233,7 @@ class Synthesizer:
             report.emotion_applied = request.emotion is None or self.loaded.info.instruct_honoured
             report.directives_applied = not has_directives or self.loaded.info.instruct_honoured
         _seed_everything(request.seed)
-        if self.streaming.enabled:
-            yield from self._stream_chunks(request, prompt, language, kwargs, report, cancel)
-            return
-        samples, rate = self._one_shot(request, prompt, language, kwargs, report)
-        if cancel is not None and cancel.is_set():
-            raise Cancelled()
-        yield AudioChunk(samples=samples, sample_rate=rate, index=0, final=True)
+        return prompt, request.language.lower(), kwargs
 
     def _one_shot(self, request, prompt, language, kwargs, report) -> tuple[np.ndarray, int]:
         """The whole segment through qwen-tts's own generate_* (no streaming)."""
@@ -252,18 +282,50 @@ class Synthesizer:
                 out["speakers"] = [voice.speaker]
         return out, context
 
-    def _stream_chunks(self, request, prompt, language, kwargs, report, cancel) -> Iterator[AudioChunk]:
+    def fast_decoder(self, options: DecoderOptions, *, progress: Callable[[str], None] | None = None):
+        """The studio's decode loop for this model with `options`, built once and kept while they hold.
+        Raises EngineError when the options do not suit the model's device (int8 on a GPU)."""
+        from studio.engine.fast_decode import FastDecoder
+
+        if self._fast is None or self._fast.options != options:
+            self._fast = None  # free the old one's caches (and int8 copies) before building the next
+            try:
+                self._fast = FastDecoder(self.loaded.tts.model, options, progress=progress)
+            except ValueError as exc:
+                raise EngineError(f"{self.loaded.info.source}: {exc}") from None
+        return self._fast
+
+    def _frames(self, generate_kwargs: dict, cancel, decoder: DecoderOptions):
+        model = self.loaded.tts.model
+        if not decoder.fast:
+            return generate_frames(model, generate_kwargs, cancel=cancel)
+        from studio.engine.fast_decode import capture_talker_call
+        from studio.engine.streaming import threaded_frames
+
+        fast = self.fast_decoder(decoder)
+        call = capture_talker_call(model, generate_kwargs)
+
+        def produce(emit, halted) -> None:
+            for frame in fast.frames(call, halted=halted):
+                emit(frame)
+
+        return threaded_frames(produce, eos=call.eos_token_id, cancel=cancel)
+
+    def _stream_chunks(self, request, prompt, language, kwargs, report, cancel, decoder) -> Iterator[AudioChunk]:
         tts = self.loaded.tts
         generate_kwargs, context = self.model_generate_kwargs(request, prompt, language, kwargs, report)
-        decoder = ChunkDecoder(tts.model.speech_tokenizer, self.streaming, context=context)
+        # Without streaming (a setting for slow decoders), the fast loop's frames are decoded once at the end.
+        settings = self.streaming if self.streaming.enabled else StreamingSettings(
+            first_chunk_frames=1 << 30, chunk_frames=1 << 30)
+        chunks = ChunkDecoder(tts.model.speech_tokenizer, settings, context=context)
         rate = self.sample_rate
         index = 0
-        for frame in generate_frames(tts.model, generate_kwargs, cancel=cancel):
-            decoder.add(frame)
+        for frame in self._frames(generate_kwargs, cancel, decoder):
+            chunks.add(frame)
             report.frames += 1
-            if decoder.ready():
-                yield AudioChunk(decoder.decode(), rate, index, final=False)
+            if chunks.ready():
+                yield AudioChunk(chunks.decode(), rate, index, final=False)
                 index += 1
         if cancel is not None and cancel.is_set():
             raise Cancelled()
-        yield AudioChunk(decoder.decode(), rate, index, final=True)
+        yield AudioChunk(chunks.decode(), rate, index, final=True)

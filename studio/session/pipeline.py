@@ -20,6 +20,7 @@ from studio.core.cache import RenderCache
 from studio.core.plan import SAMPLE_RATE, PlannedSegment
 from studio.core.project import GenerationParams
 from studio.core.voice import VoiceError, VoiceSpec
+from studio.engine.decoder_options import DecoderOptions
 from studio.engine.errors import EngineError
 from studio.engine.loader import ModelInfo, ModelKeyParts, key_parts
 from studio.engine.render import (
@@ -48,6 +49,7 @@ class RenderJob:
     cache_dir: Path | None
     generation: GenerationParams = field(default_factory=GenerationParams)
     use_cache: bool = True
+    decoder: DecoderOptions = field(default_factory=DecoderOptions)
     cancel: threading.Event = field(default_factory=threading.Event)
 
     def model_for(self, segment: PlannedSegment) -> str | None:
@@ -114,7 +116,7 @@ def run_job(job: RenderJob, residency: ModelResidency, events: JobEvents | None 
     grouped = len(distinct) > 1 and not residency.fits_together(distinct)
     outcome = JobOutcome(job.job_id, results, SAMPLE_RATE)
     cache = RenderCache(job.cache_dir) if job.cache_dir else None
-    options = RenderOptions(generation=job.generation, use_cache=job.use_cache)
+    options = RenderOptions(generation=job.generation, use_cache=job.use_cache, decoder=job.decoder)
 
     def finished(result: SegmentResult) -> None:
         results.append(result)
@@ -141,6 +143,9 @@ def run_job(job: RenderJob, residency: ModelResidency, events: JobEvents | None 
                                                                    f"voice {segment.voice!r}"))
                 continue
             synth = _acquire(residency, source, distinct, events, outcome)
+            if job.decoder.fast:
+                # Building the fast decoder may compile it (a minute or more, once per model): said, not silent.
+                synth.fast_decoder(job.decoder, progress=events.model_loading)
             render_segment(segment, synth=synth, voices=job.voices, cache=cache, options=options,
                            cancel=job.cancel, callbacks=callbacks)
     except Cancelled:
@@ -214,7 +219,7 @@ def cached_results(
         if parts[source] is None:
             continue
         try:
-            key = segment_key(segment, voice, parts[source], job.generation)
+            key = segment_key(segment, voice, parts[source], job.generation, job.decoder)
         except VoiceError:
             continue  # a clip that is gone: the render will say so
         hit = cache.get(key)

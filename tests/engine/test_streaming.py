@@ -14,7 +14,13 @@ import pytest
 
 from studio.core.project import GenerationParams
 from studio.core.voice import VoiceSpec
+from studio.engine.decoder_options import DecoderOptions
 from studio.engine.synth import Cancelled, StreamingSettings, Synthesizer, SynthReport, SynthRequest
+
+# Both ways of generating frames stream: the reference through a forward hook on qwen-tts's talker, the
+# fast decoder from its own loop.
+DECODERS = pytest.mark.parametrize("decoder", [DecoderOptions("fast"), DecoderOptions("reference")],
+                                   ids=["fast", "reference"])
 
 FRAMES = 130  # about 10 s of audio: several chunks, and more frames than the left context
 
@@ -43,11 +49,15 @@ def clone_voice(tmp_path):
 def test_joined_chunks_match_a_one_shot_decode(loaded_models, clone_voice, kind):
     loaded = loaded_models(kind)
     voice = clone_voice if kind == "base" else VoiceSpec.design("A calm narrator")
-    one_shot = next(Synthesizer(loaded, streaming=StreamingSettings(enabled=False)).stream(request(voice))).samples
+    # qwen-tts's own one-shot generate and decode against the hook-streamed reference frames (same seed,
+    # same sampler, so the same frames): what chunked decoding costs.
+    reference = DecoderOptions("reference")
+    one_shot = next(Synthesizer(loaded, streaming=StreamingSettings(enabled=False)).stream(
+        request(voice), decoder=reference)).samples
     figures = {}
     for context in (100, StreamingSettings().left_context_frames):
         synth = Synthesizer(loaded, streaming=StreamingSettings(left_context_frames=context))
-        chunks = [c.samples for c in synth.stream(request(voice))]
+        chunks = [c.samples for c in synth.stream(request(voice), decoder=reference)]
         joined = np.concatenate(chunks)
         assert len(chunks) >= 5 and len(joined) == len(one_shot)
         figures[context] = (float(np.abs(joined - one_shot).max()), spectral_difference(one_shot, joined))
@@ -58,10 +68,11 @@ def test_joined_chunks_match_a_one_shot_decode(loaded_models, clone_voice, kind)
     assert figures[StreamingSettings().left_context_frames][1] < 1e-2
 
 
-def test_first_chunk_arrives_while_the_talker_is_still_generating(loaded_models):
+@DECODERS
+def test_first_chunk_arrives_while_the_talker_is_still_generating(loaded_models, decoder):
     synth = Synthesizer(loaded_models("voice_design"))
     report = SynthReport()
-    stream = synth.stream(request(VoiceSpec.design("x")), report=report)
+    stream = synth.stream(request(VoiceSpec.design("x")), report=report, decoder=decoder)
     first = next(stream)
     frames_at_first_chunk = report.frames
     rest = list(stream)
@@ -70,11 +81,12 @@ def test_first_chunk_arrives_while_the_talker_is_still_generating(loaded_models)
     assert rest[-1].final
 
 
-def test_cancel_stops_generation_between_talker_steps(loaded_models):
+@DECODERS
+def test_cancel_stops_generation_between_talker_steps(loaded_models, decoder):
     synth = Synthesizer(loaded_models("voice_design"))
     cancel = threading.Event()
     report = SynthReport()
-    stream = synth.stream(request(VoiceSpec.design("x")), cancel=cancel, report=report)
+    stream = synth.stream(request(VoiceSpec.design("x")), cancel=cancel, report=report, decoder=decoder)
     next(stream)
     cancel.set()
     with pytest.raises(Cancelled):
@@ -82,4 +94,4 @@ def test_cancel_stops_generation_between_talker_steps(loaded_models):
     assert report.frames < FRAMES
     assert not [t for t in threading.enumerate() if t.name == "talker-generate"]
     # The model is usable again right away.
-    assert len(next(synth.stream(request(VoiceSpec.design("x")))).samples) > 0
+    assert len(next(synth.stream(request(VoiceSpec.design("x")), decoder=decoder)).samples) > 0

@@ -1,0 +1,42 @@
+"""How the codec frames are generated: qwen-tts's own `generate` ("reference") or the studio's loop ("fast").
+
+A per-machine choice (studio.settings), torch-free so the command line can parse it before importing
+the engine. What each option costs and gains is measured in bench/RESULTS.md ("Fast decode").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DECODERS = ("fast", "reference")
+
+
+@dataclass(frozen=True)
+class DecoderOptions:
+    decoder: str = "fast"  # "fast": studio.engine.fast_decode; "reference": qwen-tts's generate
+    compile: bool = False  # fast only: torch.compile the talker step and the code-predictor loop
+    int8: bool = False  # fast only, CPU only, experimental: int8 weights for the linear layers
+
+    def __post_init__(self) -> None:
+        if self.decoder not in DECODERS:
+            raise ValueError(f"decoder: expected one of {', '.join(DECODERS)}, not {self.decoder!r}")
+
+    @property
+    def fast(self) -> bool:
+        return self.decoder == "fast"
+
+    def cache_tag(self) -> str | None:
+        """What the render cache key records: None for the reference path (keys made before the fast
+        decoder existed stay valid). The paths draw samples differently (multinomial against the
+        exponential race), so with sampling one seed can give different audio on each, and int8
+        weights change the logits. Compiling does not enter the key: compiled steps are checked
+        against eager at their first frame and agree to float rounding."""
+        if not self.fast:
+            return None
+        return "fast-int8" if self.int8 else "fast"
+
+    def describe(self) -> str:
+        if not self.fast:
+            return "reference (qwen-tts generate)"
+        extras = [name for name, on in (("compiled", self.compile), ("int8", self.int8)) if on]
+        return "fast" + (f" ({', '.join(extras)})" if extras else "")
