@@ -5,10 +5,13 @@ and reports the ratio of medians; absolute numbers are printed for context only.
 pass/fail check: the table is the result.
 
     python -m bench [--quick] [--out FILE.md] [--device cpu|cuda] [--full-size [--cache-dir DIR]]
+    python -m bench --decode-only [--device cpu|cuda] [--full-size-frames N]
 
 `--full-size` adds figures for a random-weight checkpoint at the published 1.7B dimensions (see
 studio/engine/tiny.py): real-time factor, frames/s and time to first audio of the real model's size
-on the chosen device. The checkpoint (about 4.5 GB) is built once into --cache-dir and reused.
+on the chosen device, and the fast-decode comparison (bench/decode.py: reference, fast, compiled and int8
+decoders at the 1.7B and 0.6B sizes). Checkpoints (4.5 and 2.5 GB) are built once into --cache-dir and
+reused. `--decode-only` runs just the fast-decode comparison.
 """
 
 from __future__ import annotations
@@ -619,10 +622,25 @@ def main(argv: list[str] | None = None) -> int:
                         help="frames per full-size run (default: 32 on the CPU, 126 on a GPU)")
     parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "qtts-bench-cache",
                         help="where the full-size checkpoint is built and kept (default: %(default)s)")
+    parser.add_argument("--decode-only", action="store_true",
+                        help="only the fast-decode comparison at full size (bench/decode.py)")
     args = parser.parse_args(argv)
     import torch
 
     torch.set_num_threads(os.cpu_count() or 1)
+    if args.decode_only:
+        from bench.decode import bench_fast_decode
+
+        table = Table()
+        print(f"machine: {machine_description()}", flush=True)
+        started = time.perf_counter()
+        bench_fast_decode(table, args.cache_dir, device=args.device, frames=args.full_size_frames,
+                          repeats=1 if args.quick else 3)
+        print(f"\ntotal {time.perf_counter() - started:.0f} s\n")
+        print(table.markdown())
+        if args.out:
+            Path(args.out).write_text(f"machine: {machine_description()}\n\n{table.markdown()}\n", encoding="utf-8")
+        return 0
     from studio.engine.tiny import build_tiny_checkpoint
 
     table = Table()
@@ -637,6 +655,12 @@ def main(argv: list[str] | None = None) -> int:
             bench_full_size(table, args.cache_dir, device=args.device, frames=args.full_size_frames,
                             repeats=1 if args.quick else 3)
             # The loaded model (8 GB in float32) must not sit in memory under the UI figures.
+            gc.collect()
+            from bench.decode import bench_fast_decode
+
+            print("fast decode at full size (reference, fast, compiled, int8):", flush=True)
+            bench_fast_decode(table, args.cache_dir, device=args.device, frames=args.full_size_frames,
+                              repeats=1 if args.quick else 3)
             gc.collect()
         print("render session (mixed cast, audio that stays):", flush=True)
         bench_mixed_cast(table, Path(tmp) / "cast", repeats=1 if args.quick else 3)

@@ -326,13 +326,16 @@ class FastDecoder:
 def int8_copy(module):
     """A copy of `module` whose nn.Linear layers hold int8 weights (per output channel) and quantise their
     input per call: torch's dynamic quantisation, which runs on fbgemm/oneDNN int8 kernels on x86 CPUs.
-    The model's own weights stay as they were, so the reference path is unchanged."""
+    The model's own weights stay as they were, so the reference path is unchanged. A list of layers is
+    copied one layer at a time, so the float copy in flight is one layer, not the whole talker."""
     import copy
     import warnings
 
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
+    if isinstance(module, torch.nn.ModuleList):
+        return torch.nn.ModuleList([int8_copy(layer) for layer in module])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch announces the move of this API to torchao
         return quantize_dynamic(copy.deepcopy(module), {torch.nn.Linear: per_channel_dynamic_qconfig},
-                                dtype=torch.qint8)
+                                dtype=torch.qint8, inplace=True)

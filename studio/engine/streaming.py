@@ -3,9 +3,11 @@
 qwen-tts has no streaming generation: `generate_*` returns a whole segment's audio. But the talker's
 forward pass at decode step k computes the complete 16 codes of frame k - 1 (its first codebook token
 was sampled at the previous step; the code predictor fills in the other 15 inside forward). A forward
-hook on the talker therefore sees every frame the moment it exists. Generation runs in a helper
-thread; frames cross a queue to the caller, which decodes them in chunks: a small first chunk so the
-first audio arrives early, then larger ones, which cost less decoder overhead per second of audio.
+hook on the talker therefore sees every frame the moment it exists. That is the reference path; the
+fast decoder (fast_decode.py) yields frames from its own loop instead. Either way generation runs in a
+helper thread (`threaded_frames`), so the decode of one chunk overlaps the generation of the next;
+frames cross a queue to the caller, which decodes them in chunks: a small first chunk so the first
+audio arrives early, then larger ones, which cost less decoder overhead per second of audio.
 
 The speech-tokenizer decoder is causal (causal convolutions and a sliding-window causal transformer);
 decoding a chunk together with the frames before it (left context) and dropping the context's samples
