@@ -166,14 +166,14 @@ from studio.audio.buffers import GrowingAudio
 from studio.audio.playback import Player
 audio = GrowingAudio(24000)
 audio.append(np.arange(24000, dtype=np.float32))
-player = Player(audio, device_rate=%d)
+player = Player(audio, device_rate=DEVICE_RATE)
 player.rendering_done = True
 def pull(frames):
     out = np.zeros((frames, 1), dtype=np.float32)
     player._feed_once()
     player._callback(out, frames, None, None)
     return out[:, 0]
-""" % device_rate + body + "\nplayer.close()\n"
+""".replace("DEVICE_RATE", str(device_rate)) + body + "\nplayer.close()\n"
     result = subprocess.run([sys.executable, "-c", code], env={**os.environ, "HOME": str(home)}, cwd=REPO,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
