@@ -26,14 +26,16 @@ class DecoderOptions:
         return self.decoder == "fast"
 
     def cache_tag(self) -> str | None:
-        """What the render cache key records: None for the reference path (keys made before the fast
-        decoder existed stay valid). The paths draw samples differently (multinomial against the
-        exponential race), so with sampling one seed can give different audio on each, and int8
-        weights change the logits. Compiling does not enter the key: compiled steps are checked
-        against eager at their first frame and agree to float rounding."""
-        if not self.fast:
-            return None
-        return "fast-int8" if self.int8 else "fast"
+        """What the render cache key records of the decoder: only int8, which changes the logits.
+
+        The fast loop in the model's precision samples from the reference's distribution (checked against
+        transformers' processors) and picks the reference's codes under greedy decoding, so a cached render
+        from either path is a render of the same request, and each reuses the other's. That keeps every
+        key made before the fast decoder existed: an upgrade must not make a project's rendered (and
+        locked) lines disappear. A fresh render of one seed can still differ between the paths, which
+        draw their random numbers differently. Compiling does not enter the key either: compiled steps
+        are checked against eager at their first frame and agree to float rounding."""
+        return "int8" if self.fast and self.int8 else None
 
     def describe(self) -> str:
         if not self.fast:
