@@ -223,6 +223,8 @@ class FastDecoder:
         if self.options.int8:
             if self.device.type != "cpu":
                 raise ValueError("int8 weights are for the CPU; on a GPU the model runs in bfloat16")
+            if progress:
+                progress("preparing int8 weights for the decoder (once per loaded model)")
             talker_layers, predictor_layers, self.codec_head, self.predictor_heads, self.projection = (
                 int8_copy(m) for m in (talker_layers, predictor_layers, self.codec_head, self.predictor_heads,
                                        self.projection))

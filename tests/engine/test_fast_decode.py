@@ -166,7 +166,9 @@ def test_int8_leaves_the_models_own_weights_alone_and_moves_the_logits_a_little(
     talker = loaded.tts.model.talker
     weight = talker.model.layers[0].self_attn.q_proj.weight
     before = weight.detach().clone()
-    int8 = synth.fast_decoder(DecoderOptions("fast", int8=True))
+    said = []
+    int8 = synth.fast_decoder(DecoderOptions("fast", int8=True), progress=said.append)
+    assert said == ["preparing int8 weights for the decoder (once per loaded model)"]  # 30 s at 1.7B: said
     assert torch.equal(weight, before) and type(talker.model.layers[0].self_attn.q_proj) is torch.nn.Linear
     assert int8.talker_stack.layers[0].self_attn.q_proj.weight().dtype == torch.qint8
     # The same hidden state through both heads: int8 moves the logits by a small fraction of their spread.
