@@ -149,6 +149,22 @@ class DecoderStack:
             for tensor in (self.keys, self.values, self.cos, self.sin, self.positions):
                 _dynamo.mark_static_address(tensor)
 
+    def _projections(self, layer, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
+        """A layer's normed, rotated queries and keys and its values for `x` (1, T, H), heads first."""
+        attn = layer.self_attn
+        h = layer.input_layernorm(x)
+        shape = (1, x.shape[1], -1, self.head_dim)
+        q = attn.q_norm(attn.q_proj(h).view(shape)).transpose(1, 2)
+        k = attn.k_norm(attn.k_proj(h).view(shape)).transpose(1, 2)
+        v = attn.v_proj(h).view(shape).transpose(1, 2)
+        return q * cos + _rotate_half(q) * sin, k * cos + _rotate_half(k) * sin, v
+
+    @staticmethod
+    def _rest_of_layer(layer, x: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
+        """The residual after attention, then the MLP block."""
+        x = x + layer.self_attn.o_proj(attended.transpose(1, 2).reshape(1, x.shape[1], -1))
+        return x + layer.mlp(layer.post_attention_layernorm(x))
+
     def step(self, x: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
         """One position (1, 1, H) at `position` (a (1,) tensor) -> normed output (1, 1, H).
 
@@ -158,44 +174,27 @@ class DecoderStack:
         cos, sin = self.cos.index_select(0, position), self.sin.index_select(0, position)
         visible = (self.positions <= position)[None, :]  # (1, capacity): one query row
         for i, layer in enumerate(self.layers):
-            attn = layer.self_attn
-            h = layer.input_layernorm(x)
-            shape = (1, 1, -1, self.head_dim)
-            q = attn.q_norm(attn.q_proj(h).view(shape)).transpose(1, 2)
-            k = attn.k_norm(attn.k_proj(h).view(shape)).transpose(1, 2)
-            v = attn.v_proj(h).view(shape).transpose(1, 2)
-            q = q * cos + _rotate_half(q) * sin
-            k = k * cos + _rotate_half(k) * sin
+            q, k, v = self._projections(layer, x, cos, sin)
             self.keys[i].index_copy_(2, position, k)
             self.values[i].index_copy_(2, position, v)
-            out = F.scaled_dot_product_attention(q, self.keys[i], self.values[i], attn_mask=visible,
-                                                 scale=self.scaling, enable_gqa=True)
-            x = x + attn.o_proj(out.transpose(1, 2).reshape(1, 1, -1))
-            x = x + layer.mlp(layer.post_attention_layernorm(x))
+            attended = F.scaled_dot_product_attention(q, self.keys[i], self.values[i], attn_mask=visible,
+                                                      scale=self.scaling, enable_gqa=True)
+            x = self._rest_of_layer(layer, x, attended)
         return self.norm(x)
 
     def forward(self, x: torch.Tensor, start: int) -> torch.Tensor:
         """Hidden states (1, T, H) at positions start..start+T-1 -> normed outputs; caches their keys."""
-        length = x.shape[1]
-        end = start + length
+        end = start + x.shape[1]
         cos, sin = self.cos[start:end], self.sin[start:end]
         for i, layer in enumerate(self.layers):
-            attn = layer.self_attn
-            h = layer.input_layernorm(x)
-            shape = (1, length, -1, self.head_dim)
-            q = attn.q_norm(attn.q_proj(h).view(shape)).transpose(1, 2)
-            k = attn.k_norm(attn.k_proj(h).view(shape)).transpose(1, 2)
-            v = attn.v_proj(h).view(shape).transpose(1, 2)
-            q = q * cos + _rotate_half(q) * sin
-            k = k * cos + _rotate_half(k) * sin
+            q, k, v = self._projections(layer, x, cos, sin)
             self.keys[i, :, :, start:end] = k
             self.values[i, :, :, start:end] = v
-            out = F.scaled_dot_product_attention(
+            attended = F.scaled_dot_product_attention(
                 q, self.keys[i, :, :, :end], self.values[i, :, :, :end],
-                is_causal=length > 1 and start == 0, scale=self.scaling, enable_gqa=True,
+                is_causal=x.shape[1] > 1 and start == 0, scale=self.scaling, enable_gqa=True,
             )
-            x = x + attn.o_proj(out.transpose(1, 2).reshape(1, length, -1))
-            x = x + layer.mlp(layer.post_attention_layernorm(x))
+            x = self._rest_of_layer(layer, x, attended)
         return self.norm(x)
 
 
