@@ -42,3 +42,19 @@ def loaded_models(tiny_checkpoints):
         return cache[kind]
 
     return get
+
+
+@pytest.fixture
+def fast_loop_runs(monkeypatch):
+    """The options of every segment the studio's own loop generated (the real loop, counted as it runs)."""
+    from studio.engine.fast_decode import FastDecoder
+
+    calls = []
+    real_frames = FastDecoder.frames
+
+    def counted(self, call, **kwargs):
+        calls.append(self.options)
+        return real_frames(self, call, **kwargs)
+
+    monkeypatch.setattr(FastDecoder, "frames", counted)
+    return calls

@@ -35,22 +35,6 @@ def _decoder_lines(err: str) -> list[str]:
     return [line for line in err.splitlines() if line.startswith("decoder: ")]
 
 
-@pytest.fixture
-def fast_loop_runs(monkeypatch):
-    """How many segments the studio's own loop generated (the real loop, counted as it is called)."""
-    from studio.engine.fast_decode import FastDecoder
-
-    calls = []
-    real_frames = FastDecoder.frames
-
-    def counted(self, call, **kwargs):
-        calls.append(self.options)
-        return real_frames(self, call, **kwargs)
-
-    monkeypatch.setattr(FastDecoder, "frames", counted)
-    return calls
-
-
 def test_greedy_fast_and_reference_render_the_same_samples(tiny_checkpoints, tmp_path, capsys, fast_loop_runs):
     reference, err_reference = _render(capsys, tiny_checkpoints, tmp_path, "ref", "--greedy", "--decoder", "reference")
     assert fast_loop_runs == []  # qwen-tts's generate made these frames

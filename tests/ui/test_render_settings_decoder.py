@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import pytest
-
 from studio.core.project import GenerationParams, Project
 from studio.engine.decoder_options import DecoderOptions
 from studio.engine.render import DONE
@@ -69,22 +67,6 @@ def test_the_advanced_choices_edit_the_machine_and_greedy_keeps_the_temperature(
     third.greedy_check.setChecked(False)
     third.accept()
     assert greedy.render.generation.temperature == GenerationParams().temperature == 0.9
-
-
-@pytest.fixture
-def fast_loop_runs(monkeypatch):
-    """The options of every segment the studio's own loop generated (the real loop, counted as it runs)."""
-    from studio.engine.fast_decode import FastDecoder
-
-    calls = []
-    real_frames = FastDecoder.frames
-
-    def counted(self, call, **kwargs):
-        calls.append(self.options)
-        return real_frames(self, call, **kwargs)
-
-    monkeypatch.setattr(FastDecoder, "frames", counted)
-    return calls
 
 
 def _user_picks(monkeypatch, *, decoder: str, int8: bool, greedy: bool) -> None:
