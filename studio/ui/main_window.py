@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QCoreApplication, QEvent, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -569,6 +569,9 @@ class MainWindow(DialogActions, EditActions, RenderActions, ExportActions, Playb
             self.renderer.shutdown()
         # Never leave a half-written export behind a closed window: wait for it (its result is dropped).
         self.background.shutdown()
+        # Answers the render thread or an export posted just before they stopped still wait in the queue;
+        # delivered now, they would redraw views being torn down. The window is closing: drop them.
+        QCoreApplication.removePostedEvents(self, QEvent.Type.MetaCall)
         # pyqtgraph's view must drop its scene before Qt deletes the widgets; otherwise a paint event
         # still queued for the view can reach a scene Python already collected.
         self.waveform.close()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import numpy as np
 import pytest
 import soundfile
+from PySide6.QtCore import Qt
 
 from studio.core.project import CastEntry, GenerationParams
 from studio.core.voice import VoiceSpec
@@ -85,6 +87,25 @@ def test_reopening_a_rendered_project_shows_its_audio_without_rendering(qtbot, c
     qtbot.waitUntil(lambda: bool(probed), timeout=60_000)
     qtbot.wait(50)
     assert _states(third)[1] == "stale"
+
+
+def test_a_cache_answer_still_queued_when_the_window_closes_is_dropped(qtbot, cast_window, make_window, tmp_path):
+    # CI once failed here: the render thread's answer was posted to the window just before it shut down, and
+    # was delivered after the waveform had dropped its scene ("PlotCurveItem already deleted" in a slot).
+    render_and_wait(qtbot, cast_window)
+    path = tmp_path / "show.qtts"
+    assert cast_window._save_to(path)
+    closing = make_window()
+    closing.machine.device, closing.machine.cpu_threads = "cpu", 2
+    answered = threading.Event()
+    # Runs on the render thread after the window's own (queued) slot has been posted.
+    closing.renderer.worker.cache_probed.connect(lambda job, found: answered.set(),
+                                                 Qt.ConnectionType.DirectConnection)
+    assert closing.open_project(path)
+    assert answered.wait(60)  # the UI thread has not run since: the answer waits in its queue
+    closing.shutdown()
+    qtbot.wait(50)  # an exception in the slot fails the test (pytest-qt catches it)
+    assert not closing.session.mix_results(closing.model.lines(), closing._items_per_line())  # dropped
 
 
 def test_a_new_take_replaces_that_lines_region_of_the_mix_only(qtbot, cast_window):
