@@ -25,7 +25,12 @@ Compiling (`torch.compile`) and int8 weights are options of `FastDecoder`; see `
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import queue
+import threading
+import weakref
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import torch
@@ -33,6 +38,17 @@ import torch.nn.functional as F  # noqa: N812 - the usual name
 
 from studio.engine.decoder_options import DecoderOptions
 from studio.engine.sampling import SamplerSettings, choose, penalise_repeats, warp
+
+
+def _serve(work: queue.SimpleQueue) -> None:
+    """The decoder thread: runs what is queued, in order, until None. Holds no reference to the decoder,
+    so dropping the decoder ends it."""
+    while (run := work.get()) is not None:
+        try:
+            run()
+        except Exception:  # the jobs report their own errors; this keeps the thread for the next one
+            logging.getLogger(__name__).exception("fast decoder job failed")
+        del run  # the finished job's closure (and the decoder it holds) must not live on in this frame
 
 
 class _Captured(Exception):
@@ -201,8 +217,11 @@ class DecoderStack:
 class FastDecoder:
     """Generates codec frames for one loaded qwen-tts model with the studio's own loop.
 
-    Built once per loaded model and options, reused for every segment; not thread-safe (one segment at a
-    time, as the render worker guarantees).
+    Built once per loaded model and options, reused for every segment. Its work (the compile probe and
+    every segment's frames) runs on one long-lived thread of its own (`run_on_decoder_thread`): torch
+    keeps CUDA graphs per thread (cudagraph trees live in thread-local state), so compiled steps recorded
+    on one thread would be recorded again, in a new memory pool, on every new thread. Segments queue on
+    that thread one after another; the static caches are shared and never used by two at once.
     """
 
     def __init__(self, model, options: DecoderOptions | None = None, *, progress=None) -> None:
@@ -241,10 +260,28 @@ class FastDecoder:
         # processed logits (a tie decided by float rounding explains a divergence from the reference).
         self.margins: list[float] | None = None
         self.compile_status = "not compiled"
+        # A daemon thread, not an executor's: a render abandoned at exit must not hold the process open.
+        self._work: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=_serve, args=(self._work,), name="fast-decoder", daemon=True)
+        self._thread.start()
+        weakref.finalize(self, self._work.put, None)  # the thread ends with its decoder
         if self.options.compile:
             from studio.engine.fast_compile import compile_steps
 
-            self.compile_status = compile_steps(self, progress=progress)
+            done: Future = Future()
+
+            def compile_here() -> None:
+                try:
+                    done.set_result(compile_steps(self, progress=progress))
+                except BaseException as exc:  # noqa: BLE001 - raised again in the building thread
+                    done.set_exception(exc)
+
+            self.run_on_decoder_thread(compile_here)
+            self.compile_status = done.result()
+
+    def run_on_decoder_thread(self, run: Callable[[], None]) -> None:
+        """Queue `run` for the decoder's thread; it runs after whatever was queued before it."""
+        self._work.put(run)
 
     # --- one frame -------------------------------------------------------------------------------------
 

@@ -50,13 +50,18 @@ class _Abort(Exception):
 _DONE = object()
 
 
-def threaded_frames(produce, *, eos: int, cancel: threading.Event | None) -> Iterator:
+def _new_thread(run) -> None:
+    threading.Thread(target=run, name="talker-generate", daemon=True).start()
+
+
+def threaded_frames(produce, *, eos: int, cancel: threading.Event | None, start=_new_thread) -> Iterator:
     """Run `produce(emit, halted)` in a thread and yield what it emits: each frame's codes, a (16,) tensor.
 
     The producer calls `emit(frame)` per frame and should return soon after `halted()` turns true (the
     caller stopped reading, or cancelled). Generation thus runs ahead while the caller decodes audio: the
     speech-tokenizer decode of one chunk overlaps the generation of the next. Stops at the end-of-speech
-    code. Cancelling raises Cancelled in the caller.
+    code. Cancelling raises Cancelled in the caller. `start(run)` runs the producer elsewhere: by default
+    on a new thread; the fast decoder passes its own long-lived one.
     """
     import torch
 
@@ -66,6 +71,8 @@ def threaded_frames(produce, *, eos: int, cancel: threading.Event | None) -> Ite
     def halted() -> bool:
         return stop.is_set() or (cancel is not None and cancel.is_set())
 
+    finished = threading.Event()
+
     def run() -> None:
         try:
             with torch.inference_mode():
@@ -73,10 +80,11 @@ def threaded_frames(produce, *, eos: int, cancel: threading.Event | None) -> Ite
         except BaseException as exc:  # noqa: BLE001 - handed to the caller, which re-raises it
             frames.put(exc)
             return
+        finally:
+            finished.set()
         frames.put(_DONE)
 
-    worker = threading.Thread(target=run, name="talker-generate", daemon=True)
-    worker.start()
+    start(run)
     try:
         while True:
             item = frames.get()
@@ -91,7 +99,7 @@ def threaded_frames(produce, *, eos: int, cancel: threading.Event | None) -> Ite
             yield item
     finally:
         stop.set()
-        worker.join()
+        finished.wait()  # the producer's step in flight ends before the next segment may use the model
 
 
 def generate_frames(model, generate_kwargs: dict, *, cancel: threading.Event | None) -> Iterator:

@@ -309,7 +309,7 @@ class Synthesizer:
             for frame in fast.frames(call, halted=halted):
                 emit(frame)
 
-        return threaded_frames(produce, eos=call.eos_token_id, cancel=cancel)
+        return threaded_frames(produce, eos=call.eos_token_id, cancel=cancel, start=fast.run_on_decoder_thread)
 
     def _stream_chunks(self, request, prompt, language, kwargs, report, cancel, decoder) -> Iterator[AudioChunk]:
         tts = self.loaded.tts

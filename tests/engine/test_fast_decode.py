@@ -9,6 +9,7 @@ the same seed gives the same audio.
 
 from __future__ import annotations
 
+import gc
 import threading
 
 import numpy as np
@@ -20,6 +21,7 @@ from studio.core.plan import PlannedSegment
 from studio.core.project import GenerationParams
 from studio.core.voice import VoiceSpec
 from studio.engine.decoder_options import DecoderOptions
+from studio.engine.fast_decode import DecoderStack
 from studio.engine.render import segment_key
 from studio.engine.synth import Cancelled, Synthesizer, SynthReport, SynthRequest
 
@@ -194,6 +196,44 @@ def test_compiling_int8_layers_falls_back_to_eager_and_says_so(loaded_models):
     eager = list(synth.generate_codes(request, decoder=DecoderOptions("fast", int8=True)))
     assert said and len(compiled_try) == len(eager)
     assert all(torch.equal(a, b) for a, b in zip(compiled_try, eager, strict=True))
+
+
+def test_the_compile_probe_and_every_segment_run_on_the_decoders_one_thread(loaded_models, monkeypatch):
+    # torch keeps CUDA graphs per thread: if each segment ran on a new thread, a compiled decoder would
+    # record its graphs again, in a new memory pool, for every segment; if two segments overlapped they
+    # would write the same static caches.
+    calls, active, most = [], [0], [0]
+    original = DecoderStack.forward
+
+    def recorded(stack, x, start):
+        active[0] += 1
+        most[0] = max(most[0], active[0])
+        calls.append(threading.current_thread())
+        try:
+            return original(stack, x, start)
+        finally:
+            active[0] -= 1
+
+    monkeypatch.setattr(DecoderStack, "forward", recorded)
+    synth = Synthesizer(loaded_models("voice_design"))
+    options = DecoderOptions("fast", compile=True, int8=True)  # compiling is tried (its probe runs), then refused
+    decoder = synth.fast_decoder(options)
+    assert decoder.compile_status.startswith("eager:") and calls  # the probe ran eager frames
+    probe_threads = set(calls)
+    request = SynthRequest("A line long enough to leave part way through.", VoiceSpec.design("x"),
+                           generation=GenerationParams(max_new_tokens=40))
+    abandoned = synth.generate_codes(request, decoder=options)
+    next(abandoned)
+    abandoned.close()  # the caller stops reading: the producer stops after its frame in flight
+    assert len(list(synth.generate_codes(request, decoder=options))) > 2
+    assert probe_threads == set(calls) == {decoder._thread} and decoder._thread is not threading.current_thread()
+    assert most[0] == 1  # never two forwards at once
+    # Dropping the decoder ends its thread.
+    thread = decoder._thread
+    synth._fast = decoder = None
+    gc.collect()  # a failed compile leaves reference cycles behind
+    thread.join(timeout=10)
+    assert not thread.is_alive()
 
 
 @pytest.mark.slow
