@@ -39,6 +39,19 @@ def _inductor_cache_dir() -> None:
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(paths.cache_dir() / "torch-compile"))
 
 
+def _owned(graphed):
+    """`graphed` with its output copied out of the CUDA graph's memory pool. Under inference, torch treats
+    every call of a compiled function as a new iteration and may reuse the previous one's outputs for
+    the next: the predictor's codes would be overwritten by the talker's next step (seen on an H200:
+    "accessing tensor output of CUDAGraphs that has been overwritten by a subsequent run"). The copies
+    are a hidden state and 15 codes per call."""
+
+    def call(*args):
+        return graphed(*args).clone()
+
+    return call
+
+
 def _probe_frame(decoder, talker_step, predict) -> tuple[torch.Tensor, torch.Tensor]:
     """A frame computed from a fixed four-position prompt: the talker's hidden state after one step and
     the 15 codes the predictor picks greedily after it."""
@@ -64,9 +77,11 @@ def compile_steps(decoder, *, progress=None) -> str:
     started = time.perf_counter()
     say("compiling the decoder (once per model; later starts reuse the compiled code)")
     try:
-        step = (torch.compile(decoder.talker_stack.step, fullgraph=True, dynamic=False, mode=mode) if cuda
+        step = (_owned(torch.compile(decoder.talker_stack.step, fullgraph=True, dynamic=False, mode=mode)) if cuda
                 else decoder._eager_talker_step)
         predict = torch.compile(decoder.predict_codes, fullgraph=True, dynamic=False, mode=mode)
+        if cuda:
+            predict = _owned(predict)
         with torch.inference_mode():
             eager_hidden, eager_codes = _probe_frame(decoder, decoder.talker_stack.step, decoder.predict_codes)
             # Twice: a CUDA graph is recorded on an early call and replayed after; the replay is what runs.
