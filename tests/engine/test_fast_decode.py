@@ -236,6 +236,22 @@ def test_the_compile_probe_and_every_segment_run_on_the_decoders_one_thread(load
     assert not thread.is_alive()
 
 
+def test_compiled_steps_outputs_survive_the_next_call_into_the_graph_pool():
+    # A CUDA graph writes every call's output into the same pool memory; on an H200 the talker's next step
+    # overwrote the predictor's codes still in use. The wrapper must hand out copies.
+    from studio.engine.fast_compile import _owned
+
+    pool = torch.zeros(15, dtype=torch.long)
+
+    def graphed(value: int) -> torch.Tensor:  # a replay: the same output storage every time
+        return pool.fill_(value)
+
+    step = _owned(graphed)
+    codes = step(7)
+    step(9)
+    assert codes.tolist() == [7] * 15
+
+
 @pytest.mark.slow
 def test_compiled_steps_give_the_eager_codes(loaded_models):
     # About a minute of compiling on two cores (inductor generates and builds C++ for both graphs).
