@@ -9,7 +9,7 @@ so tidying it changes no audio.
 
 from __future__ import annotations
 
-from studio.core.tags import _Token, _tokens, strip_invisible, tag_kind
+from studio.core.tags import _Token, _tokens, heading_end, strip_invisible, tag_kind
 
 
 def _run_at(tokens: list[_Token], column: int) -> tuple[int, int]:
@@ -53,7 +53,8 @@ def place_tag(line: str, column: int, tag: str) -> str:
     pause never replaces anything. The run is rewritten with single spaces, so "[Sad]Hello" with
     [Angry] placed at 0 becomes "[Angry] Hello".
     """
-    column = max(0, min(column, len(line)))
+    # Never before a chapter heading's "#": the line would stop being a heading.
+    column = max(heading_end(line), min(column, len(line)))
     tokens = _tokens(line)
     first, last = _run_at(tokens, column)
     slot = _slot(tag[1:-1] if tag.startswith("[") and tag.endswith("]") else tag)

@@ -33,6 +33,10 @@ _PAUSE_KEY = "pause"
 _NEUTRAL = "neutral"
 
 _WHITESPACE_RUN = re.compile(r"\s+")
+# A chapter heading: "#" first on the line (after indentation) and then a space, as in Markdown. The
+# heading's text is spoken like any line (audiobook chapters begin with their title read aloud);
+# "\#" at the start of a line is a literal "#".
+_HEADING = re.compile(r"[ \t]*#(?=[ \t])")
 # "[pause]" alone, or "pause" followed by whitespace and a length: "[pause 1.5s]". "[Pauses]" or
 # "[paused]" are emotions, so the word must end where the length begins.
 _PAUSE_TAG = re.compile(r"pause(?:\s+(?P<length>.*))?", re.IGNORECASE | re.DOTALL)
@@ -235,11 +239,12 @@ def parse_line(
             )
         text_start = None
 
-    i = 0
+    heading = _HEADING.match(line)
+    i = heading.end() if heading else 0
     n = len(line)
     while i < n:
         ch = line[i]
-        if ch == "\\" and i + 1 < n and line[i + 1] in "[]":
+        if ch == "\\" and i + 1 < n and (line[i + 1] in "[]" or (line[i + 1] == "#" and not line[:i].strip())):
             if text_start is None:
                 text_start = i
             text_chars.append(line[i + 1])
@@ -279,7 +284,16 @@ def parse_line(
         text_chars.append(ch)
         i += 1
     flush_text()
+    if heading and not any(isinstance(item, SpeechItem) for item in items):
+        raise ScriptError(line_no, heading.end(), "a chapter heading needs a title after '#'")
     return items, tags, state
+
+
+def heading_end(line: str) -> int:
+    """Where a chapter heading's "#" ends (0-based, after it; tags and text go after this), or 0 when
+    `line` is no heading ("# Chapter 3: The Storm")."""
+    heading = _HEADING.match(line)
+    return heading.end() if heading else 0
 
 
 def _apply_tag(content: str, line_no: int, column: int, state: DeliveryState) -> float | None:
