@@ -62,7 +62,8 @@ class GenerationParams:
     max_new_tokens: int | None = None
 
 
-EXPORT_FORMATS = ("wav", "flac")
+# m4b (AAC with chapter markers) and mp3 (ID3 chapter frames) are the audiobook formats.
+EXPORT_FORMATS = ("wav", "flac", "m4b", "mp3")
 
 
 @dataclass
@@ -113,11 +114,24 @@ class LineState:
 
 
 @dataclass
+class BookInfo:
+    """What an audiobook export is tagged with (an imported book fills it in)."""
+
+    title: str | None = None
+    author: str | None = None
+    cover: str | None = None  # an image file, relative to the project file's folder or absolute
+
+    def is_empty(self) -> bool:
+        return self.title is None and self.author is None and self.cover is None
+
+
+@dataclass
 class Project:
     script: str = ""
     cast: dict[str, CastEntry] = field(default_factory=dict)
     render: RenderSettings = field(default_factory=RenderSettings)
     lines: dict[int, LineState] = field(default_factory=dict)  # 1-based script line -> state
+    book: BookInfo = field(default_factory=BookInfo)
 
 
 # --- reading ---------------------------------------------------------------------------------------
@@ -369,8 +383,11 @@ def project_from_json(doc: Any) -> Project:
             takes=entry.integer("takes", 1, minimum=1, maximum=MAX_TAKE + 1),
         )
         entry.finish()
+    book_reader = top.child("book")  # absent in projects that are no books
+    book = BookInfo(*(book_reader.string(key, None, nullable=True) for key in ("title", "author", "cover")))
+    book_reader.finish()
     top.finish()
-    return Project(script=script, cast=cast, render=render, lines=lines)
+    return Project(script=script, cast=cast, render=render, lines=lines, book=book)
 
 
 def project_to_json(project: Project) -> dict[str, Any]:
@@ -412,7 +429,8 @@ def project_to_json(project: Project) -> dict[str, Any]:
             for line_no, state in sorted(project.lines.items())
             if not state.is_default() and line_no <= line_count
         ],
-    }
+    } | ({} if project.book.is_empty() else {"book": {"title": project.book.title, "author": project.book.author,
+                                                     "cover": project.book.cover}})
 
 
 def parse_project_bytes(data: bytes, *, source: str) -> Project:

@@ -11,6 +11,7 @@ import pytest
 from studio.core import project as project_module
 from studio.core.project import (
     SCHEMA_VERSION,
+    BookInfo,
     CastEntry,
     LineState,
     Project,
@@ -88,6 +89,25 @@ def test_files_without_the_newer_export_settings_keep_exporting_after_render_all
     del doc["render"]["export"]["timestamped_copy"], doc["render"]["export"]["subtitles"]
     loaded = load_project(write_doc(tmp_path / "old.qtts", doc))
     assert loaded.render.export.timestamped_copy is True and loaded.render.export.subtitles is True
+
+
+def test_book_details_round_trip_and_are_absent_from_projects_that_are_no_books(tmp_path):
+    assert "book" not in valid_doc()  # files of projects without them keep their shape
+    project = sample_project()
+    project.book = BookInfo(title="The Storm", author="A. Writer", cover="storm.cover.jpg")
+    path = tmp_path / "book.qtts"
+    save_project(project, path)
+    assert json.loads(path.read_text(encoding="utf-8"))["book"]["author"] == "A. Writer"
+    assert load_project(path).book == project.book
+
+
+@pytest.mark.parametrize("book, field", [("The Storm", "book"), ({"title": 3}, "book.title"),
+                                         ({"titel": "x"}, "book.titel")])
+def test_bad_book_details_name_their_field(tmp_path, book, field):
+    doc = valid_doc() | {"book": book}
+    with pytest.raises(ProjectError) as caught:
+        load_project(write_doc(tmp_path / "bad.qtts", doc))
+    assert caught.value.field == field
 
 
 def test_default_line_states_are_not_written():
@@ -243,7 +263,7 @@ def test_wrong_schema_version(tmp_path, version, reason):
         (lambda d: d["render"]["generation"].update(tempreature=1), "render.generation.tempreature",
          "unknown field"),
         (lambda d: d.update(lines={}), "lines", "expected a list, got an object"),
-        (lambda d: d["render"]["export"].update(format="mp3"), "render.export.format", "expected one of wav, flac"),
+        (lambda d: d["render"]["export"].update(format="ogg"), "render.export.format", "expected one of wav, flac, m4b, mp3"),
         (lambda d: d["render"]["export"].update(loudness_lufs=5), "render.export.loudness_lufs", "between -70 and 0"),
         (lambda d: d["render"]["export"].update(timestamped_copy="no"), "render.export.timestamped_copy",
          "expected true or false"),
