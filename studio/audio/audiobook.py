@@ -50,6 +50,27 @@ _CHUNK = 1 << 16
 _STIK_AUDIOBOOK = 2
 
 
+def chapter_marks(lengths: Sequence[tuple[int, int]], chapters: Sequence) -> list[ChapterMark]:
+    """Where each chapter (studio.core.chapters.Chapter) begins in a program of segments given as
+    (script line, samples) in playing order: at its first segment. A chapter with no audio of its own (all
+    its lines empty) gets no mark."""
+    marks: list[ChapterMark] = []
+    offset, total = 0, sum(n for _line, n in lengths)
+    pending = list(chapters)
+    for line, n_samples in lengths:
+        while pending and pending[0].last_line < line:
+            pending.pop(0)  # passed without a segment
+        if pending and pending[0].holds(line):
+            mark = ChapterMark(pending[0].title, offset)
+            if marks and offset == marks[-1].start:
+                marks[-1] = mark  # the chapter before had no audio: this one starts there
+            elif offset < total:
+                marks.append(mark)
+            pending.pop(0)
+        offset += n_samples
+    return marks
+
+
 def write_m4b(path: Path, samples: np.ndarray, sample_rate: int, chapters: Sequence[ChapterMark], tags: BookTags,
               *, bitrate: int = 64_000) -> None:
     """Write `samples` (float32 mono in [-1, 1]) as AAC in an MP4 container with chapters and iTunes tags.
@@ -57,16 +78,8 @@ def write_m4b(path: Path, samples: np.ndarray, sample_rate: int, chapters: Seque
     Raises ValueError for audio or chapters that cannot be written (before anything is created) and
     ExportError when `path` exists or the file cannot be written.
     """
-    path = Path(path)
-    audio, cover_type = _check(path, ".m4b", samples, sample_rate, chapters, tags)
-
-    def write(tmp: Path) -> None:
-        # "ipod" is FFmpeg's muxer for Apple's .m4a/.m4b flavour of MP4 (iTunes metadata, M4A brand).
-        _encode(tmp, "ipod", "aac", audio, sample_rate, bitrate, _chapter_entries(chapters, len(audio), sample_rate))
-        _mark_as_book(tmp)
-        _tag_m4b(tmp, tags, cover_type)
-
-    _write_atomically(path, write)
+    path = _check_suffix(path, ".m4b")
+    _write_atomically(path, book_writer("m4b", samples, sample_rate, chapters, tags, bitrate=bitrate, path=path))
 
 
 def write_mp3(path: Path, samples: np.ndarray, sample_rate: int, chapters: Sequence[ChapterMark], tags: BookTags,
@@ -76,19 +89,39 @@ def write_mp3(path: Path, samples: np.ndarray, sample_rate: int, chapters: Seque
     Raises ValueError for audio or chapters that cannot be written (before anything is created) and
     ExportError when `path` exists, the bundled FFmpeg has no LAME encoder, or the file cannot be written.
     """
+    path = _check_suffix(path, ".mp3")
+    _write_atomically(path, book_writer("mp3", samples, sample_rate, chapters, tags, bitrate=bitrate, path=path))
+
+
+def book_writer(audio_format: str, samples: np.ndarray, sample_rate: int, chapters: Sequence[ChapterMark],
+                tags: BookTags, *, bitrate: int = 64_000, path: Path | None = None) -> Callable[[Path], None]:
+    """Check what is to be written (ValueError, ExportError) and return the function that writes it into a
+    given (temporary) file: what export.py's all-or-nothing exports call. `path` only names the target in
+    messages."""
     import av
 
-    path = Path(path)
-    audio, cover_type = _check(path, ".mp3", samples, sample_rate, chapters, tags)
-    if "libmp3lame" not in av.codecs_available:
-        raise ExportError(f"{path}: this PyAV build's FFmpeg has no MP3 encoder (libmp3lame); export M4B instead")
+    audio, cover_type = _check(samples, sample_rate, chapters, tags)
+    if audio_format == "m4b":
+        def write(tmp: Path) -> None:
+            # "ipod" is FFmpeg's muxer for Apple's .m4a/.m4b flavour of MP4 (iTunes metadata, M4A brand).
+            _encode(tmp, "ipod", "aac", audio, sample_rate, bitrate,
+                    _chapter_entries(chapters, len(audio), sample_rate))
+            _mark_as_book(tmp)
+            _tag_m4b(tmp, tags, cover_type)
 
-    def write(tmp: Path) -> None:
+        return write
+    if audio_format != "mp3":
+        raise ValueError(f"unknown audiobook format {audio_format!r} (expected m4b or mp3)")
+    if "libmp3lame" not in av.codecs_available:
+        raise ExportError(f"{path or 'mp3'}: this PyAV build's FFmpeg has no MP3 encoder (libmp3lame); "
+                          "export M4B instead")
+
+    def write_mp3_file(tmp: Path) -> None:
         # The chapters are left to mutagen, not FFmpeg's ID3 writer, so the frames are exactly as documented.
         _encode(tmp, "mp3", "libmp3lame", audio, sample_rate, bitrate, [])
         _tag_mp3(tmp, tags, cover_type, chapters, len(audio), sample_rate)
 
-    _write_atomically(path, write)
+    return write_mp3_file
 
 
 def read_chapters(path: Path) -> list[tuple[str, float]]:
@@ -107,12 +140,17 @@ def read_chapters(path: Path) -> list[tuple[str, float]]:
 # --- checks -----------------------------------------------------------------------------------------------
 
 
-def _check(path: Path, suffix: str, samples: np.ndarray, sample_rate: int, chapters: Sequence[ChapterMark],
+def _check_suffix(path: Path, suffix: str) -> Path:
+    path = Path(path)
+    if path.suffix.lower() != suffix:
+        raise ExportError(f"{path}: an audiobook in this format must end in {suffix}")
+    return path
+
+
+def _check(samples: np.ndarray, sample_rate: int, chapters: Sequence[ChapterMark],
            tags: BookTags) -> tuple[np.ndarray, str | None]:
     """Refuse what cannot be written, before anything is created; return the audio as clipped float32
     and the cover's MIME type."""
-    if path.suffix.lower() != suffix:
-        raise ExportError(f"{path}: an audiobook in this format must end in {suffix}")
     audio = np.asarray(samples)
     if audio.ndim != 1:
         raise ValueError(f"audiobook audio must be mono (one dimension), got shape {audio.shape}")

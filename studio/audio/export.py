@@ -27,6 +27,9 @@ from studio.core.atomic import pid_alive as _pid_alive
 from studio.core.timing import lay_out, to_srt, to_vtt
 
 AUDIO_FORMATS = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_24")}
+# Audiobook formats (studio/audio/audiobook.py): encoded with PyAV, chapters and tags; stems stay WAV.
+BOOK_FORMATS = ("m4b", "mp3")
+FORMAT_NAMES = (*AUDIO_FORMATS, *BOOK_FORMATS)
 
 
 class ExportError(RuntimeError):
@@ -191,6 +194,43 @@ def _loudness_gain(audio: np.ndarray, sample_rate: int, target_lufs: float) -> t
     }
 
 
+def _check_format(audio_format: str) -> None:
+    if audio_format not in FORMAT_NAMES:
+        raise ExportError(f"unknown audio format {audio_format!r} (expected {', '.join(FORMAT_NAMES)})")
+
+
+def _stem_format(audio_format: str) -> tuple[str, str, str]:
+    """(suffix, soundfile format, subtype) of the stems; the audiobook formats' stems are WAV."""
+    stem_format = audio_format if audio_format in AUDIO_FORMATS else "wav"
+    return (f".{stem_format}", *AUDIO_FORMATS[stem_format])
+
+
+def _audio_writer(audio_format: str, audio: np.ndarray, sample_rate: int, segments, chapters, book, target):
+    """The function that writes the program into a temp file, and the chapter marks it carries."""
+    from studio.audio.audiobook import BookTags, book_writer, chapter_marks
+
+    marks = chapter_marks([(s.line, len(s.samples)) for s in segments], chapters) if chapters else []
+    if audio_format in AUDIO_FORMATS:
+        fmt, subtype = AUDIO_FORMATS[audio_format]
+        return (lambda p: soundfile.write(p, np.clip(audio, -1, 1), sample_rate, format=fmt, subtype=subtype)), marks
+    import av
+    import mutagen
+
+    try:
+        encode = book_writer(audio_format, audio, sample_rate, marks, book or BookTags(), path=target)
+    except ValueError as exc:
+        raise ExportError(f"{target}: {exc}; nothing was exported") from None
+
+    def write(p: Path) -> None:
+        try:
+            encode(p)
+        except (av.FFmpegError, mutagen.MutagenError) as exc:
+            raise ExportError(f"{target}: cannot encode the {audio_format.upper()} ({exc}); nothing was exported") \
+                from None
+
+    return write, marks
+
+
 def export_render(
     segments: Sequence[ExportSegment],
     *,
@@ -202,14 +242,17 @@ def export_render(
     stems: bool = False,
     loudness_lufs: float | None = None,
     extra: dict | None = None,
+    chapters: Sequence = (),
+    book=None,
 ) -> ExportResult:
-    """Write `<name>_<YYYYmmdd_HHMMSS>.<wav|flac>`, `.srt`, `.vtt` and `.json` into `folder`.
+    """Write `<name>_<YYYYmmdd_HHMMSS>.<wav|flac|m4b|mp3>`, `.srt`, `.vtt` and `.json` into `folder`.
 
     With `loudness_lufs`, the whole program (and its stems, by the same gain) is normalised to that
-    integrated loudness, never above a peak of -0.01 dBFS.
+    integrated loudness, never above a peak of -0.01 dBFS. `chapters` (studio.core.chapters.Chapter)
+    become chapter marks in an M4B or MP3 and are listed in the manifest; `book` (audiobook.BookTags)
+    tags an M4B or MP3.
     """
-    if audio_format not in AUDIO_FORMATS:
-        raise ExportError(f"unknown audio format {audio_format!r} (expected wav or flac)")
+    _check_format(audio_format)
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -228,9 +271,11 @@ def export_render(
         gain, loudness = _loudness_gain(audio, sample_rate, loudness_lufs)
         audio = audio * np.float32(gain)
     timed = lay_out((s.kind, s.line, s.text, len(s.samples)) for s in segments)
-    fmt, subtype = AUDIO_FORMATS[audio_format]
+    stem_suffix, fmt, subtype = _stem_format(audio_format)
     speech = [s for s in segments if s.kind == "speech"] if stems else []
     _check_free_space(folder, len(audio) + sum(len(s.samples) for s in speech), subtype)
+    write_audio, marks = _audio_writer(audio_format, audio, sample_rate, segments, chapters, book,
+                                       folder / f"{base}{audio_suffix}")
 
     # Everything is written to temp names first and published only when all of it exists, so a failure
     # (a full disk, a folder that turns read-only) leaves no partial export: what this call published is
@@ -238,13 +283,11 @@ def export_render(
     temps: list[Path] = []
     published: list[Path] = []
     try:
-        temps.append(_write_tmp(
-            folder, lambda p: soundfile.write(p, np.clip(audio, -1, 1), sample_rate, format=fmt, subtype=subtype)
-        ))
+        temps.append(_write_tmp(folder, write_audio))
         temps.append(_write_tmp(folder, lambda p: p.write_text(to_srt(timed, sample_rate), encoding="utf-8")))
         temps.append(_write_tmp(folder, lambda p: p.write_text(to_vtt(timed, sample_rate), encoding="utf-8")))
         audio_tmp, srt_tmp, vtt_tmp = temps
-        stem_names = [f"{s.index + 1:04d}_line{s.line}{audio_suffix}" for s in speech]
+        stem_names = [f"{s.index + 1:04d}_line{s.line}{stem_suffix}" for s in speech]
         stems_tmp: Path | None = None
         if stems:
             stems_tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(), suffix=".tmp", dir=folder))
@@ -281,7 +324,7 @@ def export_render(
 
         document = _manifest(segments, timed, sample_rate=sample_rate, audio=audio, paths=paths,
                              audio_suffix=audio_suffix, when=when, extra=extra, audio_format=audio_format,
-                             loudness=loudness, stem_paths=stem_paths)
+                             loudness=loudness, stem_paths=stem_paths, marks=marks)
         manifest_tmp = _write_tmp(
             folder,
             lambda p: p.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"),
@@ -341,7 +384,7 @@ def _check_free_space(folder: Path, samples: int, subtype: str) -> None:
 
 
 def _manifest(segments, timed, *, sample_rate, audio, paths, audio_suffix, when, extra, audio_format, loudness,
-              stem_paths) -> dict:
+              stem_paths, marks) -> dict:
     document = {
         "sample_rate": sample_rate,
         "duration": len(audio) / sample_rate,
@@ -378,6 +421,8 @@ def _manifest(segments, timed, *, sample_rate, audio, paths, audio_suffix, when,
         document["loudness"] = loudness
     if stem_paths:
         document["stems"] = [str(p) for p in stem_paths]
+    if marks:
+        document["chapters"] = [{"title": m.title, "start": m.start / sample_rate} for m in marks]
     return document
 
 
@@ -428,6 +473,8 @@ def export_to_path(
     stems: bool = False,
     loudness_lufs: float | None = None,
     replace: Sequence[Path] = (),
+    chapters: Sequence = (),
+    book=None,
 ) -> PathExport:
     """Write the program to `audio_path` (and its subtitles and stems beside it, see export_targets).
 
@@ -436,8 +483,7 @@ def export_to_path(
     swapped in at the end; a failure part-way puts every replaced file back and removes what was new,
     so the folder is as it was.
     """
-    if audio_format not in AUDIO_FORMATS:
-        raise ExportError(f"unknown audio format {audio_format!r} (expected wav or flac)")
+    _check_format(audio_format)
     audio_path = Path(audio_path)
     if audio_path.suffix.lower() != f".{audio_format}":
         raise ExportError(f"{audio_path}: a {audio_format.upper()} export must end in .{audio_format}")
@@ -462,16 +508,16 @@ def export_to_path(
         gain, _ = _loudness_gain(audio, sample_rate, loudness_lufs)
         audio = audio * np.float32(gain)
     timed = lay_out((s.kind, s.line, s.text, len(s.samples)) for s in segments)
-    fmt, subtype = AUDIO_FORMATS[audio_format]
+    stem_suffix, fmt, subtype = _stem_format(audio_format)
     speech = [s for s in segments if s.kind == "speech"] if stems else []
     _check_free_space(folder, len(audio) + sum(len(s.samples) for s in speech), subtype)
-    stem_names = [f"{s.index + 1:04d}_line{s.line}.{audio_format}" for s in speech]
+    stem_names = [f"{s.index + 1:04d}_line{s.line}{stem_suffix}" for s in speech]
+    write_audio, _marks = _audio_writer(audio_format, audio, sample_rate, segments, chapters, book, audio_path)
 
     temps: list[tuple[Path, Path]] = []  # (temp, final)
     swapped: list[tuple[Path, Path | None]] = []  # (final, where the replaced original waits, or None)
     try:
-        temps.append((_write_tmp(folder, lambda p: soundfile.write(
-            p, np.clip(audio, -1, 1), sample_rate, format=fmt, subtype=subtype)), targets[0]))
+        temps.append((_write_tmp(folder, write_audio), targets[0]))
         if subtitles:
             temps.append((_write_tmp(folder, lambda p: p.write_text(to_srt(timed, sample_rate), encoding="utf-8")),
                           targets[1]))
