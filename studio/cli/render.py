@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from studio.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError
+from studio.core.project import EXPORT_FORMATS
 from studio.engine.decoder_options import DECODERS, DecoderOptions
 
 _FIX_HINTS = {
@@ -62,7 +63,11 @@ def add_render_parser(commands) -> argparse.ArgumentParser:
                              "setting, or off)")
     render.add_argument("--greedy", action="store_true",
                         help="no sampling anywhere (temperature 0) for this run; the project is not changed")
-    render.add_argument("--format", choices=("wav", "flac"), help="audio format (default: the project's, or wav)")
+    render.add_argument("--format", choices=EXPORT_FORMATS,
+                        help="audio format: wav, flac, or an audiobook with chapter marks and the project's book "
+                             "details, m4b or mp3 (default: the project's, or wav)")
+    render.add_argument("--chapter", metavar="N|TITLE",
+                        help="render and export one chapter (a chapter starts at a line '# Title'), by number or title")
     render.add_argument("--stems", action="store_true", help="also write one file per speech segment")
     render.add_argument(
         "--loudness", type=float, metavar="LUFS", help="normalise the export to this loudness, e.g. -16 or -23"
@@ -163,6 +168,25 @@ def _decoder_options(args: argparse.Namespace, settings) -> DecoderOptions:
     )
 
 
+def _chapter_scope(args: argparse.Namespace, source: Path, project, plan):
+    """The segments and problems this run covers, the chapters its export marks, and its name: the whole
+    script, or with --chapter that chapter alone (problems in other chapters do not stop it)."""
+    from studio.core.chapters import chapters_in, find_chapter
+
+    chapters = chapters_in(project.script)
+    name = source.stem or "render"
+    if args.chapter is None:
+        return plan.segments, plan.problems, chapters, name
+    try:
+        chapter = find_chapter(chapters, args.chapter)
+    except ValueError as exc:
+        raise CliError(f"{source}: --chapter {args.chapter}: {exc}") from None
+    problems = [p for p in plan.problems
+                if not (p.lines or p.line) or any(chapter.holds(line) for line in (p.lines or (p.line,)))]
+    segments = [s for s in plan.segments if chapter.holds(s.line)]
+    return segments, problems, [chapter], f"{name}_ch{chapter.number:02d}"
+
+
 def _cmd_render(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
@@ -198,15 +222,15 @@ def _cmd_render(args: argparse.Namespace) -> int:
     except InputError as exc:
         raise CliError(str(exc)) from None
     _check_model_option(args.model)  # after the script: a grammar error is the first thing to fix
-    segments = plan.segments
-    if plan.problems:
-        for problem in plan.problems:
+    segments, problems, chapters, name = _chapter_scope(args, source, project, plan)
+    if problems:
+        for problem in problems:
             hint = _FIX_HINTS.get(problem.where, problem.fix)
             print(f"{source}: " + (f"{problem.where_text}: " if problem.where_text else "") + f"{problem.what}; {hint}",
                   file=sys.stderr)
         if not args.render_what_can:
             return EXIT_USAGE
-        segments = renderable(segments, plan.problems)
+        segments = renderable(segments, problems)
         if not any(s.kind == "speech" for s in segments):
             print(f"{source}: no line can be rendered", file=sys.stderr)
             return EXIT_USAGE
@@ -276,16 +300,23 @@ def _cmd_render(args: argparse.Namespace) -> int:
               "the rest come from the cache)", file=sys.stderr)
         return EXIT_FAILED
     from studio.audio.export import ExportError
+    from studio.session.exporting import book_tags
 
+    book, cover_problem = book_tags(project.book, project_folder=source.parent, fallback_title=source.stem)
+    audio_format = args.format or project.render.export.audio_format
+    if cover_problem and audio_format in ("m4b", "mp3"):
+        print(f"warning: {cover_problem}", file=sys.stderr)
     try:
         exported = export_results(
             outcome.results,
             sample_rate=outcome.sample_rate,
             folder=Path(args.out),
-            name=source.stem or "render",
+            name=name,
             models=outcome.models,
+            chapters=chapters,
+            book=book,
             # Command-line options override what the project asks for.
-            audio_format=args.format or project.render.export.audio_format,
+            audio_format=audio_format,
             stems=args.stems or project.render.export.stems,
             loudness_lufs=args.loudness if args.loudness is not None else project.render.export.loudness_lufs,
         )

@@ -7,7 +7,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
+from studio.audio.audiobook import BookTags
 from studio.audio.export import ExportResult, ExportSegment, PathExport, export_render, export_to_path
+from studio.core.chapters import Chapter
+from studio.core.limits import TooLargeError, read_limited
+from studio.core.project import BookInfo
 from studio.engine.loader import ModelInfo
 from studio.engine.render import DONE, SegmentResult
 
@@ -28,6 +32,8 @@ def export_results(
     stems: bool = False,
     loudness_lufs: float | None = None,
     when: datetime | None = None,
+    chapters: Sequence[Chapter] = (),
+    book: BookTags | None = None,
 ) -> ExportResult:
     """Export a complete render (every segment done). The manifest lists every model that rendered a
     segment ("models") and names each segment's own ("model"); "model" at the top is kept for renders
@@ -47,6 +53,8 @@ def export_results(
         stems=stems,
         loudness_lufs=loudness_lufs,
         extra=extra,
+        chapters=chapters,
+        book=book,
     )
 
 
@@ -60,12 +68,38 @@ def export_mix(
     stems: bool = False,
     loudness_lufs: float | None = None,
     replace: Sequence[Path] = (),
+    chapters: Sequence[Chapter] = (),
+    book: BookTags | None = None,
 ) -> PathExport:
     """File -> Export Audio: the mix (every segment rendered) to the path the user chose; see
     studio.audio.export.export_to_path for what may be replaced."""
     return export_to_path(_export_segments(results), sample_rate=sample_rate, audio_path=path,
                           audio_format=audio_format, subtitles=subtitles, stems=stems,
-                          loudness_lufs=loudness_lufs, replace=replace)
+                          loudness_lufs=loudness_lufs, replace=replace, chapters=chapters, book=book)
+
+
+COVER_LIMIT = 20 * 2**20  # a cover is a picture, not a whole file system
+
+
+def book_tags(book: BookInfo, *, project_folder: Path | None, fallback_title: str) -> tuple[BookTags, str | None]:
+    """What an audiobook export is tagged with: the project's book details (its title, else
+    `fallback_title`), with the cover image read from its file. Returns the tags and, when the cover
+    cannot be used, why (the export goes on without it)."""
+    cover, cover_type, problem = None, None, None
+    if book.cover:
+        path = Path(book.cover)
+        if not path.is_absolute() and project_folder is not None:
+            path = project_folder / path
+        try:
+            cover = read_limited(path, COVER_LIMIT, what="cover image")
+        except (OSError, TooLargeError) as exc:
+            problem = f"{path}: the cover cannot be read ({getattr(exc, 'strerror', None) or exc}); exported without it"
+        else:
+            cover_type = {b"\xff\xd8\xff": "image/jpeg", b"\x89PN": "image/png"}.get(cover[:3])
+            if cover_type is None:
+                cover, problem = None, f"{path}: the cover is neither JPEG nor PNG; exported without it"
+    return BookTags(title=book.title or fallback_title, author=book.author, cover=cover,
+                    cover_type=cover_type), problem
 
 
 def _export_segments(results: Sequence[SegmentResult]) -> list[ExportSegment]:
