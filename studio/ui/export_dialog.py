@@ -27,8 +27,10 @@ from PySide6.QtWidgets import (
 from studio.audio.export import export_targets
 from studio.core.project import EXPORT_FORMATS, ExportSettings
 
-FORMAT_LABELS = {"wav": "WAV (16-bit PCM)", "flac": "FLAC (24-bit, lossless)"}
-_FILTERS = {"wav": "WAV audio (*.wav)", "flac": "FLAC audio (*.flac)"}
+FORMAT_LABELS = {"wav": "WAV (16-bit PCM)", "flac": "FLAC (24-bit, lossless)",
+                 "m4b": "M4B audiobook (AAC, chapter marks)", "mp3": "MP3 (chapter tags)"}
+_FILTERS = {"wav": "WAV audio (*.wav)", "flac": "FLAC audio (*.flac)", "m4b": "M4B audiobook (*.m4b)",
+            "mp3": "MP3 audio (*.mp3)"}
 DEFAULT_LOUDNESS_LUFS = -16.0  # podcasts and spoken word
 
 

@@ -129,6 +129,8 @@ class RenderSettingsDialog(QDialog):
         self.format_combo = QComboBox()
         self.format_combo.addItem("WAV (16-bit)", "wav")
         self.format_combo.addItem("FLAC (24-bit, lossless)", "flac")
+        self.format_combo.addItem("M4B audiobook (AAC, chapter marks)", "m4b")
+        self.format_combo.addItem("MP3 (chapter tags)", "mp3")
         self.format_combo.setCurrentIndex(max(0, self.format_combo.findData(project.render.export.audio_format)))
         form.addRow("Export &format:", self.format_combo)
         self.stems_check = QCheckBox("Also save one file per speech segment (stems)")

@@ -11,12 +11,13 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices, QKeySequence
 from PySide6.QtWidgets import QMessageBox
 
-from studio.audio.export import ExportError, PathExport, existing_targets, export_targets
+from studio.audio.export import BOOK_FORMATS, ExportError, PathExport, existing_targets, export_targets
+from studio.core.chapters import chapters_in
 from studio.core.tags import analyse_lines
 from studio.core.units import count
 from studio.engine.render import SegmentResult
 from studio.paths import default_output_dir
-from studio.session.exporting import export_mix, export_results
+from studio.session.exporting import book_tags, export_mix, export_results
 from studio.session.pipeline import SAMPLE_RATE, JobOutcome
 from studio.ui.export_dialog import ExportChoice, ExportDialog
 
@@ -145,10 +146,12 @@ class ExportActions:
         settings = choice.settings
         self.statusBar().showMessage(f"Exporting {choice.path}…")
 
+        book = self._book_export(settings.audio_format)
+
         def export(_task) -> PathExport:
             return export_mix(results, sample_rate=SAMPLE_RATE, path=choice.path, audio_format=settings.audio_format,
                               subtitles=settings.subtitles, stems=settings.stems,
-                              loudness_lufs=settings.loudness_lufs, replace=replace)
+                              loudness_lufs=settings.loudness_lufs, replace=replace, **book)
 
         def failed(exc: BaseException) -> None:
             if not isinstance(exc, ExportError | OSError):
@@ -157,6 +160,16 @@ class ExportActions:
 
         self._path_export_task = self.background.run(
             export, on_done=lambda result: self._on_path_export_finished(result, None), on_error=failed)
+
+    def _book_export(self, audio_format: str) -> dict:
+        """The script's chapters and the project's book details, read on the UI thread for an export. A
+        cover that cannot be used is said in the status bar; the audiobook is exported without it."""
+        name = self.project_path.stem if self.project_path else "Untitled"
+        book, problem = book_tags(self.project.book, project_folder=self.project_path.parent if self.project_path
+                                  else None, fallback_title=name)
+        if problem and audio_format in BOOK_FORMATS:
+            self.statusBar().showMessage(f"Cover not used: {problem}", 10000)
+        return {"chapters": chapters_in(self.model.text), "book": book}
 
     @property
     def exporting_audio(self) -> bool:
@@ -211,12 +224,14 @@ class ExportActions:
         self.statusBar().showMessage(f"{summary}; saving…")
         folder = self.output_folder()
 
+        book = self._book_export(settings.audio_format)
+
         def export(_task):
             # Encoding and writing an hour of audio takes a while: off the UI thread, so playback and
             # editing stay smooth. The result (or the error) comes back on the main thread.
             return export_results(results, sample_rate=outcome.sample_rate, folder=folder, name=name,
                                   models=outcome.models, when=datetime.now(), audio_format=settings.audio_format,
-                                  stems=settings.stems, loudness_lufs=settings.loudness_lufs)
+                                  stems=settings.stems, loudness_lufs=settings.loudness_lufs, **book)
 
         def failed(exc: BaseException) -> None:
             if not isinstance(exc, ExportError | OSError):

@@ -81,3 +81,18 @@ def test_marks_come_from_each_chapters_first_segment_and_empty_chapters_get_none
     # Line 3 ("# Two") rendered to nothing; line 6 ("# Four") and 7 were never rendered (a partial plan).
     lengths = [(1, 100), (2, 50), (3, 0), (4, 30), (5, 20)]
     assert chapter_marks(lengths, chapters) == [ChapterMark("One", 0), ChapterMark("Three", 150)]
+
+
+def test_book_tags_read_the_cover_beside_the_project_and_say_why_one_cannot_be_used(tmp_path):
+    from studio.core.project import BookInfo
+    from studio.session.exporting import book_tags
+
+    (tmp_path / "book.cover.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 64)
+    tags, problem = book_tags(BookInfo(author="A. Writer", cover="book.cover.jpg"), project_folder=tmp_path,
+                              fallback_title="book")
+    assert problem is None and tags.cover_type == "image/jpeg" and tags.cover.startswith(b"\xff\xd8")
+    assert (tags.title, tags.author) == ("book", "A. Writer")  # no title of its own: the project's name
+    (tmp_path / "notes.txt").write_text("not a picture")
+    for cover, why in (("missing.png", "cannot be read"), ("notes.txt", "neither JPEG nor PNG")):
+        tags, problem = book_tags(BookInfo(title="T", cover=cover), project_folder=tmp_path, fallback_title="x")
+        assert tags.cover is None and why in problem and cover in problem
