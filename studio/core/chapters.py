@@ -9,6 +9,7 @@ without headings has no chapters: it renders and exports as before, as one piece
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -83,3 +84,14 @@ def find_chapter(chapters: Sequence[Chapter], wanted: str) -> Chapter:
             return chapter
     names = ", ".join(f"{c.number} {c.title!r}" for c in chapters)
     raise ValueError(f"there is no chapter called {wanted!r}; the chapters are: {names}")
+
+
+_UNSAFE_IN_FILE_NAMES = re.compile(r'[<>:"/\\|?*\x00-\x1f]+')
+
+
+def safe_file_name(title: str, limit: int = 80) -> str:
+    """`title` as part of a file name on every system: no path separators or characters Windows refuses,
+    no trailing dots or spaces, at most `limit` characters ("Chapter 3: The Storm" -> "Chapter 3 - The Storm")."""
+    name = _UNSAFE_IN_FILE_NAMES.sub(" - ", title)
+    name = " ".join(name.split())[:limit].rstrip(" .-")
+    return name or "chapter"

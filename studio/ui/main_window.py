@@ -49,6 +49,7 @@ from studio.ui.window_editing import EditActions
 from studio.ui.window_export import ExportActions
 from studio.ui.window_files import APP_TITLE, FileActions
 from studio.ui.window_help import HelpActions
+from studio.ui.window_outline import OutlineActions
 from studio.ui.window_playback import PlaybackActions
 from studio.ui.window_render import RenderActions
 
@@ -76,7 +77,7 @@ def unique_keys(keys: list[QKeySequence]) -> list[QKeySequence]:
 
 
 class MainWindow(DialogActions, EditActions, RenderActions, ExportActions, PlaybackActions, FileActions, HelpActions,
-                 QMainWindow):
+                 OutlineActions, QMainWindow):
 
     def __init__(self) -> None:
         super().__init__()
@@ -114,6 +115,7 @@ class MainWindow(DialogActions, EditActions, RenderActions, ExportActions, Playb
         features = QDockWidget.DockWidgetFeature
         dock.setFeatures(features.DockWidgetMovable | features.DockWidgetFloatable)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        self._build_outline()
 
         # Rendering: the session keeps every render's state; the controller gives it a thread.
         self.machine = self._load_machine_settings()
@@ -288,6 +290,7 @@ class MainWindow(DialogActions, EditActions, RenderActions, ExportActions, Playb
         self._action("Render &Settings…", QKeySequence("Ctrl+,"), self.edit_render_settings, menu=render_menu)
         self._action("&Voices and Cast…", QKeySequence("Ctrl+Shift+V"), self.edit_voices, menu=render_menu)
         self._action("&Models…", QKeySequence("Ctrl+Shift+M"), self.manage_models, menu=render_menu)
+        self._build_chapter_actions(render_menu, view_menu)
         tools_menu = bar.addMenu("&Tools")
         self._action("&Fine-tune a Voice…", QKeySequence("Ctrl+Shift+F"), self.open_finetune_wizard,
                      menu=tools_menu, tip="Train a new speaker from your own recordings")
@@ -366,6 +369,8 @@ class MainWindow(DialogActions, EditActions, RenderActions, ExportActions, Playb
             self._dirty_lines.update(shift + i for i, clip in enumerate(tail) if clip is not None and clip.message)
         self._dirty_lines.update(changed)
         self._refresh_timer.start()
+        if change.kind == "text":
+            self._outline_timer.start()
         if change.kind == "state":
             self._take_lookup_timer.start()
 
@@ -392,6 +397,7 @@ class MainWindow(DialogActions, EditActions, RenderActions, ExportActions, Playb
         self._clips = [None] * len(self.model)
         self._dirty_lines = set(range(len(self.model)))
         self.refresh_changed()
+        self.refresh_outline()
 
     def refresh_changed(self) -> None:
         """Rebuild the clips of the lines that changed since the last refresh, and nothing else."""

@@ -21,6 +21,7 @@ from studio.core.tags import (
     KnownEmotions,
     ScriptError,
     TagWarning,
+    heading_end,
     normalise_newlines,
     parse_line,
     parse_valid_prefix,
@@ -73,6 +74,9 @@ class ScriptHighlighter(QSyntaxHighlighter):
             "directive": _tag_format(_DIRECTIVE_COLOUR),
             "emotion": _tag_format(_EMOTION_COLOUR),
         }
+        self._heading_format = QTextCharFormat()
+        self._heading_format.setFontWeight(QFont.Weight.Bold)
+        self._heading_format.setFontUnderline(True)
         self._error_format = QTextCharFormat()
         self._error_format.setUnderlineStyle(QTextCharFormat.UnderlineStyle.WaveUnderline)
         self._error_format.setUnderlineColor(_ERROR_COLOUR)
@@ -81,6 +85,8 @@ class ScriptHighlighter(QSyntaxHighlighter):
         self._warning_format.setUnderlineColor(_WARNING_COLOUR)
 
     def highlightBlock(self, text: str) -> None:  # noqa: N802 (Qt override)
+        if heading_end(text):  # a chapter heading stands out; its tags are coloured over it below
+            self.setFormat(0, len(text), self._heading_format)
         try:
             _items, tags, _state = parse_line(text, 1, DeliveryState())
             self.setCurrentBlockState(0)

@@ -12,7 +12,7 @@ from PySide6.QtGui import QDesktopServices, QKeySequence
 from PySide6.QtWidgets import QMessageBox
 
 from studio.audio.export import BOOK_FORMATS, ExportError, PathExport, existing_targets, export_targets
-from studio.core.chapters import chapters_in
+from studio.core.chapters import Chapter, chapters_in, safe_file_name
 from studio.core.tags import analyse_lines
 from studio.core.units import count
 from studio.engine.render import SegmentResult
@@ -66,13 +66,16 @@ class ExportActions:
 
     # --- File -> Export Audio… ------------------------------------------------------------------------
 
-    def _mix_status(self) -> tuple[list[SegmentResult], int, int]:
-        """The mix's segments, the number of lines with something to render, and how many of those have
-        no current audio (never rendered, edited since, or a line the script cannot parse)."""
+    def _mix_status(self, chapter: Chapter | None = None) -> tuple[list[SegmentResult], int, int]:
+        """The mix's segments (of one chapter, or all), the number of lines with something to render, and
+        how many of those have no current audio (never rendered, edited since, or a line the script cannot
+        parse)."""
         lines = self.model.lines()
         analyses = analyse_lines(self.model.text)
         wanted = missing = 0
-        for line, analysis in zip(lines, analyses, strict=True):
+        for number, (line, analysis) in enumerate(zip(lines, analyses, strict=True), start=1):
+            if chapter is not None and not chapter.holds(number):
+                continue
             if analysis.error is None and not analysis.items:
                 continue  # an empty line has nothing to render
             wanted += 1
@@ -80,21 +83,25 @@ class ExportActions:
             if analysis.error is not None or render is None or not render.complete(len(analysis.items)):
                 missing += 1
         results = self.session.mix_results(lines, [len(a.items) for a in analyses])
+        if chapter is not None:
+            results = [r for r in results if chapter.holds(r.segment.line)]
         return results, wanted, missing
 
-    def _default_export_path(self) -> Path:
+    def _default_export_path(self, chapter: Chapter | None = None) -> Path:
         name = self.project_path.stem if self.project_path else "untitled"
+        if chapter is not None:
+            name = f"{name} - {chapter.number:02d} {safe_file_name(chapter.title)}"
         last = self._last_export_folder
         folder = last if last is not None and last.is_dir() else self.output_folder()
         return folder / f"{name}.{self.project.render.export.audio_format}"
 
-    def export_audio(self) -> bool:
-        """Ask where and how, then write the mix. True when an export was started."""
+    def export_audio(self, chapter: Chapter | None = None) -> bool:
+        """Ask where and how, then write the mix (of one chapter, or all). True when an export was started."""
         if self._path_export_task is not None:
             self.statusBar().showMessage("An export is already being written", 4000)
             return False
         self.sync_project()
-        results, wanted, missing = self._mix_status()
+        results, wanted, missing = self._mix_status(chapter)
         if not results:
             QMessageBox.information(
                 self, "Nothing to export",
@@ -114,8 +121,9 @@ class ExportActions:
             if box.exec() != buttons.Yes:
                 return False
         summary = f"{count(wanted - missing, 'line')}, {sum(r.n_samples for r in results) / SAMPLE_RATE:.1f} s"
-        dialog = ExportDialog(self.project.render.export, self._default_export_path(), self,
-                              summary=f"Exporting {summary} of audio, in script order.")
+        what = "" if chapter is None else f" of chapter {chapter.number}, {chapter.title!r}"
+        dialog = ExportDialog(self.project.render.export, self._default_export_path(chapter), self,
+                              summary=f"Exporting {summary} of audio{what}, in script order.")
         self.export_dialog = dialog
         while True:
             if dialog.exec() != ExportDialog.DialogCode.Accepted:
@@ -131,7 +139,7 @@ class ExportActions:
             if QMessageBox.question(self, title, text, buttons.Yes | buttons.No, buttons.No) == buttons.Yes:
                 break
             # No: back to the dialog, with what was chosen, to pick another name.
-        self._start_path_export(results, choice, existing)
+        self._start_path_export(results, choice, existing, chapter)
         return True
 
     def _keep_export_settings(self, choice: ExportChoice) -> None:
@@ -142,11 +150,14 @@ class ExportActions:
         self.undo_stack.resetClean()
         self.setWindowModified(True)
 
-    def _start_path_export(self, results: list[SegmentResult], choice: ExportChoice, replace: list[Path]) -> None:
+    def _start_path_export(self, results: list[SegmentResult], choice: ExportChoice, replace: list[Path],
+                           chapter: Chapter | None = None) -> None:
         settings = choice.settings
         self.statusBar().showMessage(f"Exporting {choice.path}…")
 
         book = self._book_export(settings.audio_format)
+        if chapter is not None:
+            book["chapters"] = [chapter]
 
         def export(_task) -> PathExport:
             return export_mix(results, sample_rate=SAMPLE_RATE, path=choice.path, audio_format=settings.audio_format,

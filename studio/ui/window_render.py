@@ -60,9 +60,10 @@ class RenderActions:
             self.refresh_changed()
         return [len(a.items) for a in self.analysis.lines]
 
-    def _plan(self, *, line: int | None = None) -> tuple[RenderPlan, list[PlannedSegment]] | None:
-        """Plan and check the render; a problem found before any work is shown with ways to fix it.
-        Returns the plan and the segments to render, or None (with the reason shown)."""
+    def _plan(self, *, lines: range | None = None) -> tuple[RenderPlan, list[PlannedSegment]] | None:
+        """Plan and check the render of the whole script, or of the 0-based `lines` (one line, a chapter);
+        a problem found before any work is shown with ways to fix it. Returns the plan and the segments
+        to render, or None (with the reason shown)."""
         if self.session.busy:
             self.statusBar().showMessage("A render is already running", 4000)
             return None
@@ -76,11 +77,11 @@ class RenderActions:
             # The command line names its input ("script: line 7, ..."); here the script is the one on screen.
             QMessageBox.warning(self, "Cannot render", f"Fix the script first: {str(exc).removeprefix('script: ')}")
             return None
-        segments = plan.segments if line is None else [s for s in plan.segments if s.line == line + 1]
-        if line is None and not any(s.kind == "speech" for s in segments):
+        segments = plan.segments if lines is None else [s for s in plan.segments if s.line - 1 in lines]
+        if lines is None and not any(s.kind == "speech" for s in segments):
             self.statusBar().showMessage("The script has nothing to say yet", 4000)
             return None
-        problems = [p for p in plan.problems if line is None or line + 1 in p.lines]
+        problems = [p for p in plan.problems if lines is None or any(n - 1 in lines for n in p.lines)]
         if problems:
             from studio.ui.preflight_dialog import PreflightDialog
 
@@ -110,7 +111,7 @@ class RenderActions:
         """Render one line's segments (into the cache, the timeline and its region of the mix)."""
         if not (0 <= line < len(self.model)):
             return False
-        planned = self._plan(line=line)
+        planned = self._plan(lines=range(line, line + 1))
         if planned is None:
             return False
         plan, mine = planned

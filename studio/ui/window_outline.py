@@ -1,0 +1,75 @@
+"""The window's chapters: the outline dock, jumping to a chapter, rendering or exporting one chapter."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QDockWidget
+
+from studio.core.chapters import Chapter, chapters_in
+from studio.ui.outline import ChapterOutline
+
+OUTLINE_DELAY_MS = 250  # after typing pauses: finding headings reads every line
+
+
+class OutlineActions:
+    """Mixed into MainWindow."""
+
+    def _build_outline(self) -> None:
+        self.outline = ChapterOutline()
+        dock = QDockWidget("Chapters", self)
+        dock.setObjectName("ChaptersDock")
+        dock.setWidget(self.outline)
+        features = QDockWidget.DockWidgetFeature
+        dock.setFeatures(features.DockWidgetMovable | features.DockWidgetFloatable | features.DockWidgetClosable)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        self.outline_dock = dock
+        self._outline_timer = QTimer(self)
+        self._outline_timer.setSingleShot(True)
+        self._outline_timer.setInterval(OUTLINE_DELAY_MS)
+        self._outline_timer.timeout.connect(self.refresh_outline)
+        self.outline.jump_requested.connect(lambda line: self.editor.move_cursor_to(line, 1))
+        self.outline.render_requested.connect(self.render_chapter)
+        self.outline.export_requested.connect(lambda number: self.export_audio(self.chapter(number)))
+        self.editor.cursorPositionChanged.connect(
+            lambda: self.outline.show_line(self.editor.textCursor().blockNumber() + 1))
+
+    def _build_chapter_actions(self, render_menu, view_menu) -> None:
+        self._action("Render &Chapter", QKeySequence("Ctrl+Shift+R"),
+                     lambda: self.render_chapter(self.chapter_at(self.current_line() + 1)), menu=render_menu,
+                     tip="Render the chapter the cursor is in")
+        toggle = self.outline_dock.toggleViewAction()
+        toggle.setText("&Chapters")
+        view_menu.addAction(toggle)
+
+    def chapters(self) -> list[Chapter]:
+        return chapters_in([line.text for line in self.model.lines()])
+
+    def chapter(self, number: int) -> Chapter | None:
+        chapters = self.chapters()
+        return chapters[number - 1] if 1 <= number <= len(chapters) else None
+
+    def chapter_at(self, line: int) -> int | None:
+        """The number of the chapter holding 1-based `line`, or None (a script without chapters)."""
+        return next((c.number for c in self.chapters() if c.holds(line)), None)
+
+    def refresh_outline(self) -> None:
+        self._outline_timer.stop()
+        self.outline.set_chapters(self.chapters())
+        self.outline.show_line(self.editor.textCursor().blockNumber() + 1)
+
+    def render_chapter(self, number: int | None) -> bool:
+        """Render one chapter's lines (into the cache, the timeline and the mix); False with the reason shown."""
+        chapter = None if number is None else self.chapter(number)
+        if chapter is None:
+            self.statusBar().showMessage("No chapter here: a chapter starts at a line “# Title”", 4000)
+            return False
+        planned = self._plan(lines=range(chapter.first_line - 1, chapter.last_line))
+        if planned is None:
+            return False
+        plan, mine = planned
+        if not any(s.kind == "speech" for s in mine):
+            self.statusBar().showMessage(f"Chapter {chapter.number} has nothing to render", 4000)
+            return False
+        self._start_job(plan, mine, full=False)
+        return True
