@@ -53,6 +53,7 @@ class ExportSegment:
     directives_applied: bool = True
     error: str | None = None
     model: str | None = None  # the checkpoint that rendered it (None for pauses)
+    spoken: str | None = None  # what the model read, when the pronunciation dictionary changed the text
 
 
 @dataclass
@@ -411,7 +412,7 @@ def _manifest(segments, timed, *, sample_rate, audio, paths, audio_suffix, when,
                 "directives_applied": s.directives_applied,
                 "warning": s.warning,
                 "error": s.error,
-            }
+            } | ({"spoken": s.spoken} if s.spoken is not None else {})
             for s, t in zip(segments, timed, strict=True)
         ],
     }

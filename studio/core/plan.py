@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from studio.core.pronunciation import Lexicon
 from studio.core.tags import PauseItem, ScriptItem
 
 CODEC_FRAMES_PER_SECOND = 12.5
@@ -51,6 +52,13 @@ class PlannedSegment:
     take: int = 0
     locked: bool = False
     seconds: float = 0.0  # pauses only
+    # What the model reads when the pronunciation dictionary rewrote `text` (None: `text` itself); `text`
+    # stays as written for subtitles and the timeline.
+    spoken: str | None = None
+
+    @property
+    def model_text(self) -> str:
+        return self.text if self.spoken is None else self.spoken
 
 
 _ASCII_SPACES = "".join(chr(c) for c in range(128) if chr(c).isspace())
@@ -131,9 +139,11 @@ def plan_segments(
     takes: Mapping[int, int] | None = None,
     locked_lines: frozenset[int] | set[int] = frozenset(),
     voice_seeds: Mapping[str, int] | None = None,
+    lexicon: Lexicon | None = None,
 ) -> list[PlannedSegment]:
     """Turn parsed items into planned segments. `takes` maps a line to its chosen take; `voice_seeds`
-    maps a cast name to a pinned seed that replaces the project seed for that voice's segments."""
+    maps a cast name to a pinned seed that replaces the project seed for that voice's segments;
+    `lexicon` (the pronunciation dictionary) rewrites what the model reads."""
     takes = takes or {}
     voice_seeds = voice_seeds or {}
     out: list[PlannedSegment] = []
@@ -145,6 +155,7 @@ def plan_segments(
             continue
         effective_language = item.directives.get("language", language).strip().lower() or "auto"
         voice = item.voice if item.voice is not None else default_voice
+        spoken = lexicon.spoken(item.text, voice=voice, language=effective_language) if lexicon else item.text
         out.append(
             PlannedSegment(
                 index=index,
@@ -166,6 +177,7 @@ def plan_segments(
                 ),
                 take=take,
                 locked=locked,
+                spoken=None if spoken == item.text else spoken,
             )
         )
     return out

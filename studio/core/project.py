@@ -11,12 +11,13 @@ import hashlib
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from studio.core.atomic import atomic_write_bytes
 from studio.core.limits import PROJECT_LIMIT, JsonLimitError, TooLargeError, loads_json, read_limited
+from studio.core.pronunciation import Pronunciation, check_entry
 from studio.core.tags import normalise_newlines
 from studio.core.voice import VOICE_KINDS, VoiceError, VoiceSpec
 
@@ -132,6 +133,7 @@ class Project:
     render: RenderSettings = field(default_factory=RenderSettings)
     lines: dict[int, LineState] = field(default_factory=dict)  # 1-based script line -> state
     book: BookInfo = field(default_factory=BookInfo)
+    pronunciations: list[Pronunciation] = field(default_factory=list)  # the pronunciation dictionary
 
 
 # --- reading ---------------------------------------------------------------------------------------
@@ -383,11 +385,29 @@ def project_from_json(doc: Any) -> Project:
             takes=entry.integer("takes", 1, minimum=1, maximum=MAX_TAKE + 1),
         )
         entry.finish()
+    pronunciations = _read_pronunciations(top.list("pronunciations"))
     book_reader = top.child("book")  # absent in projects that are no books
     book = BookInfo(*(book_reader.string(key, None, nullable=True) for key in ("title", "author", "cover")))
     book_reader.finish()
     top.finish()
-    return Project(script=script, cast=cast, render=render, lines=lines, book=book)
+    return Project(script=script, cast=cast, render=render, lines=lines, book=book, pronunciations=pronunciations)
+
+
+def _read_pronunciations(values: list) -> list[Pronunciation]:
+    entries = []
+    for index, raw in enumerate(values):
+        reader = FieldReader(raw, f"pronunciations[{index}]")
+        entry = Pronunciation(
+            term=reader.string("term", None, required=True), say=reader.string("say", None, required=True),
+            whole_word=reader.boolean("whole_word", True), match_case=reader.boolean("match_case", False),
+            voice=reader.string("voice", None, nullable=True), language=reader.string("language", None, nullable=True),
+        )
+        reader.finish()
+        problem = check_entry(entry)
+        if problem is not None:
+            raise ProjectError(problem, field=f"pronunciations[{index}]")
+        entries.append(entry)
+    return entries
 
 
 def project_to_json(project: Project) -> dict[str, Any]:
@@ -430,7 +450,8 @@ def project_to_json(project: Project) -> dict[str, Any]:
             if not state.is_default() and line_no <= line_count
         ],
     } | ({} if project.book.is_empty() else {"book": {"title": project.book.title, "author": project.book.author,
-                                                     "cover": project.book.cover}})
+                                                     "cover": project.book.cover}}) | (
+        {"pronunciations": [asdict(entry) for entry in project.pronunciations]} if project.pronunciations else {})
 
 
 def parse_project_bytes(data: bytes, *, source: str) -> Project:

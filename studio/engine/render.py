@@ -83,7 +83,7 @@ def segment_key(segment: PlannedSegment, voice: VoiceSpec, info: ModelInfo, gene
     tag = (decoder or DecoderOptions()).cache_tag()
     return cache_key(
         ({"decoder": tag} if tag else {}) | {
-            "text": segment.text,
+            "text": segment.model_text,  # what the model reads: a pronunciation entry changes the key
             "emotion": segment.emotion,
             # A list, not a mapping: the canonical JSON sorts mapping keys, but the directives' order is
             # the order of their clauses in the instruct the model reads.
@@ -241,7 +241,7 @@ def _render_one(segment, synth, voices, cache, options, cancel, callbacks, rate)
                 model=synth.loaded.info.source,
             )
         request = SynthRequest(
-            text=segment.text,
+            text=segment.model_text,
             voice=voice,
             language=segment.language,
             emotion=segment.emotion,
@@ -257,7 +257,7 @@ def _render_one(segment, synth, voices, cache, options, cancel, callbacks, rate)
     except Exception as exc:  # noqa: BLE001 - one segment's failure must not end the render
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         return SegmentResult(segment, FAILED, error=f"{type(exc).__name__}: {message}"[:300])
-    warning = length_warning(segment.text, len(samples) / rate, hit_token_cap=report.hit_token_cap)
+    warning = length_warning(segment.model_text, len(samples) / rate, hit_token_cap=report.hit_token_cap)
     meta = {"warning": warning, "emotion_applied": report.emotion_applied,
             "directives_applied": report.directives_applied, "instruct": report.instruct, "seed": segment.seed}
     if cache is not None:

@@ -122,6 +122,7 @@ def _export_segments(results: Sequence[SegmentResult]) -> list[ExportSegment]:
             directives_applied=r.directives_applied,
             warning=r.warning,
             model=r.model or None,
+            spoken=r.segment.spoken,
         )
         for r in results
     ]

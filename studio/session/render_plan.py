@@ -11,6 +11,7 @@ from pathlib import Path
 from studio.core.limits import PROJECT_LIMIT, SCRIPT_LIMIT, TooLargeError, loads_json, read_limited
 from studio.core.plan import PlannedSegment, first_unknown_voice, plan_segments
 from studio.core.project import Project, ProjectError, parse_project_bytes
+from studio.core.pronunciation import Lexicon
 from studio.core.tags import ScriptError, decode_script_bytes, parse_script
 from studio.core.voice import VoiceSpec
 from studio.core.voice_library import VoiceLibrary, pinned_seeds, resolve_cast
@@ -73,6 +74,7 @@ def plan_project(project: Project, *, source: str, library: VoiceLibrary | None 
         takes={line: state.take for line, state in project.lines.items()},
         locked_lines={line for line, state in project.lines.items() if state.locked},
         voice_seeds=pinned_seeds(project.cast, library),
+        lexicon=Lexicon(project.pronunciations),
     )
 
 

@@ -110,6 +110,23 @@ def test_bad_book_details_name_their_field(tmp_path, book, field):
     assert caught.value.field == field
 
 
+def test_the_pronunciation_dictionary_round_trips_and_bad_entries_name_their_field(tmp_path):
+    from studio.core.pronunciation import Pronunciation
+
+    assert "pronunciations" not in valid_doc()
+    project = sample_project()
+    project.pronunciations = [Pronunciation("Nguyen", "Win"), Pronunciation("SQL", "sequel", match_case=True,
+                                                                             voice="Ann", language="english")]
+    path = tmp_path / "words.qtts"
+    save_project(project, path)
+    assert load_project(path).pronunciations == project.pronunciations
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc["pronunciations"][1]["say"] = ""
+    with pytest.raises(ProjectError) as caught:
+        load_project(write_doc(tmp_path / "bad.qtts", doc))
+    assert caught.value.field == "pronunciations[1]" and "'SQL'" in str(caught.value)
+
+
 def test_default_line_states_are_not_written():
     project = sample_project()
     project.lines[1] = LineState()
