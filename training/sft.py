@@ -186,7 +186,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.export_only:
         clear_stop(run_dir)
     emitter.done(**summary)
+    _leave_process_group()
     return EXIT_OK
+
+
+def _leave_process_group() -> None:
+    """End this process's part in the process group once the run is done. Left to interpreter exit, a
+    gloo thread still joinable can abort the process ("terminate called without an active exception",
+    SIGABRT), which the launcher then reports as a failed run although training had finished. Only on
+    success: every process got here, so none waits on another that died."""
+    distributed = sys.modules.get("torch.distributed")
+    if distributed is not None and distributed.is_available() and distributed.is_initialized():
+        distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
