@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from studio import __version__
+from studio.cli.book import add_import_parser
 from studio.cli.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CliError
 from studio.cli.models import add_models_parser
 from studio.cli.render import add_render_parser
@@ -43,13 +44,14 @@ def _build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=_cmd_check)
 
     add_render_parser(commands)
+    add_import_parser(commands)
     add_voices_parser(commands)
 
     add_models_parser(commands)
     return parser
 
 
-SUBCOMMANDS = ("parse", "check", "render", "voices", "models")
+SUBCOMMANDS = ("parse", "check", "render", "import", "voices", "models")
 
 
 def _names_subcommand(argv: list[str]) -> bool:

@@ -183,6 +183,13 @@ class RenderSession:
         self.warnings.clear()
         self.probe_id = None
 
+    def forget(self, lines: Sequence[ScriptLine]) -> None:
+        """Drop the audio of `lines` from what the window shows (what the model reads for them changed);
+        the cache keeps it, so a lookup finds it again if the change is undone."""
+        for line in lines:
+            self.lines.pop(line.id, None)
+            self.warnings.pop(line.id, None)
+
     @property
     def busy(self) -> bool:
         return self.active is not None

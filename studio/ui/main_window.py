@@ -27,6 +27,7 @@ from studio.core.project import (
     DiskVersion,
     Project,
 )
+from studio.core.pronunciation import Lexicon
 from studio.core.script import ScriptChange, ScriptModel
 from studio.core.units import count
 from studio.core.voice_library import default_voice_library
@@ -116,6 +117,7 @@ class MainWindow(DialogActions, EditActions, RenderActions, ExportActions, Playb
         dock.setFeatures(features.DockWidgetMovable | features.DockWidgetFloatable)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
         self._build_outline()
+        self.setAcceptDrops(True)  # a project or book file dropped anywhere opens or imports it
 
         # Rendering: the session keeps every render's state; the controller gives it a thread.
         self.machine = self._load_machine_settings()
@@ -230,6 +232,8 @@ class MainWindow(DialogActions, EditActions, RenderActions, ExportActions, Playb
         self._action("&Open…", QKeySequence.StandardKey.Open, self.open_project_dialog, menu=file_menu)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self._action("&Import Book…", QKeySequence("Ctrl+Shift+O"), self.import_book_dialog, menu=file_menu,
+                     tip="A new project from an EPUB, Markdown or text file, one chapter per chapter of the book")
         self._action("&Save", QKeySequence.StandardKey.Save, self.save, menu=file_menu)
         self._action("Save &As…", QKeySequence.StandardKey.SaveAs, self.save_as, menu=file_menu)
         file_menu.addSeparator()
@@ -290,6 +294,8 @@ class MainWindow(DialogActions, EditActions, RenderActions, ExportActions, Playb
         self._action("Render &Settings…", QKeySequence("Ctrl+,"), self.edit_render_settings, menu=render_menu)
         self._action("&Voices and Cast…", QKeySequence("Ctrl+Shift+V"), self.edit_voices, menu=render_menu)
         self._action("&Models…", QKeySequence("Ctrl+Shift+M"), self.manage_models, menu=render_menu)
+        self._action("&Pronunciation Dictionary…", QKeySequence("Ctrl+Shift+D"), self.edit_pronunciations,
+                     menu=render_menu, tip="Words the model should say another way")
         self._build_chapter_actions(render_menu, view_menu)
         tools_menu = bar.addMenu("&Tools")
         self._action("&Fine-tune a Voice…", QKeySequence("Ctrl+Shift+F"), self.open_finetune_wizard,
@@ -393,6 +399,7 @@ class MainWindow(DialogActions, EditActions, RenderActions, ExportActions, Playb
         """Everything again: every line analysed (with the emotions known now) and every clip rebuilt, for
         changes that can touch any line (the cast, the settings, a render's end)."""
         self._cast_voices = self._voices(report=False)
+        self.editor.set_lexicon(Lexicon(self.project.pronunciations))
         self.analysis.reset(LineTexts(self.model.lines()), self._known_emotions())
         self._clips = [None] * len(self.model)
         self._dirty_lines = set(range(len(self.model)))

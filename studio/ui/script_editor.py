@@ -15,6 +15,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QMenu, QPlainTextEdit, QToolTip
 
+from studio.core.pronunciation import Lexicon, Pronunciation
 from studio.core.script import ScriptChange, ScriptModel, diff_texts
 from studio.core.tags import (
     DeliveryState,
@@ -30,6 +31,7 @@ from studio.core.tags import (
 )
 from studio.ui.clip_info import QuickFix, quick_fixes_for
 from studio.ui.commands import PlaceTagCommand, QuickFixCommand, TextEditCommand
+from studio.ui.file_drops import dropped_file
 
 TAG_MIME_TYPE = "application/x-qtts-tag"
 
@@ -38,6 +40,7 @@ _DIRECTIVE_COLOUR = QColor("#8e6cbf")
 _EMOTION_COLOUR = QColor("#c0761a")
 _ERROR_COLOUR = QColor("#d62728")
 _WARNING_COLOUR = QColor("#e0a000")
+_TERM_COLOUR = QColor("#1f9e89")  # a pronunciation dictionary term: said another way
 
 
 def line_warnings(text: str, line_no: int, known: KnownEmotions | None) -> list[TagWarning]:
@@ -69,6 +72,7 @@ class ScriptHighlighter(QSyntaxHighlighter):
     def __init__(self, document) -> None:
         super().__init__(document)
         self.known_emotions: KnownEmotions | None = None  # None: unknown emotions are not checked
+        self.lexicon = Lexicon()  # the pronunciation dictionary: its terms get a dotted underline
         self._formats = {
             "pause": _tag_format(_PAUSE_COLOUR),
             "directive": _tag_format(_DIRECTIVE_COLOUR),
@@ -84,6 +88,13 @@ class ScriptHighlighter(QSyntaxHighlighter):
         self._warning_format.setUnderlineStyle(QTextCharFormat.UnderlineStyle.WaveUnderline)
         self._warning_format.setUnderlineColor(_WARNING_COLOUR)
 
+    def _underline_terms(self, text: str, tags) -> None:
+        for start, end, _entry in spoken_terms(self.lexicon, text, tags):
+            fmt = QTextCharFormat(self.format(start))
+            fmt.setUnderlineStyle(QTextCharFormat.UnderlineStyle.DotLine)
+            fmt.setUnderlineColor(_TERM_COLOUR)
+            self.setFormat(start, end - start, fmt)
+
     def highlightBlock(self, text: str) -> None:  # noqa: N802 (Qt override)
         if heading_end(text):  # a chapter heading stands out; its tags are coloured over it below
             self.setFormat(0, len(text), self._heading_format)
@@ -96,6 +107,7 @@ class ScriptHighlighter(QSyntaxHighlighter):
             start = exc.column - 1
             self.setFormat(start, max(1, len(text) - start), self._error_format)
             self.setCurrentBlockState(1)
+        self._underline_terms(text, tags)
         for tag in tags:
             kind = tag_kind(tag.content)
             kind = "directive" if kind == "voice" else kind
@@ -106,6 +118,13 @@ class ScriptHighlighter(QSyntaxHighlighter):
             fmt.setUnderlineStyle(self._warning_format.underlineStyle())
             fmt.setUnderlineColor(_WARNING_COLOUR)
             self.setFormat(warning.column - 1, len(warning.old), fmt)
+
+
+def spoken_terms(lexicon: Lexicon, text: str, tags) -> list[tuple[int, int, Pronunciation]]:
+    """The dictionary's terms in a line's text, outside its tags (a tag is not read aloud)."""
+    inside = [(tag.column - 1, tag.end_column) for tag in tags]
+    return [(start, end, entry) for start, end, entry in lexicon.matches(text)
+            if not any(a <= start < b for a, b in inside)]
 
 
 class ScriptEditor(QPlainTextEdit):
@@ -235,7 +254,15 @@ class ScriptEditor(QPlainTextEdit):
     # --- tag drops ------------------------------------------------------------------------------------
 
     def canInsertFromMimeData(self, source: QMimeData) -> bool:  # noqa: N802 (Qt override)
+        if dropped_file(source) is not None:
+            return False  # a project or book file: the window opens or imports it (see dragEnterEvent)
         return source.hasFormat(TAG_MIME_TYPE) or super().canInsertFromMimeData(source)
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        if dropped_file(event.mimeData()) is not None:
+            event.ignore()  # passed on to the window
+            return
+        super().dragEnterEvent(event)
 
     def dragMoveEvent(self, event) -> None:  # noqa: N802 (Qt override)
         if event.mimeData().hasFormat(TAG_MIME_TYPE):
@@ -270,6 +297,13 @@ class ScriptEditor(QPlainTextEdit):
         if known == self.highlighter.known_emotions:
             return
         self.highlighter.known_emotions = known
+        self.highlighter.rehighlight()
+
+    def set_lexicon(self, lexicon: Lexicon) -> None:
+        """The pronunciation dictionary whose terms are underlined; re-highlights when it changed."""
+        if lexicon.entries == self.highlighter.lexicon.entries:
+            return
+        self.highlighter.lexicon = lexicon
         self.highlighter.rehighlight()
 
     def warnings_for(self, line: int) -> list[TagWarning]:
@@ -323,6 +357,13 @@ class ScriptEditor(QPlainTextEdit):
         for warning in self.warnings_for(block.blockNumber()):
             if warning.column - 1 <= column <= warning.column - 1 + len(warning.old):
                 return str(warning) + ("\n(right-click for the fix)" if warning.new is not None else "")
+        _items, tags, _state = parse_line(block.text(), block.blockNumber() + 1, DeliveryState())
+        for start, end, entry in spoken_terms(self.highlighter.lexicon, block.text(), tags):
+            if start <= column < end:
+                scope = " and ".join(part for part in (entry.voice and f"for {entry.voice}",
+                                                       entry.language and f"in {entry.language}") if part)
+                return (f"“{block.text()[start:end]}” is said as “{entry.say}”{' ' + scope if scope else ''} "
+                        "(Render → Pronunciation Dictionary)")
         return ""
 
     def _show_tooltip(self, event, viewport_pos) -> None:

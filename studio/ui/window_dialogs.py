@@ -7,6 +7,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from studio.core.plan import PlannedSegment
+from studio.core.pronunciation import Lexicon, lines_affected
+from studio.core.units import count
 from studio.core.voice_library import VoiceLibraryError
 from studio.engine.render import DONE
 from studio.session.checkpoints import MODEL_TYPE_LABELS, choose_checkpoint, installed_checkpoints
@@ -14,6 +16,7 @@ from studio.session.design_clone import keep_as_cloned_voice
 from studio.session.pipeline import SAMPLE_RATE, RenderJob
 from studio.session.render_session import JobEnd
 from studio.settings import update_settings
+from studio.ui.pronunciation_dialog import PronunciationDialog
 from studio.ui.render_settings import RenderSettingsDialog
 
 
@@ -79,6 +82,33 @@ class DialogActions:
 
     def _on_wizard_voice_registered(self, profile) -> None:
         self.statusBar().showMessage(f"Added {profile.name} to the voice library", 5000)
+
+    def edit_pronunciations(self) -> bool:
+        """Render → Pronunciation Dictionary…: edit the entries; the lines whose words they change lose their
+        audio on screen (their cache keys changed) and render again next time; no other line does."""
+        dialog = PronunciationDialog(self.project.pronunciations, self)
+        self.pronunciation_dialog = dialog
+        if dialog.exec() != PronunciationDialog.DialogCode.Accepted:
+            return False
+        entries = dialog.entries()
+        if entries == self.project.pronunciations:
+            return False
+        before, after = Lexicon(self.project.pronunciations), Lexicon(entries)
+        self.project.pronunciations = entries
+        # Outside the undo stack, like the other project settings; a changed project must still ask to be saved.
+        self.undo_stack.resetClean()
+        self.setWindowModified(True)
+        lines = self.model.lines()
+        touched = lines_affected([line.text for line in lines], before, after)
+        self.session.forget([lines[n] for n in touched])
+        self.editor.set_lexicon(after)
+        self.refresh_views()
+        self._show_mix()
+        self._look_up_cached_audio()  # a change undone finds its old audio in the cache again
+        self.statusBar().showMessage(
+            f"Pronunciation dictionary: {len(entries)} {'entry' if len(entries) == 1 else 'entries'}; "
+            f"{count(len(touched), 'line')} to render again", 8000)
+        return True
 
     def manage_models(self) -> None:
         from studio.ui.models_dialog import ModelManagerDialog

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (
     QFileDialog,
     QMessageBox,
@@ -20,14 +21,20 @@ from studio.core.project import (
     load_project_versioned,
 )
 from studio.core.recovery import discard_recovery
+from studio.core.units import count
+from studio.session.book_project import import_book
 from studio.settings import load_settings, save_settings
+from studio.ui.file_drops import dropped_file
 
 APP_TITLE = "Qwen3-TTS Studio"
 _FILE_FILTER = f"Qwen3-TTS Studio projects (*{PROJECT_SUFFIX})"
+_BOOK_FILTER = "Books (*.epub *.md *.markdown *.txt);;All files (*)"
 
 
 class FileActions:
     """Mixed into MainWindow."""
+
+    _import_task = None  # a book being imported (File -> Import Book…)
 
     # --- files --------------------------------------------------------------------------------------
 
@@ -52,6 +59,73 @@ class FileActions:
         self._set_project(project, Path(path), version=version)
         self._remember(Path(path))
         return True
+
+    # --- File -> Import Book… ---------------------------------------------------------------------------
+
+    def import_book_dialog(self) -> bool:
+        """Ask for a book and where its project goes, then import it in the background and open it."""
+        if self._import_task is not None or not self._confirm_discard():
+            return False
+        name, _ = QFileDialog.getOpenFileName(self, "Import book", self._last_folder(), _BOOK_FILTER)
+        return bool(name) and self.import_book(Path(name))
+
+    def import_book(self, book: Path) -> bool:
+        """Ask where the new project goes (beside the book by default) and import `book` into it."""
+        start = book.with_suffix(PROJECT_SUFFIX)
+        while True:
+            name, _ = QFileDialog.getSaveFileName(self, "Save the imported book as", str(start), _FILE_FILTER,
+                                                  options=QFileDialog.Option.DontConfirmOverwrite)
+            if not name:
+                return False
+            target = Path(name) if name.endswith(PROJECT_SUFFIX) else Path(name + PROJECT_SUFFIX)
+            if not target.exists():
+                break
+            # An import makes a new project: it never replaces one (that project's audio and takes).
+            QMessageBox.warning(self, "Choose another name", f"{target} already exists. An import never "
+                                "replaces a project; choose a new name.")
+            start = target
+        self.statusBar().showMessage(f"Importing {book.name}…")
+
+        def done(imported) -> None:
+            self._import_task = None
+            if self.open_project(imported.path):
+                self.statusBar().showMessage(
+                    f"Imported {book.name}: {count(imported.chapters, 'chapter')}, {count(imported.lines, 'line')}, "
+                    f"{count(imported.words, 'word')}. Give it a voice (Render → Voices and Cast) and render.")
+
+        def failed(exc: BaseException) -> None:
+            self._import_task = None
+            self.statusBar().showMessage("Import failed", 4000)
+            QMessageBox.critical(self, "Cannot import the book", str(exc))
+
+        self._import_task = self.background.run(lambda _task: import_book(book, target), on_done=done,
+                                                on_error=failed)
+        return True
+
+    # --- files dropped on the window -------------------------------------------------------------------
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        if dropped_file(event.mimeData()) is not None:
+            event.acceptProposedAction()
+            return
+        super().dragEnterEvent(event)
+
+    def dropEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        path = dropped_file(event.mimeData())
+        if path is None:
+            super().dropEvent(event)
+            return
+        event.acceptProposedAction()
+        # After the drop has returned: the questions that follow are modal, and the drag source waits.
+        QTimer.singleShot(0, lambda: self.open_dropped(path))
+
+    def open_dropped(self, path: Path) -> bool:
+        """A dropped project opens; a dropped book is imported as a new project (after asking where)."""
+        if not self._confirm_discard():
+            return False
+        if path.suffix.lower() == PROJECT_SUFFIX:
+            return self.open_project(path)
+        return self._import_task is None and self.import_book(path)
 
     def save(self) -> bool:
         if self.project_path is None:
