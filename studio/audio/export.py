@@ -22,14 +22,18 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from studio.audio.export_formats import (  # noqa: F401 - BOOK_FORMATS and FORMAT_NAMES are part of this API
+    AUDIO_FORMATS,
+    BOOK_FORMATS,
+    FORMAT_NAMES,
+    audio_writer,
+    check_format,
+    prepare_program,
+    stem_format,
+)
 from studio.core.atomic import current_umask
 from studio.core.atomic import pid_alive as _pid_alive
-from studio.core.timing import lay_out, to_srt, to_vtt
-
-AUDIO_FORMATS = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_24")}
-# Audiobook formats (studio/audio/audiobook.py): encoded with PyAV, chapters and tags; stems stay WAV.
-BOOK_FORMATS = ("m4b", "mp3")
-FORMAT_NAMES = (*AUDIO_FORMATS, *BOOK_FORMATS)
+from studio.core.timing import to_srt, to_vtt
 
 
 class ExportError(RuntimeError):
@@ -195,43 +199,6 @@ def _loudness_gain(audio: np.ndarray, sample_rate: int, target_lufs: float) -> t
     }
 
 
-def _check_format(audio_format: str) -> None:
-    if audio_format not in FORMAT_NAMES:
-        raise ExportError(f"unknown audio format {audio_format!r} (expected {', '.join(FORMAT_NAMES)})")
-
-
-def _stem_format(audio_format: str) -> tuple[str, str, str]:
-    """(suffix, soundfile format, subtype) of the stems; the audiobook formats' stems are WAV."""
-    stem_format = audio_format if audio_format in AUDIO_FORMATS else "wav"
-    return (f".{stem_format}", *AUDIO_FORMATS[stem_format])
-
-
-def _audio_writer(audio_format: str, audio: np.ndarray, sample_rate: int, segments, chapters, book, target):
-    """The function that writes the program into a temp file, and the chapter marks it carries."""
-    from studio.audio.audiobook import BookTags, book_writer, chapter_marks
-
-    marks = chapter_marks([(s.line, len(s.samples)) for s in segments], chapters) if chapters else []
-    if audio_format in AUDIO_FORMATS:
-        fmt, subtype = AUDIO_FORMATS[audio_format]
-        return (lambda p: soundfile.write(p, np.clip(audio, -1, 1), sample_rate, format=fmt, subtype=subtype)), marks
-    import av
-    import mutagen
-
-    try:
-        encode = book_writer(audio_format, audio, sample_rate, marks, book or BookTags(), path=target)
-    except ValueError as exc:
-        raise ExportError(f"{target}: {exc}; nothing was exported") from None
-
-    def write(p: Path) -> None:
-        try:
-            encode(p)
-        except (av.FFmpegError, mutagen.MutagenError) as exc:
-            raise ExportError(f"{target}: cannot encode the {audio_format.upper()} ({exc}); nothing was exported") \
-                from None
-
-    return write, marks
-
-
 def export_render(
     segments: Sequence[ExportSegment],
     *,
@@ -245,15 +212,17 @@ def export_render(
     extra: dict | None = None,
     chapters: Sequence = (),
     book=None,
+    acx: bool = False,
 ) -> ExportResult:
     """Write `<name>_<YYYYmmdd_HHMMSS>.<wav|flac|m4b|mp3>`, `.srt`, `.vtt` and `.json` into `folder`.
 
     With `loudness_lufs`, the whole program (and its stems, by the same gain) is normalised to that
     integrated loudness, never above a peak of -0.01 dBFS. `chapters` (studio.core.chapters.Chapter)
     become chapter marks in an M4B or MP3 and are listed in the manifest; `book` (audiobook.BookTags)
-    tags an M4B or MP3.
+    tags an M4B or MP3. With `acx`, the program is mastered to ACX's audiobook requirements (see
+    studio/audio/export_formats.py); an audiobook's manifest says how it measures against them.
     """
-    _check_format(audio_format)
+    check_format(audio_format)
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -271,12 +240,12 @@ def export_render(
     if loudness_lufs is not None:
         gain, loudness = _loudness_gain(audio, sample_rate, loudness_lufs)
         audio = audio * np.float32(gain)
-    timed = lay_out((s.kind, s.line, s.text, len(s.samples)) for s in segments)
-    stem_suffix, fmt, subtype = _stem_format(audio_format)
+    stem_suffix, fmt, subtype = stem_format(audio_format)
     speech = [s for s in segments if s.kind == "speech"] if stems else []
     _check_free_space(folder, len(audio) + sum(len(s.samples) for s in speech), subtype)
-    write_audio, marks = _audio_writer(audio_format, audio, sample_rate, segments, chapters, book,
-                                       folder / f"{base}{audio_suffix}")
+    program = prepare_program(segments, audio, sample_rate, chapters, audio_format=audio_format, acx=acx,
+                              target=folder / f"{base}{audio_suffix}")
+    write_audio, timed = audio_writer(audio_format, program, book), program.timed
 
     # Everything is written to temp names first and published only when all of it exists, so a failure
     # (a full disk, a folder that turns read-only) leaves no partial export: what this call published is
@@ -323,9 +292,9 @@ def export_render(
             published.append(stem_folder)
             stem_paths = [stem_folder / file_name for file_name in stem_names]
 
-        document = _manifest(segments, timed, sample_rate=sample_rate, audio=audio, paths=paths,
+        document = _manifest(segments, timed, sample_rate=sample_rate, program=program, paths=paths,
                              audio_suffix=audio_suffix, when=when, extra=extra, audio_format=audio_format,
-                             loudness=loudness, stem_paths=stem_paths, marks=marks)
+                             loudness=loudness, stem_paths=stem_paths)
         manifest_tmp = _write_tmp(
             folder,
             lambda p: p.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"),
@@ -384,11 +353,11 @@ def _check_free_space(folder: Path, samples: int, subtype: str) -> None:
         )
 
 
-def _manifest(segments, timed, *, sample_rate, audio, paths, audio_suffix, when, extra, audio_format, loudness,
-              stem_paths, marks) -> dict:
+def _manifest(segments, timed, *, sample_rate, program, paths, audio_suffix, when, extra, audio_format, loudness,
+              stem_paths) -> dict:
     document = {
-        "sample_rate": sample_rate,
-        "duration": len(audio) / sample_rate,
+        "sample_rate": program.sample_rate,
+        "duration": len(program.audio) / program.sample_rate,
         "audio": str(paths[audio_suffix]),
         "srt": str(paths[".srt"]),
         "vtt": str(paths[".vtt"]),
@@ -422,8 +391,10 @@ def _manifest(segments, timed, *, sample_rate, audio, paths, audio_suffix, when,
         document["loudness"] = loudness
     if stem_paths:
         document["stems"] = [str(p) for p in stem_paths]
-    if marks:
-        document["chapters"] = [{"title": m.title, "start": m.start / sample_rate} for m in marks]
+    if program.marks:
+        document["chapters"] = [{"title": m.title, "start": m.start / program.sample_rate} for m in program.marks]
+    if program.acx is not None:
+        document["acx"] = program.acx.to_json() | {"mastered": program.mastered}
     return document
 
 
@@ -442,6 +413,7 @@ class PathExport:
     stems_folder: Path | None = None
     stems: list[Path] = field(default_factory=list)
     replaced: list[Path] = field(default_factory=list)  # targets that existed and were replaced
+    acx: object | None = None  # acx.AcxReport, for an audiobook or an ACX-mastered export
 
     @property
     def paths(self) -> list[Path]:
@@ -476,6 +448,7 @@ def export_to_path(
     replace: Sequence[Path] = (),
     chapters: Sequence = (),
     book=None,
+    acx: bool = False,
 ) -> PathExport:
     """Write the program to `audio_path` (and its subtitles and stems beside it, see export_targets).
 
@@ -484,7 +457,7 @@ def export_to_path(
     swapped in at the end; a failure part-way puts every replaced file back and removes what was new,
     so the folder is as it was.
     """
-    _check_format(audio_format)
+    check_format(audio_format)
     audio_path = Path(audio_path)
     if audio_path.suffix.lower() != f".{audio_format}":
         raise ExportError(f"{audio_path}: a {audio_format.upper()} export must end in .{audio_format}")
@@ -508,12 +481,13 @@ def export_to_path(
     if loudness_lufs is not None:
         gain, _ = _loudness_gain(audio, sample_rate, loudness_lufs)
         audio = audio * np.float32(gain)
-    timed = lay_out((s.kind, s.line, s.text, len(s.samples)) for s in segments)
-    stem_suffix, fmt, subtype = _stem_format(audio_format)
+    stem_suffix, fmt, subtype = stem_format(audio_format)
     speech = [s for s in segments if s.kind == "speech"] if stems else []
     _check_free_space(folder, len(audio) + sum(len(s.samples) for s in speech), subtype)
     stem_names = [f"{s.index + 1:04d}_line{s.line}{stem_suffix}" for s in speech]
-    write_audio, _marks = _audio_writer(audio_format, audio, sample_rate, segments, chapters, book, audio_path)
+    program = prepare_program(segments, audio, sample_rate, chapters, audio_format=audio_format, acx=acx,
+                              target=audio_path)
+    write_audio, timed = audio_writer(audio_format, program, book), program.timed
 
     temps: list[tuple[Path, Path]] = []  # (temp, final)
     swapped: list[tuple[Path, Path | None]] = []  # (final, where the replaced original waits, or None)
@@ -559,6 +533,7 @@ def export_to_path(
         stems_folder=stems_folder,
         stems=[stems_folder / name for name in stem_names] if stems_folder else [],
         replaced=replaced,
+        acx=program.acx,
     )
 
 

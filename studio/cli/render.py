@@ -68,6 +68,9 @@ def add_render_parser(commands) -> argparse.ArgumentParser:
                              "details, m4b or mp3 (default: the project's, or wav)")
     render.add_argument("--chapter", metavar="N|TITLE",
                         help="render and export one chapter (a chapter starts at a line '# Title'), by number or title")
+    render.add_argument("--acx", action="store_true",
+                        help="master for audiobook platforms (ACX): 44.1 kHz, RMS -20 dBFS, peaks under -3 dBFS, "
+                             "room tone at both ends (replaces --loudness); the check's result is printed")
     render.add_argument("--stems", action="store_true", help="also write one file per speech segment")
     render.add_argument(
         "--loudness", type=float, metavar="LUFS", help="normalise the export to this loudness, e.g. -16 or -23"
@@ -315,10 +318,12 @@ def _cmd_render(args: argparse.Namespace) -> int:
             models=outcome.models,
             chapters=chapters,
             book=book,
+            acx=args.acx or project.render.export.acx,
             # Command-line options override what the project asks for.
             audio_format=audio_format,
             stems=args.stems or project.render.export.stems,
-            loudness_lufs=args.loudness if args.loudness is not None else project.render.export.loudness_lufs,
+            loudness_lufs=None if args.acx else (args.loudness if args.loudness is not None
+                                                 else project.render.export.loudness_lufs),
         )
     except ExportError as exc:
         raise CliError(str(exc)) from None
@@ -326,4 +331,11 @@ def _cmd_render(args: argparse.Namespace) -> int:
     print(f"wrote {exported.srt}")
     print(f"wrote {exported.vtt}")
     print(f"wrote {exported.manifest}")
+    if "acx" in exported.document:
+        report = exported.document["acx"]
+        print("ACX check: " + ("passed" if report["passed"] else "FAILED") + ("" if report["mastered"] else
+              " (not mastered; --acx masters the export)"))
+        for check in report["checks"]:
+            print(f"  {check['name']}: {check['measured']} ({check['required']}): "
+                  f"{'pass' if check['passed'] else 'fail'}")
     return EXIT_OK

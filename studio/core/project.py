@@ -77,6 +77,7 @@ class ExportSettings:
     subtitles: bool = True  # File -> Export Audio also writes .srt and .vtt beside the audio
     # Render All also saves a timestamped copy (audio, subtitles, manifest) in the output folder.
     timestamped_copy: bool = True
+    acx: bool = False  # master to ACX's audiobook requirements (44.1 kHz, levels, room tone)
 
 
 @dataclass
@@ -246,6 +247,7 @@ def _read_export(reader: FieldReader) -> ExportSettings:
         # Absent in files written before these settings existed: the defaults are what those did.
         subtitles=reader.boolean("subtitles", True),
         timestamped_copy=reader.boolean("timestamped_copy", True),
+        acx=reader.boolean("acx_master", False),
     )
     reader.seen.add("loudness_lufs")
     reader.finish()
@@ -432,7 +434,7 @@ def project_to_json(project: Project) -> dict[str, Any]:
                 "loudness_lufs": project.render.export.loudness_lufs,
                 "subtitles": project.render.export.subtitles,
                 "timestamped_copy": project.render.export.timestamped_copy,
-            },
+            } | ({"acx_master": True} if project.render.export.acx else {}),
             "generation": {
                 "temperature": gen.temperature,
                 "top_k": gen.top_k,

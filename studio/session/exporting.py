@@ -34,6 +34,7 @@ def export_results(
     when: datetime | None = None,
     chapters: Sequence[Chapter] = (),
     book: BookTags | None = None,
+    acx: bool = False,
 ) -> ExportResult:
     """Export a complete render (every segment done). The manifest lists every model that rendered a
     segment ("models") and names each segment's own ("model"); "model" at the top is kept for renders
@@ -55,6 +56,7 @@ def export_results(
         extra=extra,
         chapters=chapters,
         book=book,
+        acx=acx,
     )
 
 
@@ -70,12 +72,14 @@ def export_mix(
     replace: Sequence[Path] = (),
     chapters: Sequence[Chapter] = (),
     book: BookTags | None = None,
+    acx: bool = False,
 ) -> PathExport:
     """File -> Export Audio: the mix (every segment rendered) to the path the user chose; see
     studio.audio.export.export_to_path for what may be replaced."""
     return export_to_path(_export_segments(results), sample_rate=sample_rate, audio_path=path,
                           audio_format=audio_format, subtitles=subtitles, stems=stems,
-                          loudness_lufs=loudness_lufs, replace=replace, chapters=chapters, book=book)
+                          loudness_lufs=loudness_lufs, replace=replace, chapters=chapters, book=book,
+                          acx=acx)
 
 
 COVER_LIMIT = 20 * 2**20  # a cover is a picture, not a whole file system

@@ -102,6 +102,14 @@ class ExportDialog(QDialog):
         loudness_row.addWidget(self.loudness_spin)
         loudness_row.addStretch(1)
         form.addRow("Loudness:", loudness_row)
+        self.acx_check = QCheckBox("&Master for audiobook platforms (ACX): 44.1 kHz, RMS −20 dBFS, peaks under "
+                                   "−3 dBFS, room tone at both ends")
+        self.acx_check.setToolTip("Replaces the loudness setting. M4B and MP3 exports are checked against "
+                                  "ACX's requirements either way; the result is in the status bar and the manifest.")
+        self.acx_check.setChecked(settings.acx)
+        self.acx_check.toggled.connect(lambda on: self.loudness_check.setEnabled(not on))
+        self.loudness_check.setEnabled(not settings.acx)
+        form.addRow("", self.acx_check)
 
         self.writes_label = QLabel()
         self.writes_label.setObjectName("ExportWrites")
@@ -147,7 +155,9 @@ class ExportDialog(QDialog):
         return ExportSettings(
             audio_format=self.audio_format,
             stems=self.stems_check.isChecked(),
-            loudness_lufs=self.loudness_spin.value() if self.loudness_check.isChecked() else None,
+            loudness_lufs=self.loudness_spin.value() if self.loudness_check.isChecked() and not
+            self.acx_check.isChecked() else None,
+            acx=self.acx_check.isChecked(),
             subtitles=self.subtitles_check.isChecked(),
             timestamped_copy=self.timestamped_check.isChecked(),
         )

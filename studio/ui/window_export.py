@@ -24,6 +24,16 @@ from studio.ui.export_dialog import ExportChoice, ExportDialog
 _log = logging.getLogger(__name__)
 
 
+def acx_summary(report) -> str:
+    """"; ACX check passed", or the checks that failed, for the status bar after an audiobook export."""
+    if report is None:
+        return ""
+    failed = [check for check in report.checks if not check.passed]
+    if not failed:
+        return "; ACX check passed"
+    return "; ACX check: " + "; ".join(f"{c.name} {c.measured} (needs {c.required})" for c in failed)
+
+
 def replace_question(existing: list[Path]) -> tuple[str, str]:
     """The title and text of the question asked before an export replaces files."""
     def name(path: Path) -> str:
@@ -162,7 +172,7 @@ class ExportActions:
         def export(_task) -> PathExport:
             return export_mix(results, sample_rate=SAMPLE_RATE, path=choice.path, audio_format=settings.audio_format,
                               subtitles=settings.subtitles, stems=settings.stems,
-                              loudness_lufs=settings.loudness_lufs, replace=replace, **book)
+                              loudness_lufs=settings.loudness_lufs, replace=replace, acx=settings.acx, **book)
 
         def failed(exc: BaseException) -> None:
             if not isinstance(exc, ExportError | OSError):
@@ -201,7 +211,7 @@ class ExportActions:
         if result.stems:
             extras.append(count(len(result.stems), "stem"))
         more = f" with {' and '.join(extras)}" if extras else ""
-        self.statusBar().showMessage(f"Exported {result.audio}{more}")
+        self.statusBar().showMessage(f"Exported {result.audio}{more}{acx_summary(result.acx)}")
 
     # --- Open Containing Folder ---------------------------------------------------------------------
 
@@ -242,7 +252,8 @@ class ExportActions:
             # editing stay smooth. The result (or the error) comes back on the main thread.
             return export_results(results, sample_rate=outcome.sample_rate, folder=folder, name=name,
                                   models=outcome.models, when=datetime.now(), audio_format=settings.audio_format,
-                                  stems=settings.stems, loudness_lufs=settings.loudness_lufs, **book)
+                                  stems=settings.stems, loudness_lufs=settings.loudness_lufs, acx=settings.acx,
+                                  **book)
 
         def failed(exc: BaseException) -> None:
             if not isinstance(exc, ExportError | OSError):

@@ -96,3 +96,29 @@ def test_book_tags_read_the_cover_beside_the_project_and_say_why_one_cannot_be_u
     for cover, why in (("missing.png", "cannot be read"), ("notes.txt", "neither JPEG nor PNG")):
         tags, problem = book_tags(BookInfo(title="T", cover=cover), project_folder=tmp_path, fallback_title="x")
         assert tags.cover is None and why in problem and cover in problem
+
+
+def test_acx_mastering_moves_the_marks_and_subtitles_with_the_room_tone_it_adds(tmp_path):
+    result = export_render(book_segments(), sample_rate=RATE, folder=tmp_path, name="book", when=WHEN,
+                           audio_format="m4b", chapters=chapters_in(SCRIPT), acx=True)
+    manifest = json.loads(result.manifest.read_text())
+    assert manifest["sample_rate"] == 44100 and manifest["acx"]["passed"] and manifest["acx"]["mastered"]
+    # The tones start at once: mastering adds 0.75 s of room tone before them and trims nothing. The
+    # first chapter still starts the file (the room tone is its own).
+    shifted = [(title, round(start + 0.75, 2) if start else 0.0) for title, start in EXPECTED]
+    assert [(c["title"], round(c["start"], 2)) for c in manifest["chapters"]] == shifted
+    assert [(t, round(s, 2)) for t, s in read_chapters(result.audio)] == shifted
+    assert result.srt.read_text().startswith("1\n00:00:00,750 --> 00:00:01,750\nFor my mother.")
+    with av.open(str(result.audio)) as container:
+        assert container.streams.audio[0].rate == 44100
+
+
+def test_an_audiobook_export_reports_against_acx_even_unmastered(tmp_path):
+    result = export_render(book_segments(), sample_rate=RATE, folder=tmp_path, name="book", when=WHEN,
+                           audio_format="mp3")
+    report = json.loads(result.manifest.read_text())["acx"]
+    assert not report["mastered"] and not report["passed"]
+    failed = {c["name"] for c in report["checks"] if not c["passed"]}
+    assert "Sample rate" in failed and "Room tone at the start" in failed  # 24 kHz, no lead-in
+    wav = export_render(book_segments(), sample_rate=RATE, folder=tmp_path, name="plain", when=WHEN)
+    assert "acx" not in json.loads(wav.manifest.read_text())  # a WAV is no audiobook unless mastered

@@ -56,3 +56,15 @@ def test_a_chapter_that_is_not_there_is_one_line_and_exit_2(tiny_checkpoints, tm
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err and "book.txt" in err
     assert not (tmp_path / "out").exists()  # nothing rendered, nothing written
+
+
+def test_acx_masters_the_audiobook_and_prints_the_check(tiny_checkpoints, tmp_path, capsys):
+    assert _render(tiny_checkpoints, tmp_path, "--format", "mp3", "--acx") == 0
+    out = capsys.readouterr().out
+    assert "ACX check: passed" in out and "  Sample rate: 44100 Hz" in out
+    (book,) = (tmp_path / "out").glob("book_*.mp3")
+    with av.open(str(book)) as container:
+        stream = container.streams.audio[0]
+        assert stream.rate == 44100 and stream.bit_rate >= 192_000  # ACX asks 192 kbps or more
+    manifest = json.loads(next((tmp_path / "out").glob("book_*.json")).read_text())
+    assert manifest["acx"]["mastered"] and manifest["sample_rate"] == 44100

@@ -94,11 +94,15 @@ def test_files_without_the_newer_export_settings_keep_exporting_after_render_all
 def test_book_details_round_trip_and_are_absent_from_projects_that_are_no_books(tmp_path):
     assert "book" not in valid_doc()  # files of projects without them keep their shape
     project = sample_project()
+    assert "acx_master" not in valid_doc()["render"]["export"]
     project.book = BookInfo(title="The Storm", author="A. Writer", cover="storm.cover.jpg")
+    project.render.export.acx = True
     path = tmp_path / "book.qtts"
     save_project(project, path)
-    assert json.loads(path.read_text(encoding="utf-8"))["book"]["author"] == "A. Writer"
-    assert load_project(path).book == project.book
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    assert doc["book"]["author"] == "A. Writer" and doc["render"]["export"]["acx_master"] is True
+    loaded = load_project(path)
+    assert loaded.book == project.book and loaded.render.export.acx
 
 
 @pytest.mark.parametrize("book, field", [("The Storm", "book"), ({"title": 3}, "book.title"),

@@ -55,3 +55,20 @@ def test_export_audio_as_an_audiobook_marks_each_chapter_and_tags_the_book(qtbot
         assert str(tags["TALB"]) == "Weather" and str(tags["TPE1"]) == "A. Writer"
         assert tags.tags.getall("APIC")[0].data == PNG
     assert window.project.render.export.audio_format == fmt  # the choice is the project's now
+
+
+def test_the_acx_option_masters_the_export_and_the_status_bar_gives_the_check(qtbot, window, tmp_path):
+    render_and_wait(qtbot, window)
+    target = tmp_path / "weather.m4b"
+    fill = fill_export(target, fmt="m4b", subtitles=False)
+
+    def with_acx(dialog):
+        dialog.acx_check.setChecked(True)
+        assert not dialog.loudness_check.isEnabled()  # mastering sets the level itself
+        fill(dialog)
+
+    assert export_with(qtbot, window, [with_acx])
+    with av.open(str(target)) as container:
+        assert container.streams.audio[0].rate == 44100
+    assert "ACX check passed" in window.statusBar().currentMessage()
+    assert window.project.render.export.acx  # kept with the project's export settings
