@@ -671,6 +671,10 @@ def main(argv: list[str] | None = None) -> int:
         bench_editor_redraw(table, hours=1 if args.quick else 10)
         bench_long_script_editing(table, lines=10_000 if args.quick else 100_000)
         bench_open_project(table)
+        from bench.books import bench_books
+
+        print("books:", flush=True)
+        bench_books(table)
     print(f"\ntotal {time.perf_counter() - started:.0f} s\n")
     print(table.markdown())
     if args.out:
