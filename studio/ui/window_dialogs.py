@@ -107,7 +107,7 @@ class DialogActions:
         self._look_up_cached_audio()  # a change undone finds its old audio in the cache again
         self.statusBar().showMessage(
             f"Pronunciation dictionary: {len(entries)} {'entry' if len(entries) == 1 else 'entries'}; "
-            f"{count(len(touched), 'line')} to render again", 8000)
+            f"{count(len(touched), 'line')} with a changed term, rendered anew next time", 8000)
         return True
 
     def manage_models(self) -> None:

@@ -28,7 +28,7 @@ class OutlineActions:
         self._outline_timer.setSingleShot(True)
         self._outline_timer.setInterval(OUTLINE_DELAY_MS)
         self._outline_timer.timeout.connect(self.refresh_outline)
-        self.outline.jump_requested.connect(lambda line: self.editor.move_cursor_to(line, 1))
+        self.outline.jump_requested.connect(self.jump_to_line)
         self.outline.render_requested.connect(self.render_chapter)
         self.outline.export_requested.connect(lambda number: self.export_audio(self.chapter(number)))
         self.editor.cursorPositionChanged.connect(
@@ -41,6 +41,14 @@ class OutlineActions:
         toggle = self.outline_dock.toggleViewAction()
         toggle.setText("&Chapters")
         view_menu.addAction(toggle)
+
+    def jump_to_line(self, line: int) -> None:
+        """Put the cursor on 1-based `line` with that line at the top of the editor (a chapter's heading
+        above its text): from the end of the script, the editor scrolls up just far enough to show it."""
+        cursor = self.editor.textCursor()
+        cursor.movePosition(cursor.MoveOperation.End)
+        self.editor.setTextCursor(cursor)
+        self.editor.move_cursor_to(line, 1)
 
     def chapters(self) -> list[Chapter]:
         return chapters_in([line.text for line in self.model.lines()])

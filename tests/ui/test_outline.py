@@ -51,6 +51,15 @@ def test_clicking_a_chapter_jumps_the_editor_to_its_heading(qtbot, window):
     assert window.outline.current_chapter() == 2  # moving the cursor highlights its chapter
 
 
+def test_a_jump_puts_the_heading_at_the_top_of_the_editor(qtbot, tiny_window):
+    window = tiny_window("\n".join(["# One"] + ["Words."] * 98 + ["# Two"] + ["More words."] * 100))
+    window.refresh_outline()
+    window.jump_to_line(window.chapter(2).first_line)
+    assert window.editor.firstVisibleBlock().blockNumber() == 99  # "# Two", with its text below it
+    window.jump_to_line(1)
+    assert window.editor.firstVisibleBlock().blockNumber() == 0
+
+
 def test_a_script_without_headings_says_how_to_make_a_chapter(qtbot, tiny_window):
     window = tiny_window("Just a line.")
     window.refresh_outline()

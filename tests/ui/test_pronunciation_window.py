@@ -47,7 +47,7 @@ def test_an_entry_rerenders_only_its_lines_and_the_model_reads_the_respelling(qt
     lines = window.model.lines()
     # Lines 1 and 3 say the term: their audio is no longer the current audio; line 2 keeps its own.
     assert [window.session.current_render(line) is not None for line in lines] == [False, True, False]
-    assert "2 lines to render again" in window.statusBar().currentMessage()
+    assert "2 lines with a changed term" in window.statusBar().currentMessage()
 
     again = render_and_wait(qtbot, window)
     assert {r.segment.line: r.cached for r in again.results} == {1: False, 2: True, 3: False}
