@@ -68,6 +68,8 @@ def add_render_parser(commands) -> argparse.ArgumentParser:
                              "details, m4b or mp3 (default: the project's, or wav)")
     render.add_argument("--chapter", metavar="N|TITLE",
                         help="render and export one chapter (a chapter starts at a line '# Title'), by number or title")
+    render.add_argument("--per-chapter", action="store_true",
+                        help="write one export per chapter (audio, subtitles and manifest each) instead of one")
     render.add_argument("--acx", action="store_true",
                         help="master for audiobook platforms (ACX): 44.1 kHz, RMS -20 dBFS, peaks under -3 dBFS, "
                              "room tone at both ends (replaces --loudness); the check's result is printed")
@@ -178,6 +180,8 @@ def _chapter_scope(args: argparse.Namespace, source: Path, project, plan):
 
     chapters = chapters_in(project.script)
     name = source.stem or "render"
+    if args.per_chapter and not chapters:
+        raise CliError(f"{source}: --per-chapter: the script has no chapters (a chapter starts at a line '# Title')")
     if args.chapter is None:
         return plan.segments, plan.problems, chapters, name
     try:
@@ -190,6 +194,42 @@ def _chapter_scope(args: argparse.Namespace, source: Path, project, plan):
     return segments, problems, [chapter], f"{name}_ch{chapter.number:02d}"
 
 
+def _export(args: argparse.Namespace, project, outcome, results, chapters, name: str, book) -> None:
+    """Write one export of `results` and say what was written (and how it measures against ACX)."""
+    from studio.audio.export import ExportError
+    from studio.session.exporting import export_results
+
+    try:
+        exported = export_results(
+            results,
+            sample_rate=outcome.sample_rate,
+            folder=Path(args.out),
+            name=name,
+            models=outcome.models,
+            chapters=chapters,
+            book=book,
+            acx=args.acx or project.render.export.acx,
+            # Command-line options override what the project asks for.
+            audio_format=args.format or project.render.export.audio_format,
+            stems=args.stems or project.render.export.stems,
+            loudness_lufs=None if args.acx else (args.loudness if args.loudness is not None
+                                                 else project.render.export.loudness_lufs),
+        )
+    except ExportError as exc:
+        raise CliError(str(exc)) from None
+    print(f"wrote {exported.audio} ({exported.document['duration']:.2f} s)")
+    print(f"wrote {exported.srt}")
+    print(f"wrote {exported.vtt}")
+    print(f"wrote {exported.manifest}")
+    if "acx" in exported.document:
+        report = exported.document["acx"]
+        print("ACX check: " + ("passed" if report["passed"] else "FAILED") + ("" if report["mastered"] else
+              " (not mastered; --acx masters the export)"))
+        for check in report["checks"]:
+            print(f"  {check['name']}: {check['measured']} ({check['required']}): "
+                  f"{'pass' if check['passed'] else 'fail'}")
+
+
 def _cmd_render(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
@@ -197,7 +237,6 @@ def _cmd_render(args: argparse.Namespace) -> int:
     from studio.core.voice_library import default_voice_library
     from studio.engine.render import FAILED
     from studio.session.checkpoints import installed_checkpoints
-    from studio.session.exporting import export_results
     from studio.session.pipeline import JobEvents, RenderJob, run_job
     from studio.session.preflight import renderable
     from studio.session.render_plan import InputError, plan_render, read_input
@@ -302,40 +341,17 @@ def _cmd_render(args: argparse.Namespace) -> int:
         print(f"{len(failed)} of {total} segments failed; nothing was exported (fixed segments re-render, "
               "the rest come from the cache)", file=sys.stderr)
         return EXIT_FAILED
-    from studio.audio.export import ExportError
     from studio.session.exporting import book_tags
 
     book, cover_problem = book_tags(project.book, project_folder=source.parent, fallback_title=source.stem)
-    audio_format = args.format or project.render.export.audio_format
-    if cover_problem and audio_format in ("m4b", "mp3"):
+    if cover_problem and (args.format or project.render.export.audio_format) in ("m4b", "mp3"):
         print(f"warning: {cover_problem}", file=sys.stderr)
-    try:
-        exported = export_results(
-            outcome.results,
-            sample_rate=outcome.sample_rate,
-            folder=Path(args.out),
-            name=name,
-            models=outcome.models,
-            chapters=chapters,
-            book=book,
-            acx=args.acx or project.render.export.acx,
-            # Command-line options override what the project asks for.
-            audio_format=audio_format,
-            stems=args.stems or project.render.export.stems,
-            loudness_lufs=None if args.acx else (args.loudness if args.loudness is not None
-                                                 else project.render.export.loudness_lufs),
-        )
-    except ExportError as exc:
-        raise CliError(str(exc)) from None
-    print(f"wrote {exported.audio} ({exported.document['duration']:.2f} s)")
-    print(f"wrote {exported.srt}")
-    print(f"wrote {exported.vtt}")
-    print(f"wrote {exported.manifest}")
-    if "acx" in exported.document:
-        report = exported.document["acx"]
-        print("ACX check: " + ("passed" if report["passed"] else "FAILED") + ("" if report["mastered"] else
-              " (not mastered; --acx masters the export)"))
-        for check in report["checks"]:
-            print(f"  {check['name']}: {check['measured']} ({check['required']}): "
-                  f"{'pass' if check['passed'] else 'fail'}")
+    if not args.per_chapter:
+        _export(args, project, outcome, outcome.results, chapters, name, book)
+        return EXIT_OK
+    # One file per chapter (audiobook platforms ask for that), each with its own subtitles and manifest.
+    for chapter in chapters:
+        mine = [r for r in outcome.results if chapter.holds(r.segment.line)]
+        if any(r.segment.kind == "speech" for r in mine):
+            _export(args, project, outcome, mine, [chapter], f"{name}_ch{chapter.number:02d}", book)
     return EXIT_OK

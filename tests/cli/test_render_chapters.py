@@ -68,3 +68,23 @@ def test_acx_masters_the_audiobook_and_prints_the_check(tiny_checkpoints, tmp_pa
         assert stream.rate == 44100 and stream.bit_rate >= 192_000  # ACX asks 192 kbps or more
     manifest = json.loads(next((tmp_path / "out").glob("book_*.json")).read_text())
     assert manifest["acx"]["mastered"] and manifest["sample_rate"] == 44100
+
+
+def test_per_chapter_writes_one_audiobook_per_chapter_with_its_own_subtitles(tiny_checkpoints, tmp_path, capsys):
+    assert _render(tiny_checkpoints, tmp_path, "--format", "m4b", "--per-chapter") == 0, capsys.readouterr().err
+    out = tmp_path / "out"
+    assert sorted(p.name.split("_2")[0] for p in out.glob("*.m4b")) == ["book_ch01", "book_ch02"]
+    for number, title, lines in ((1, "Chapter One", {2, 3, 4}), (2, "Chapter Two", {5, 6})):
+        (audio,) = out.glob(f"book_ch{number:02d}_*.m4b")
+        manifest = json.loads(next(out.glob(f"book_ch{number:02d}_*.json")).read_text())
+        assert {s["line"] for s in manifest["segments"]} <= lines and read_chapters(audio) == [(title, 0.0)]
+        srt = next(out.glob(f"book_ch{number:02d}_*.srt")).read_text()
+        assert srt.startswith("1\n00:00:00,000 -->")  # each chapter's subtitles start at its own beginning
+
+
+def test_per_chapter_without_chapters_is_one_line_and_exit_2(tiny_checkpoints, tmp_path, capsys):
+    script = tmp_path / "flat.txt"
+    script.write_text("No headings here.\n")
+    assert cli.main(["render", str(script), "--voice-design", "x", "--model", str(tiny_checkpoints["voice_design"]),
+                     "--out", str(tmp_path / "out"), "--per-chapter"]) == 2
+    assert "flat.txt: --per-chapter: the script has no chapters" in capsys.readouterr().err
