@@ -83,3 +83,15 @@ def test_a_drm_protected_book_is_one_line_and_nothing_is_written(tmp_path, capsy
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "locked.epub" in err[0] and "DRM" in err[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["locked.epub"]
+
+
+def test_max_chars_sets_the_longest_line_and_a_tiny_one_is_refused(tmp_path, capsys):
+    book = tmp_path / "long.md"
+    book.write_text("# One\n\n" + " ".join(f"Sentence number {n} is here." for n in range(40)) + "\n")
+    assert cli.main(["import", str(book), "--out", str(tmp_path / "long.qtts"), "--max-chars", "60"]) == 0
+    lines = [line for line in load_project(tmp_path / "long.qtts").script.split("\n") if line.strip()]
+    assert len(lines) > 10 and max(len(line) for line in lines) <= 60
+    capsys.readouterr()
+    assert cli.main(["import", str(book), "--out", str(tmp_path / "tiny.qtts"), "--max-chars", "10"]) == 2
+    assert "--max-chars 10: a line needs room for a sentence" in capsys.readouterr().err
+    assert not (tmp_path / "tiny.qtts").exists()
