@@ -21,6 +21,7 @@ class ChapterOutline(QWidget):
     jump_requested = Signal(int)  # 1-based line of a chapter's heading
     render_requested = Signal(int)  # chapter number
     export_requested = Signal(int)  # chapter number
+    fold_requested = Signal(object, bool)  # chapter numbers (a list), collapsed or expanded
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -50,12 +51,16 @@ class ChapterOutline(QWidget):
         layout.addWidget(self.tree, 1)
         layout.addWidget(self.empty_label, 1)
         self.chapters: list[Chapter] | None = None  # None: nothing shown yet
+        self.folded: set[int] = set()  # numbers of the chapters shown collapsed
         self.set_chapters([])
 
-    def set_chapters(self, chapters: Sequence[Chapter]) -> None:
-        """Show `chapters`, keeping the highlighted row's chapter number where it still exists."""
-        if list(chapters) == self.chapters:
-            return  # typing inside a chapter changes nothing here: the selection and scroll stay
+    def set_chapters(self, chapters: Sequence[Chapter], folded: set[int] | None = None) -> None:
+        """Show `chapters` (and which are collapsed), keeping the highlighted row's chapter number where
+        it still exists."""
+        folded = self.folded if folded is None else folded
+        if list(chapters) == self.chapters and folded == self.folded:
+            return
+        self.folded = set(folded)  # typing inside a chapter changes nothing here: the selection and scroll stay
         current = self.current_chapter()
         self.chapters = list(chapters)
         self.tree.clear()
@@ -64,6 +69,11 @@ class ChapterOutline(QWidget):
                                     str(chapter.last_line - chapter.first_line + 1)])
             item.setData(0, _NUMBER, chapter.number)
             item.setToolTip(1, f"{chapter.title}\nlines {chapter.first_line}–{chapter.last_line}")
+            if chapter.number in self.folded:  # collapsed: the title in italics, "▸" before it
+                item.setText(1, f"▸ {chapter.title}")
+                font = item.font(1)
+                font.setItalic(True)
+                item.setFont(1, font)
             item.setTextAlignment(0, Qt.AlignmentFlag.AlignRight)
             item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight)
             self.tree.addTopLevelItem(item)
@@ -97,4 +107,11 @@ class ChapterOutline(QWidget):
         menu.addAction("&Go to Chapter", lambda: self._on_item_clicked(item))
         menu.addAction("&Render Chapter", lambda: self.render_requested.emit(number))
         menu.addAction("&Export Chapter…", lambda: self.export_requested.emit(number))
+        menu.addSeparator()
+        folded = number in self.folded
+        menu.addAction("E&xpand Chapter" if folded else "&Collapse Chapter",
+                       lambda: self.fold_requested.emit([number], not folded))
+        everything = [c.number for c in self.chapters]
+        menu.addAction("Collapse &All", lambda: self.fold_requested.emit(everything, True))
+        menu.addAction("Expand A&ll", lambda: self.fold_requested.emit(everything, False))
         menu.exec(self.tree.viewport().mapToGlobal(position))

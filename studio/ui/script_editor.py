@@ -387,6 +387,30 @@ class ScriptEditor(QPlainTextEdit):
             return True
         return super().event(event)
 
+    def fold(self, hidden: set[int]) -> None:
+        """Show every line except the 0-based `hidden` ones (the text of collapsed chapters). Blocks whose
+        visibility does not change are left alone, so folding nothing in an unfolded script costs a scan."""
+        doc = self.document()
+        block, changed_from, changed_to = doc.begin(), None, 0
+        while block.isValid():
+            visible = block.blockNumber() not in hidden
+            if block.isVisible() != visible:
+                block.setVisible(visible)
+                changed_from = block.position() if changed_from is None else changed_from
+                changed_to = block.position() + block.length()
+            block = block.next()
+        if changed_from is None:
+            return
+        doc.markContentsDirty(changed_from, changed_to - changed_from)
+        if not self.textCursor().block().isVisible():  # the cursor was in folded text: up to its heading
+            block = self.textCursor().block()
+            while block.isValid() and not block.isVisible():
+                block = block.previous()
+            cursor = self.textCursor()
+            cursor.setPosition(max(0, block.position()))
+            self.setTextCursor(cursor)
+        self.viewport().update()
+
     def move_cursor_to(self, line: int, column: int) -> None:
         block = self.document().findBlockByNumber(line - 1)
         if not block.isValid():

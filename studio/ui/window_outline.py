@@ -31,6 +31,10 @@ class OutlineActions:
         self.outline.jump_requested.connect(self.jump_to_line)
         self.outline.render_requested.connect(self.render_chapter)
         self.outline.export_requested.connect(lambda number: self.export_audio(self.chapter(number)))
+        self.outline.fold_requested.connect(self.fold_chapters)
+        # Collapsed chapters, by the id of their first line (which survives edits above it).
+        self._folded_ids: set[int] = set()
+        self._folding = False  # whether some lines are hidden in the editor now
         self.editor.cursorPositionChanged.connect(
             lambda: self.outline.show_line(self.editor.textCursor().blockNumber() + 1))
 
@@ -63,8 +67,22 @@ class OutlineActions:
 
     def refresh_outline(self) -> None:
         self._outline_timer.stop()
-        self.outline.set_chapters(self.chapters())
+        chapters, lines = self.chapters(), self.model.lines()
+        folded = [c for c in chapters if lines[c.first_line - 1].id in self._folded_ids]
+        self._folded_ids = {lines[c.first_line - 1].id for c in folded}  # a heading deleted: unfolded
+        self.outline.set_chapters(chapters, {c.number for c in folded})
+        hidden = {n for c in folded for n in range(c.first_line, c.last_line)}  # 0-based, after the heading
+        if hidden or self._folding:
+            self.editor.fold(hidden)
+            self._folding = bool(hidden)
         self.outline.show_line(self.editor.textCursor().blockNumber() + 1)
+
+    def fold_chapters(self, numbers, folded: bool) -> None:
+        """Collapse (or expand) chapters in the editor: only the heading of a collapsed chapter shows."""
+        lines, chapters = self.model.lines(), self.chapters()
+        ids = {lines[chapters[n - 1].first_line - 1].id for n in numbers if 1 <= n <= len(chapters)}
+        self._folded_ids = self._folded_ids | ids if folded else self._folded_ids - ids
+        self.refresh_outline()
 
     def render_chapter(self, number: int | None) -> bool:
         """Render one chapter's lines (into the cache, the timeline and the mix); False with the reason shown."""

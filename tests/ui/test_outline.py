@@ -60,6 +60,27 @@ def test_a_jump_puts_the_heading_at_the_top_of_the_editor(qtbot, tiny_window):
     assert window.editor.firstVisibleBlock().blockNumber() == 0
 
 
+def visible_lines(window) -> list[int]:
+    doc = window.editor.document()
+    return [n for n in range(doc.blockCount()) if doc.findBlockByNumber(n).isVisible()]
+
+
+def test_collapsing_a_chapter_hides_its_text_and_it_stays_collapsed_through_edits(qtbot, window):
+    qtbot.waitUntil(lambda: len(rows(window)) == 3)
+    window.editor.move_cursor_to(4, 3)  # inside "Night", on "Stay."
+    window.outline.fold_requested.emit([2], True)  # the chapter's context menu: Collapse Chapter
+    assert visible_lines(window) == [0, 1, 4, 5, 6]  # "# Night" shows, its two lines do not
+    assert rows(window)[1][1] == "▸ Night" and window.outline.tree.topLevelItem(1).font(1).italic()
+    assert window.editor.textCursor().blockNumber() == 1  # out of the folded text, onto its heading
+    cursor = window.editor.textCursor()
+    cursor.setPosition(0)
+    window.editor.setTextCursor(cursor)
+    window.editor.insertPlainText("A new first line.\n")  # lines move down: the same chapter stays folded
+    qtbot.waitUntil(lambda: visible_lines(window) == [0, 1, 2, 5, 6, 7])
+    window.outline.fold_requested.emit([1, 2, 3], False)  # Expand All
+    assert visible_lines(window) == list(range(8)) and rows(window)[1][1] == "Night"
+
+
 def test_a_script_without_headings_says_how_to_make_a_chapter(qtbot, tiny_window):
     window = tiny_window("Just a line.")
     window.refresh_outline()
