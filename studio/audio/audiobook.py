@@ -26,7 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from studio.audio.export import ExportError, _failure_reason, _publish, _remove, _write_tmp, clean_stale_export_temps
+from studio.audio.export_files import (
+    ExportError,
+    _failure_reason,
+    _publish,
+    _remove,
+    _write_tmp,
+    clean_stale_export_temps,
+)
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,8 @@ temp files, and temp files that a killed export left behind are removed by the n
 
 from __future__ import annotations
 
-import errno
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,6 +20,16 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from studio.audio.export_files import (  # noqa: F401 - ExportError and the clean-up are part of this API
+    _NO_HARD_LINKS,
+    ExportError,
+    _failure_reason,
+    _publish,
+    _remove,
+    _temp_prefix,
+    _write_tmp,
+    clean_stale_export_temps,
+)
 from studio.audio.export_formats import (  # noqa: F401 - BOOK_FORMATS and FORMAT_NAMES are part of this API
     AUDIO_FORMATS,
     BOOK_FORMATS,
@@ -32,12 +40,7 @@ from studio.audio.export_formats import (  # noqa: F401 - BOOK_FORMATS and FORMA
     stem_format,
 )
 from studio.core.atomic import current_umask
-from studio.core.atomic import pid_alive as _pid_alive
 from studio.core.timing import to_srt, to_vtt
-
-
-class ExportError(RuntimeError):
-    """An export that could not be written; str() is one line naming the path."""
 
 
 @dataclass(frozen=True)
@@ -70,32 +73,6 @@ class ExportResult:
     document: dict = field(default_factory=dict)
 
 
-def _publish(tmp: Path, final: Path) -> bool:
-    """Move `tmp` to `final` unless `final` exists (a dangling link counts); return False when it does."""
-    try:
-        os.link(tmp, final)
-    except FileExistsError:
-        return False
-    except OSError as exc:
-        if exc.errno not in _NO_HARD_LINKS:
-            raise
-        # Filesystems without hard links (some network and FAT mounts): exclusive create, then copy.
-        try:
-            fd = os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            return False
-        try:
-            with os.fdopen(fd, "wb") as out, open(tmp, "rb") as src:
-                shutil.copyfileobj(src, out)
-        except BaseException:
-            final.unlink(missing_ok=True)
-            raise
-    tmp.unlink(missing_ok=True)
-    return True
-
-
-# errno values os.link gives where the filesystem has no hard links (EPERM: FAT and some FUSE mounts).
-_NO_HARD_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK}
 _MAX_NUMBER = 10_000
 
 
@@ -111,66 +88,6 @@ def _free_stem(folder: Path, base: str, names: Sequence[str], first: int = 1) ->
         if not any(os.path.lexists(folder / f"{stem}{name}") for name in names):
             return stem, number
     raise ExportError(f"{folder}: {_MAX_NUMBER} exports named {base}_* already; choose another folder")
-
-
-_TEMP_HEAD = ".export-"
-
-
-def _temp_prefix() -> str:
-    return f"{_TEMP_HEAD}{os.getpid()}-"
-
-
-def clean_stale_export_temps(folder: Path) -> list[Path]:
-    """Remove temp files and folders that crashed exports left in `folder` (their process is gone)."""
-    removed = []
-    try:
-        entries = list(Path(folder).iterdir())
-    except OSError:
-        return removed
-    for entry in entries:
-        name = entry.name
-        if not name.startswith(_TEMP_HEAD) or not name.endswith(".tmp"):
-            continue
-        pid = name[len(_TEMP_HEAD):].split("-", 1)[0]
-        if not pid.isdigit() or _pid_alive(int(pid)):
-            continue
-        try:
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
-            removed.append(entry)
-        except OSError:
-            continue
-    return removed
-
-
-def _write_tmp(folder: Path, writer) -> Path:
-    fd, name = tempfile.mkstemp(prefix=_temp_prefix(), suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
-        # mkstemp makes the file 0600; an export is the user's document and gets their usual mode.
-        os.chmod(name, 0o666 & ~current_umask())
-        writer(Path(name))
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
-    return Path(name)
-
-
-def _failure_reason(exc: BaseException, folder: Path) -> str:
-    if isinstance(exc, OSError):
-        return exc.strerror or str(exc)
-    # libsndfile reports a full disk as a generic write error; the free space tells what happened.
-    try:
-        stats = os.statvfs(folder)
-        if stats.f_bavail * stats.f_frsize < 1024 * 1024 or (stats.f_files and stats.f_favail == 0):
-            return os.strerror(errno.ENOSPC)
-    except (OSError, AttributeError):
-        pass
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    # libsndfile repeats the (temporary) path: "Error opening '/x/.export-1-ab.tmp': System error."
-    return text.split("': ", 1)[1].rstrip(".") if "': " in text else text
 
 
 def _loudness_gain(audio: np.ndarray, sample_rate: int, target_lufs: float) -> tuple[float, dict]:
@@ -318,16 +235,6 @@ def export_render(
             ) from None
         raise
     return ExportResult(paths[audio_suffix], paths[".srt"], paths[".vtt"], paths[".json"], stem_paths, document)
-
-
-def _remove(path: Path) -> None:
-    try:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
-    except OSError:
-        pass
 
 
 _BYTES_PER_SAMPLE = {"PCM_16": 2, "PCM_24": 3}

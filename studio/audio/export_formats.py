@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from studio.audio.audiobook import BookTags, ChapterMark, book_writer, chapter_marks
+from studio.audio.export_files import ExportError
 from studio.core.timing import TimedSegment, lay_out
 
 AUDIO_FORMATS = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_24")}
@@ -26,8 +28,6 @@ FORMAT_NAMES = (*AUDIO_FORMATS, *BOOK_FORMATS)
 
 
 def check_format(audio_format: str) -> None:
-    from studio.audio.export import ExportError
-
     if audio_format not in FORMAT_NAMES:
         raise ExportError(f"unknown audio format {audio_format!r} (expected {', '.join(FORMAT_NAMES)})")
 
@@ -53,9 +53,6 @@ class Program:
 
 def prepare_program(segments: Sequence, audio: np.ndarray, sample_rate: int, chapters: Sequence, *,
                     audio_format: str, acx: bool, target: Path) -> Program:
-    from studio.audio.audiobook import ChapterMark, chapter_marks
-    from studio.audio.export import ExportError
-
     timed = lay_out((s.kind, s.line, s.text, len(s.samples)) for s in segments)
     marks = chapter_marks([(s.line, len(s.samples)) for s in segments], chapters) if chapters else []
     rate, report = sample_rate, None
@@ -84,9 +81,6 @@ def prepare_program(segments: Sequence, audio: np.ndarray, sample_rate: int, cha
 
 def audio_writer(audio_format: str, program: Program, book):
     """The function that writes the program's audio into a (temporary) file."""
-    from studio.audio.audiobook import BookTags, book_writer
-    from studio.audio.export import ExportError
-
     audio, rate = program.audio, program.sample_rate
     if audio_format in AUDIO_FORMATS:
         fmt, subtype = AUDIO_FORMATS[audio_format]

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from studio.core.book_import import FRONT_MATTER_TITLE, Book, BookImportError, clean_text, finish_book, title_key
+from studio.core.book_model import FRONT_MATTER_TITLE, Book, BookImportError, clean_text, finish_book, title_key
 
 _ENTRY_LIMIT = 64 * 1024 * 1024  # an XHTML chapter or an image; also what stops a ZIP bomb
 _OPS = "{http://www.idpf.org/2007/ops}"
