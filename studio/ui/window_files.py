@@ -4,6 +4,7 @@ questions."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
 )
 
+from studio.core.book_model import BookImportError
 from studio.core.project import (
     PROJECT_SUFFIX,
     Project,
@@ -95,8 +97,10 @@ class FileActions:
 
         def failed(exc: BaseException) -> None:
             self._import_task = None
+            if not isinstance(exc, BookImportError):  # a bug: its traceback goes to the log for a report
+                logging.getLogger(__name__).error("import failed", exc_info=(type(exc), exc, exc.__traceback__))
             self.statusBar().showMessage("Import failed", 4000)
-            QMessageBox.critical(self, "Cannot import the book", str(exc))
+            QMessageBox.critical(self, "Cannot import the book", str(exc) or type(exc).__name__)
 
         self._import_task = self.background.run(lambda _task: import_book(book, target), on_done=done,
                                                 on_error=failed)
