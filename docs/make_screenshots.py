@@ -1,8 +1,8 @@
 """Regenerate the README screenshots: `python docs/make_screenshots.py`.
 
 docs/empty-project.png comes from the studio's own `--screenshot` hook. docs/rendered-project.png is a
-20-line, 3-voice tagged project rendered through the real window, worker and qwen-tts engine, in the light
-and the dark theme (docs/rendered-project-dark.png). No real weights
+22-line, two-chapter, 3-voice tagged project rendered through the real window, worker and qwen-tts
+engine, in the light and the dark theme (docs/rendered-project-dark.png). No real weights
 can be downloaded where this runs, so it uses a tiny random-weight VoiceDesign checkpoint: the
 waveforms are noise, but every clip length, chip and state is what the studio really shows.
 """
@@ -18,7 +18,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SCRIPT = """\
-[voice: Narrator][Serious]The storm had been building over the valley since noon.
+# [voice: Narrator]Chapter 1: The Storm
+[Serious]The storm had been building over the valley since noon.
 By dusk, the old lighthouse keeper had lit every lamp he owned. [pause 1s]
 [voice: Keeper][Whispering]Someone is on the stairs.
 [voice: Narrator]Footsteps, slow and heavy, climbing toward the lamp room.
@@ -30,6 +31,7 @@ By dusk, the old lighthouse keeper had lit every lamp he owned. [pause 1s]
 [voice: Keeper][Serious]Put your lantern on the step, where I can see it.
 [voice: Stranger][Relieved]There. It is on the step. I am unarmed.
 [voice: Narrator][Relieved]The keeper let out a long breath, and slid back the bolt.
+# Chapter 2: Shelter
 [voice: Stranger][Happy]Thank you. You have saved my life tonight.
 [voice: Keeper][Soft]Sit by the lamp. The kettle is still warm.
 [voice: Narrator][neutral]Outside, the waves broke over the rocks below.
