@@ -328,25 +328,11 @@ def master_acx(
     peak_dbfs: float = -3.5,
     head_seconds: float = 0.75,
     tail_seconds: float = 2.0,
-) -> tuple[np.ndarray, int]:
-    """Master `samples` to the ACX requirements: returns (float32 audio at 44.1 kHz, 44100), mono in ->
-    mono out. Raises ValueError for audio that is all room tone (nothing to bring up to speech level)."""
-    audio, rate, _shift = master_acx_shift(samples, sample_rate, rms_dbfs=rms_dbfs, peak_dbfs=peak_dbfs,
-                                           head_seconds=head_seconds, tail_seconds=tail_seconds)
-    return audio, rate
-
-
-def master_acx_shift(
-    samples: np.ndarray,
-    sample_rate: int,
-    *,
-    rms_dbfs: float = -20.0,
-    peak_dbfs: float = -3.5,
-    head_seconds: float = 0.75,
-    tail_seconds: float = 2.0,
 ) -> tuple[np.ndarray, int, int]:
-    """`master_acx`, and how far the input's sample 0 moved, in input samples (room tone added at the head
-    minus room tone trimmed there): a word at input sample n is at (n + shift) * 44100 / sample_rate."""
+    """Master `samples` to the ACX requirements: returns (float32 audio at 44.1 kHz, 44100, shift), mono in
+    -> mono out. `shift` is how far the input's sample 0 moved, in input samples (room tone added at the
+    head minus room tone trimmed there): a word at input sample n is at (n + shift) * 44100 / sample_rate.
+    Raises ValueError for audio that is all room tone (nothing to bring up to speech level)."""
     if not rms_dbfs < peak_dbfs <= 0:
         raise ValueError(f"need rms_dbfs < peak_dbfs <= 0, got {rms_dbfs} and {peak_dbfs}")
     if head_seconds < 0 or tail_seconds < 0:

@@ -57,10 +57,10 @@ def prepare_program(segments: Sequence, audio: np.ndarray, sample_rate: int, cha
     marks = chapter_marks([(s.line, len(s.samples)) for s in segments], chapters) if chapters else []
     rate, report = sample_rate, None
     if acx:
-        from studio.audio.acx import master_acx_shift
+        from studio.audio.acx import master_acx
 
         try:
-            audio, rate, shift = master_acx_shift(audio, sample_rate)
+            audio, rate, shift = master_acx(audio, sample_rate)
         except ValueError as exc:
             raise ExportError(f"{target}: cannot master to ACX ({exc}); nothing was exported") from None
         # Everything moves by what mastering put before the first word (room tone added minus room tone

@@ -227,7 +227,7 @@ def block_db(x: np.ndarray, width: int) -> np.ndarray:
 def test_mastering_passes_acx_without_flattening_the_speech(rms_db, click):
     x, start = speech_like(rms_db, click=click)
     assert not check_acx(x, STUDIO).passed
-    y, rate = master_acx(x, STUDIO)
+    y, rate, shift = master_acx(x, STUDIO)
     report = check_acx(y, rate)
     assert report.passed, report.lines()
     assert rate == ACX and y.dtype == np.float32 and y.ndim == 1
@@ -243,6 +243,8 @@ def test_mastering_passes_acx_without_flattening_the_speech(rms_db, click):
     speech = x[start : start + round(8.0 * STUDIO)].astype(np.float64)
     lag = lag_of(speech, back)
     assert lag == pytest.approx(round(0.75 * STUDIO), abs=round(0.05 * STUDIO))
+    # The shift mastering reports (which moves subtitles and chapter marks) is where the speech really went.
+    assert lag == pytest.approx(start + shift, abs=round(0.002 * STUDIO))
     mastered = back[lag : lag + len(speech)].astype(np.float64)
     assert np.corrcoef(speech, mastered)[0, 1] > 0.99
     # Its level is what the whole-file target implies once the head and tail room tone are counted in.
@@ -265,15 +267,15 @@ def test_mastering_passes_acx_without_flattening_the_speech(rms_db, click):
 
 def test_mastering_is_deterministic():
     x, _ = speech_like(-30.0)
-    first, _ = master_acx(x, STUDIO)
-    second, _ = master_acx(x.copy(), STUDIO)
+    first, _, _ = master_acx(x, STUDIO)
+    second, _, _ = master_acx(x.copy(), STUDIO)
     assert np.array_equal(first, second)
 
 
 def test_mastering_keeps_stereo_and_skips_resampling_at_44k():
     x, _ = speech_like(-26.0, rate=ACX)
     stereo = np.stack([x, 0.5 * x], axis=1)
-    y, rate = master_acx(stereo, ACX, head_seconds=0.6, tail_seconds=3.0)
+    y, rate, _shift = master_acx(stereo, ACX, head_seconds=0.6, tail_seconds=3.0)
     assert y.shape[1] == 2 and rate == ACX
     report = check_acx(y, rate)
     assert report.passed, report.lines()
@@ -293,7 +295,7 @@ def test_mastering_speed_for_ten_minutes(capsys):
     x, _ = speech_like(-28.0, seconds=20.0, lead=0.0, trail=0.0)
     x = np.concatenate([np.zeros(STUDIO // 2, np.float32), np.tile(x, 30), np.zeros(STUDIO // 2, np.float32)])
     started = time.perf_counter()
-    y, rate = master_acx(x, STUDIO)
+    y, rate, _shift = master_acx(x, STUDIO)
     elapsed = time.perf_counter() - started
     with capsys.disabled():
         print(f"\nmastering {len(x) / STUDIO / 60:.1f} min of {STUDIO} Hz audio took {elapsed:.2f} s")
