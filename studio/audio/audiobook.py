@@ -34,6 +34,7 @@ from studio.audio.export_files import (
     _write_tmp,
     clean_stale_export_temps,
 )
+from studio.core.book_model import JPEG, PNG, image_type
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,6 @@ class BookTags:
     cover_type: str | None = None  # "image/jpeg" / "image/png"; guessed from the bytes when None
 
 
-_JPEG, _PNG = "image/jpeg", "image/png"
 # Samples handed to the resampler at a time: an hours-long book is never copied into one frame.
 _CHUNK = 1 << 16
 # iTunes' media kind for an audiobook (the `stik` atom); players file the book under Audiobooks by it.
@@ -187,14 +187,13 @@ def _cover_type(tags: BookTags) -> str | None:
     if tags.cover is None:
         return None
     if tags.cover_type is not None:
-        if tags.cover_type not in (_JPEG, _PNG):
-            raise ValueError(f"cover type {tags.cover_type!r} is not supported (expected {_JPEG} or {_PNG})")
+        if tags.cover_type not in (JPEG, PNG):
+            raise ValueError(f"cover type {tags.cover_type!r} is not supported (expected {JPEG} or {PNG})")
         return tags.cover_type
-    if tags.cover.startswith(b"\xff\xd8\xff"):
-        return _JPEG
-    if tags.cover.startswith(b"\x89PNG\r\n\x1a\n"):
-        return _PNG
-    raise ValueError("the cover is neither JPEG nor PNG")
+    kind = image_type(tags.cover)
+    if kind is None:
+        raise ValueError("the cover is neither JPEG nor PNG")
+    return kind
 
 
 # --- writing ----------------------------------------------------------------------------------------------
@@ -311,7 +310,7 @@ def _tag_m4b(tmp: Path, tags: BookTags, cover_type: str | None) -> None:
     book.tags["\xa9gen"] = ["Audiobook"]
     book.tags["stik"] = [_STIK_AUDIOBOOK]
     if tags.cover is not None:
-        image_format = MP4Cover.FORMAT_PNG if cover_type == _PNG else MP4Cover.FORMAT_JPEG
+        image_format = MP4Cover.FORMAT_PNG if cover_type == PNG else MP4Cover.FORMAT_JPEG
         book.tags["covr"] = [MP4Cover(tags.cover, imageformat=image_format)]
     book.save()
 

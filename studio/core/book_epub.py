@@ -22,7 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from studio.core.book_model import FRONT_MATTER_TITLE, Book, BookImportError, clean_text, finish_book, title_key
+from studio.core.book_model import (
+    FRONT_MATTER_TITLE,
+    Book,
+    BookImportError,
+    clean_text,
+    finish_book,
+    image_type,
+    title_key,
+)
 
 _ENTRY_LIMIT = 64 * 1024 * 1024  # an XHTML chapter or an image; also what stops a ZIP bomb
 _OPS = "{http://www.idpf.org/2007/ops}"
@@ -338,11 +346,8 @@ class _Epub:
             data = self.read_entry(name, "the cover")
         except BookImportError:
             return None, None
-        if data.startswith(b"\xff\xd8\xff"):
-            return data, "image/jpeg"
-        if data.startswith(b"\x89PNG\r\n\x1a\n"):
-            return data, "image/png"
-        return None, None
+        kind = image_type(data)
+        return (data, kind) if kind is not None else (None, None)
 
 
 def _children(root: ET.Element, parent: str, child: str) -> list[ET.Element]:

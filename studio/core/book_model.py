@@ -60,3 +60,15 @@ def finish_book(path: Path, title: str | None, author: str | None, chapters: lis
         raise BookImportError(f"{path} contains no text")
     return Book(clean_text(title or "") or None, clean_text(author or "") or None, tuple(result), cover,
                 cover_type if cover else None)
+
+
+JPEG, PNG = "image/jpeg", "image/png"
+
+
+def image_type(data: bytes) -> str | None:
+    """The MIME type of a cover picture by its first bytes: JPEG or PNG, the two every player shows; else None."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return JPEG
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return PNG
+    return None

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from studio.audio.audiobook import BookTags
 from studio.audio.export import ExportResult, ExportSegment, PathExport, export_render, export_to_path
+from studio.core.book_model import image_type
 from studio.core.chapters import Chapter
 from studio.core.limits import TooLargeError, read_limited
 from studio.core.project import BookInfo
@@ -99,7 +100,7 @@ def book_tags(book: BookInfo, *, project_folder: Path | None, fallback_title: st
         except (OSError, TooLargeError) as exc:
             problem = f"{path}: the cover cannot be read ({getattr(exc, 'strerror', None) or exc}); exported without it"
         else:
-            cover_type = {b"\xff\xd8\xff": "image/jpeg", b"\x89PN": "image/png"}.get(cover[:3])
+            cover_type = image_type(cover)
             if cover_type is None:
                 cover, problem = None, f"{path}: the cover is neither JPEG nor PNG; exported without it"
     return BookTags(title=book.title or fallback_title, author=book.author, cover=cover,
