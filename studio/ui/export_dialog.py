@@ -121,8 +121,8 @@ class ExportDialog(QDialog):
         line.setFrameShadow(QFrame.Shadow.Sunken)
         layout.addWidget(line)
         self.timestamped_check = QCheckBox("&Also save a timestamped copy after every Render All")
-        self.timestamped_check.setToolTip("Render All then writes <project>_<date>_<time>.wav with its subtitles "
-                                          "and a manifest into the project's output folder")
+        self.timestamped_check.setToolTip("Render All then writes <project>_<date>_<time> in the chosen format, "
+                                          "with its subtitles and a manifest, into the project's output folder")
         self.timestamped_check.setChecked(settings.timestamped_copy)
         layout.addWidget(self.timestamped_check)
 
