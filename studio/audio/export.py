@@ -58,6 +58,8 @@ class ExportSegment:
     emotion_applied: bool = True
     warning: str | None = None
     directives_applied: bool = True
+    # A segment's [pace: ...]: {"value": "slow", "rate": 0.85, "method": "instruct" | "time-stretch"}.
+    pace: dict | None = None
     error: str | None = None
     model: str | None = None  # the checkpoint that rendered it (None for pauses)
     spoken: str | None = None  # what the model read, when the pronunciation dictionary changed the text
@@ -289,6 +291,7 @@ def _manifest(segments, timed, *, sample_rate, program, paths, audio_suffix, whe
                 "warning": s.warning,
                 "error": s.error,
             } | ({"spoken": s.spoken} if s.spoken is not None else {})
+              | ({"pace": s.pace} if s.pace is not None else {})
             for s, t in zip(segments, timed, strict=True)
         ],
     }

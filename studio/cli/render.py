@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from studio.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError
+from studio.core.pace import segment_pace
 from studio.core.project import EXPORT_FORMATS
 from studio.engine.decoder_options import DECODERS, DecoderOptions
 
@@ -235,7 +236,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
     from studio.core.project import GenerationParams
     from studio.core.voice_library import default_voice_library
-    from studio.engine.render import FAILED
+    from studio.engine.render import FAILED, PACE_BY_STRETCH
     from studio.session.checkpoints import installed_checkpoints
     from studio.session.pipeline import JobEvents, RenderJob, run_job
     from studio.session.preflight import renderable
@@ -320,6 +321,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
         else:
             how = "cached" if result.cached else f"rendered in {result.seconds_to_render:.1f} s"
             notes = "" if result.emotion_applied else " (emotion not applied by this model)"
+            if result.pace == PACE_BY_STRETCH:
+                notes += f" (pace {segment_pace(seg.directives):g}x by time stretch)"
             notes += f" (warning: {result.warning})" if result.warning else ""
             print(f"[{n}/{total}] line {seg.line}: {seconds:.2f} s, {how}: {seg.text[:60]!r}{notes}", flush=True)
 

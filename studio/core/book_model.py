@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.core.tags import strip_invisible
+from studio.core.invisible import strip_invisible
 
 FRONT_MATTER_TITLE = "Front matter"
 

@@ -13,11 +13,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from studio.core.invisible import has_speakable_text
 from studio.core.tags import (
     DeliveryState,
     ScriptError,
     SpeechItem,
-    has_speakable_text,
     heading_end,
     normalise_newlines,
     parse_line,

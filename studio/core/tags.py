@@ -16,12 +16,15 @@ and text stay one space apart.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from studio.core.invisible import has_speakable_text, is_invisible, strip_invisible
+from studio.core.known_emotions import KnownEmotions
+from studio.core.pace import PACE_KEY, PaceError, set_pace
 
 DEFAULT_PAUSE_SECONDS = 0.8
 MAX_PAUSE_SECONDS = 10.0
@@ -137,26 +140,6 @@ def normalise_newlines(text: str) -> str:
     )
 
 
-def _is_invisible(char: str) -> bool:
-    # Format characters (zero-width space and joiners, word joiner, BOM, bidi marks, soft hyphen) and
-    # control characters (NUL and the rest of C0/C1): nothing a reader sees or a model can speak.
-    return unicodedata.category(char) in ("Cf", "Cc") and char not in "\t"
-
-
-def strip_invisible(text: str) -> str:
-    """`text` without zero-width, format and control characters (tabs kept)."""
-    if text.isprintable():  # no format or control character at all (the common case, checked in C)
-        return text
-    return "".join(char for char in text if not _is_invisible(char))
-
-
-def has_speakable_text(text: str) -> bool:
-    """Whether `text` holds anything but whitespace and invisible characters."""
-    if text.isprintable():
-        return bool(text.strip())
-    return any(not char.isspace() and not _is_invisible(char) for char in text)
-
-
 def decode_script_bytes(data: bytes) -> str:
     """Decode UTF-8 script bytes (a leading BOM is dropped); a bad byte is a ScriptError naming it."""
     if data.startswith(b"\xef\xbb\xbf"):
@@ -226,7 +209,7 @@ def parse_line(
         collapsed = _WHITESPACE_RUN.sub(" ", "".join(c for c in raw if unicodedata.category(c) != "Cc"
                                                      or c == "\t")).strip()
         if collapsed and has_speakable_text(collapsed):
-            leading = next(i for i, c in enumerate(raw) if not c.isspace() and not _is_invisible(c))
+            leading = next(i for i, c in enumerate(raw) if not c.isspace() and not is_invisible(c))
             items.append(
                 SpeechItem(
                     line=line_no,
@@ -316,6 +299,11 @@ def _apply_tag(content: str, line_no: int, column: int, state: DeliveryState) ->
             state.voice = value
         elif key in _EMOTION_KEYS:
             state.emotion = None if value.lower() == _NEUTRAL else value
+        elif key == PACE_KEY:
+            try:
+                set_pace(state.directives, value)
+            except PaceError as exc:
+                raise ScriptError(line_no, column, str(exc)) from None
         else:
             state.directives[key] = value
         return None
@@ -434,46 +422,6 @@ def analyse_line(
 
 # --- emotions the studio knows, and warnings about the ones it does not -----------------------------------
 
-# How alike a name must be to a known emotion to be offered as "did you mean": high enough that a real
-# emotion of its own ("Very angry", "Hungry") is not taken for a typo of a known one ("Angry"), low enough
-# for a dropped, doubled or swapped letter in a short word ("Fearfl", "Sadd", "Hapy").
-_SUGGESTION_CUTOFF = 0.75
-
-
-def _normal_name(name: str) -> str:
-    return " ".join(strip_invisible(name).split()).lower()
-
-
-class KnownEmotions:
-    """A list of emotion names, matched as the renderer matches them (case and spacing ignored).
-
-    "Neutral" is always known: it is the tag that clears the emotion.
-    """
-
-    def __init__(self, names: Iterable[str]) -> None:
-        self.names: dict[str, str] = {}  # normal form -> the name as first written
-        for name in [*names, "Neutral"]:
-            normal = _normal_name(name)
-            if normal and normal not in self.names:
-                self.names[normal] = " ".join(name.split())
-
-    def __iter__(self):
-        return iter(self.names.values())
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, KnownEmotions) and self.names == other.names
-
-    __hash__ = None  # mutable-looking; compared by value only
-
-    def __contains__(self, name: str) -> bool:
-        return _normal_name(name) in self.names
-
-    def closest(self, name: str) -> str | None:
-        """The known name most like `name` (difflib), or None when none is close enough to be a typo."""
-        match = difflib.get_close_matches(_normal_name(name), list(self.names), n=1, cutoff=_SUGGESTION_CUTOFF)
-        return self.names[match[0]] if match else None
-
-
 def emotion_of_tag(content: str) -> str | None:
     """The emotion an emotion tag sets, as written ("Sad" for [Sad] and [emotion: Sad]); None for other tags."""
     if tag_kind(content) != "emotion":
@@ -541,9 +489,9 @@ def _tokens(line: str) -> list[_Token]:
             tokens.append(_Token(i, i + 1, "text"))
             i += 1
             continue
-        if ch.isspace() or _is_invisible(ch):
+        if ch.isspace() or is_invisible(ch):
             j = i + 1
-            while j < n and (line[j].isspace() or _is_invisible(line[j])):
+            while j < n and (line[j].isspace() or is_invisible(line[j])):
                 j += 1
             tokens.append(_Token(i, j, "space"))
             i = j

@@ -7,6 +7,7 @@ test, in a subprocess or on a QThread.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -15,8 +16,9 @@ from importlib import metadata
 
 import numpy as np
 
-from studio.core.cache import RenderCache, cache_key
+from studio.core.cache import CachedAudio, RenderCache, cache_key
 from studio.core.instruct import delivery_directives
+from studio.core.pace import PACE_KEY, segment_pace
 from studio.core.plan import PlannedSegment, length_warning
 from studio.core.project import GenerationParams
 from studio.core.reference_clip import check_voice_clips
@@ -24,9 +26,13 @@ from studio.core.voice import VoiceError, VoiceSpec
 from studio.engine.decoder_options import DecoderOptions
 from studio.engine.loader import EngineError, ModelInfo
 from studio.engine.synth import AudioChunk, Cancelled, Synthesizer, SynthReport, SynthRequest
+from studio.engine.time_stretch import STRETCH_VERSION, stretch_speech
 
 # Segment states, as the timeline shows them.
 STALE, QUEUED, RENDERING, DONE, FAILED, LOCKED = "stale", "queued", "rendering", "done", "failed", "locked"
+
+# How a segment's [pace: ...] was honoured: read by the model in its instruct, or by stretching the audio.
+PACE_BY_INSTRUCT, PACE_BY_STRETCH = "instruct", "time-stretch"
 
 
 def _version(package: str) -> str:
@@ -54,6 +60,7 @@ class SegmentResult:
     key: str = ""
     seconds_to_render: float = 0.0
     model: str = ""  # the source of the checkpoint that rendered it ("" for pauses)
+    pace: str = ""  # PACE_BY_INSTRUCT or PACE_BY_STRETCH when the segment has a pace, else ""
 
     @property
     def n_samples(self) -> int:
@@ -102,8 +109,16 @@ def segment_key(segment: PlannedSegment, voice: VoiceSpec, info: ModelInfo, gene
                 "max_new_tokens": generation.max_new_tokens,
             },
             "packages": AUDIO_PACKAGE_VERSIONS,
-        }
+        } | ({"time_stretch": STRETCH_VERSION} if segment_pace(segment.directives) else {})
     )
+
+
+def pace_method(segment: PlannedSegment, voice: VoiceSpec, instruct_honoured: bool) -> str:
+    """How `segment`'s pace is honoured with `voice` on a model that does (or does not) follow an
+    instruct: "" when it has no pace. A cloned voice never has an instruct, whatever the model."""
+    if segment.kind != "speech" or segment_pace(segment.directives) is None:
+        return ""
+    return PACE_BY_INSTRUCT if voice.kind != "clone" and instruct_honoured else PACE_BY_STRETCH
 
 
 def pause_samples(seconds: float, sample_rate: int) -> np.ndarray:
@@ -200,11 +215,42 @@ def _join_warnings(*warnings: str | None) -> str | None:
     return "; ".join(w for w in warnings if w) or None
 
 
-def _directives_warning(segment: PlannedSegment, applied: bool) -> str | None:
-    if applied:
+def _unapplied_directives(segment: PlannedSegment, model_applied: bool, pace: str) -> dict[str, str]:
+    """The segment's delivery directives that did not reach its audio: none when the model read them all,
+    else all of them but a pace the studio applied by stretching."""
+    if model_applied:
+        return {}
+    unapplied = delivery_directives(segment.directives)
+    if pace == PACE_BY_STRETCH:
+        unapplied.pop(PACE_KEY, None)
+    return unapplied
+
+
+def _directives_warning(unapplied: Mapping[str, str]) -> str | None:
+    if not unapplied:
         return None
-    named = ", ".join(f"{key}: {value}" for key, value in delivery_directives(segment.directives).items())
+    named = ", ".join(f"{key}: {value}" for key, value in unapplied.items())
     return f"not applied by this voice's model (it takes no instruct): {named}"
+
+
+def cached_result(segment: PlannedSegment, hit: CachedAudio, key: str, model: str,
+                  clip_warnings: Sequence[str] = ()) -> SegmentResult:
+    """A segment whose audio came from the cache, with the honesty flags its render stored."""
+    pace = str(hit.meta.get("pace", ""))
+    unapplied = _unapplied_directives(segment, bool(hit.meta.get("directives_applied", True)), pace)
+    return SegmentResult(
+        segment,
+        DONE,
+        samples=hit.samples,
+        cached=True,
+        warning=_join_warnings(*clip_warnings, hit.meta.get("warning"), _directives_warning(unapplied)),
+        emotion_applied=bool(hit.meta.get("emotion_applied", True)),
+        directives_applied=not unapplied,
+        instruct=str(hit.meta.get("instruct", "")),
+        key=key,
+        model=model,
+        pace=pace,
+    )
 
 
 def _render_one(segment, synth, voices, cache, options, cancel, callbacks, rate) -> SegmentResult:
@@ -227,19 +273,7 @@ def _render_one(segment, synth, voices, cache, options, cancel, callbacks, rate)
         if hit is not None and hit.sample_rate == rate:
             if callbacks.chunk_ready:
                 callbacks.chunk_ready(segment.index, AudioChunk(hit.samples, rate, 0, True))
-            return SegmentResult(
-                segment,
-                DONE,
-                samples=hit.samples,
-                cached=True,
-                warning=_join_warnings(*clip_warnings, hit.meta.get("warning"),
-                                       _directives_warning(segment, bool(hit.meta.get("directives_applied", True)))),
-                emotion_applied=bool(hit.meta.get("emotion_applied", True)),
-                directives_applied=bool(hit.meta.get("directives_applied", True)),
-                instruct=str(hit.meta.get("instruct", "")),
-                key=key,
-                model=synth.loaded.info.source,
-            )
+            return cached_result(segment, hit, key, synth.loaded.info.source, clip_warnings)
         request = SynthRequest(
             text=segment.model_text,
             voice=voice,
@@ -249,7 +283,16 @@ def _render_one(segment, synth, voices, cache, options, cancel, callbacks, rate)
             seed=segment.seed,
             generation=options.generation,
         )
-        samples, report = _generate(synth, request, segment.index, cancel, callbacks, options.decoder)
+        pace = pace_method(segment, voice, synth.loaded.info.instruct_honoured)
+        # Stretched audio differs from what the model streams, so a listener gets the segment whole once
+        # it is stretched rather than chunks that the final audio would then contradict.
+        generating = dataclasses.replace(callbacks, chunk_ready=None) if pace == PACE_BY_STRETCH else callbacks
+        samples, report = _generate(synth, request, segment.index, cancel, generating, options.decoder)
+        spoken_seconds = len(samples) / rate
+        if pace == PACE_BY_STRETCH:
+            samples = stretch_speech(samples, segment_pace(segment.directives))
+            if callbacks.chunk_ready:
+                callbacks.chunk_ready(segment.index, AudioChunk(samples, rate, 0, True))
     except Cancelled:
         raise
     except (EngineError, VoiceError) as exc:
@@ -257,20 +300,24 @@ def _render_one(segment, synth, voices, cache, options, cancel, callbacks, rate)
     except Exception as exc:  # noqa: BLE001 - one segment's failure must not end the render
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         return SegmentResult(segment, FAILED, error=f"{type(exc).__name__}: {message}"[:300])
-    warning = length_warning(segment.model_text, len(samples) / rate, hit_token_cap=report.hit_token_cap)
+    # Judged on the model's own timing: a stretch is asked for, a runaway generation is not.
+    warning = length_warning(segment.model_text, spoken_seconds, hit_token_cap=report.hit_token_cap)
     meta = {"warning": warning, "emotion_applied": report.emotion_applied,
-            "directives_applied": report.directives_applied, "instruct": report.instruct, "seed": segment.seed}
+            "directives_applied": report.directives_applied, "instruct": report.instruct, "seed": segment.seed,
+            "pace": pace}
     if cache is not None:
         cache.put(key, samples, rate, meta)
+    unapplied = _unapplied_directives(segment, report.directives_applied, pace)
     return SegmentResult(
         segment,
         DONE,
         samples=samples,
-        warning=_join_warnings(*clip_warnings, warning, _directives_warning(segment, report.directives_applied)),
+        warning=_join_warnings(*clip_warnings, warning, _directives_warning(unapplied)),
         emotion_applied=report.emotion_applied,
-        directives_applied=report.directives_applied,
+        directives_applied=not unapplied,
         instruct=report.instruct,
         key=key,
         seconds_to_render=time.perf_counter() - started,
         model=synth.loaded.info.source,
+        pace=pace,
     )

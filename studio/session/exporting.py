@@ -12,6 +12,7 @@ from studio.audio.export import ExportResult, ExportSegment, PathExport, export_
 from studio.core.book_model import image_type
 from studio.core.chapters import Chapter
 from studio.core.limits import TooLargeError, read_limited
+from studio.core.pace import PACE_KEY, segment_pace
 from studio.core.project import BookInfo
 from studio.engine.loader import ModelInfo
 from studio.engine.render import DONE, SegmentResult
@@ -128,6 +129,15 @@ def _export_segments(results: Sequence[SegmentResult]) -> list[ExportSegment]:
             warning=r.warning,
             model=r.model or None,
             spoken=r.segment.spoken,
+            pace=_pace_report(r),
         )
         for r in results
     ]
+
+
+def _pace_report(result: SegmentResult) -> dict | None:
+    """The manifest's account of a segment's pace: what was asked, the rate, and how it was honoured."""
+    rate = segment_pace(result.segment.directives)
+    if rate is None or not result.pace:
+        return None
+    return {"value": result.segment.directives[PACE_KEY], "rate": rate, "method": result.pace}

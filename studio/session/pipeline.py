@@ -29,6 +29,7 @@ from studio.engine.render import (
     RenderCallbacks,
     RenderOptions,
     SegmentResult,
+    cached_result,
     pause_samples,
     render_segment,
     segment_key,
@@ -225,10 +226,5 @@ def cached_results(
         hit = cache.get(key)
         if hit is None or hit.sample_rate != SAMPLE_RATE:
             continue
-        found.append(SegmentResult(
-            segment, DONE, samples=hit.samples, cached=True, warning=hit.meta.get("warning"),
-            emotion_applied=bool(hit.meta.get("emotion_applied", True)),
-            directives_applied=bool(hit.meta.get("directives_applied", True)),
-            instruct=str(hit.meta.get("instruct", "")), key=key, model=source,
-        ))
+        found.append(cached_result(segment, hit, key, source))
     return found

@@ -8,6 +8,7 @@ from __future__ import annotations
 from PySide6.QtGui import QGuiApplication
 
 from studio.core.instruct import delivery_directives
+from studio.core.pace import PACE_KEY
 from studio.core.plan import expected_seconds, first_unknown_voice
 from studio.core.tags import KnownEmotions, PauseItem, SpeechItem, tag_kind
 from studio.engine.render import FAILED
@@ -136,6 +137,7 @@ class EditActions:
             if voice is None:
                 continue
             directives = delivery_directives(item.directives)
+            directives.pop(PACE_KEY, None)  # a cloned voice's pace is applied by stretching its audio
             if voice.kind == "clone" and directives:
                 named = ", ".join(f"{key}: {value}" for key, value in directives.items())
                 return f"a cloned voice's model takes no instruct, so these are not applied: {named}"

@@ -182,3 +182,19 @@ def test_a_render_with_a_failed_segment_exits_1_exports_nothing_and_retries_only
     assert out.count("(warning: generation stopped at the frame cap without an end of speech") == 3
     manifest = json.loads(next((tmp_path / "out").glob("s_*.json")).read_text())
     assert [s["warning"].startswith("generation stopped at the frame cap") for s in manifest["segments"]] == [True] * 3
+
+
+def test_a_paced_cloned_voice_is_stretched_and_says_so(tiny_checkpoints, tmp_path, clip):
+    script = tmp_path / "slow.txt"
+    script.write_text("[pace: 0.8x]Take your time.\n[pace: normal]Now.\n")
+    out = tmp_path / "out"
+    result = render(str(script), "--model", str(tiny_checkpoints["base"]), "--out", str(out),
+                    "--voice-clone", str(clip), "--ref-text", "A reference clip.")
+    assert result.returncode == 0, result.stderr
+    progress = [line for line in result.stdout.splitlines() if line.startswith("[")]
+    assert "(pace 0.8x by time stretch)" in progress[0] and "pace" not in progress[1]
+    manifest = json.loads(next(out.glob("slow_*.json")).read_text())
+    first, second = manifest["segments"]
+    assert first["pace"] == {"value": "0.8x", "rate": 0.8, "method": "time-stretch"} and "pace" not in second
+    # Both lines run into the same frame cap, so the stretched one lasts 1 / 0.8 as long.
+    assert (first["end"] - first["start"]) == pytest.approx((second["end"] - second["start"]) / 0.8, abs=1e-3)

@@ -115,3 +115,15 @@ def test_editing_a_voice_under_the_same_cast_name_renders_again(loaded_models, t
     assert render("A young, bright voice").cached and len(calls) == 1
     edited = render("An old, rough voice")  # same cast name, new description
     assert not edited.cached and len(calls) == 2 and "An old, rough voice" in calls[-1]
+
+
+def test_a_new_time_stretch_changes_the_keys_of_paced_segments_only(monkeypatch):
+    from studio.engine import render
+
+    plain = dataclasses.replace(SEGMENT, directives={"pitch": "low"})
+    normal = dataclasses.replace(SEGMENT, directives={"pace": "normal"})
+    before = (_key(), _key(segment=plain), _key(segment=normal))
+    monkeypatch.setattr(render, "STRETCH_VERSION", "librosa-99-pv2048/512")
+    after = (_key(), _key(segment=plain), _key(segment=normal))
+    assert after[0] != before[0]  # "slow" may be stretched: its audio depends on the stretch
+    assert after[1:] == before[1:]

@@ -299,13 +299,17 @@ def test_capability_warning_and_unknown_voice_are_shown_on_their_clips(make_wind
                                         emotion_refs=(("Soft", str(clip), "Hi."),))),
     }
     window.project.render.voice = "Me"
-    window.editor.setPlainText("[Soft]Gentle.\n[Angry]Loud!\n[voice: Ghost]Boo.\n[voice: Me][Soft][pace: slow]Slow.")
+    window.editor.setPlainText("[Soft]Gentle.\n[Angry]Loud!\n[voice: Ghost]Boo.\n[voice: Me][Soft][pace: slow]Slow.\n"
+                               "[tone: warm]Warm.")
     window.refresh_views()
-    soft, angry, ghost, slow = window.timeline.clips
+    soft, angry, ghost, slow, warm = window.timeline.clips
     assert not soft.warning
     assert angry.warning and "no clip for 'Angry'" in angry.message
     assert ghost.state == "error" and "voice 'Ghost' is not in the project's cast" in ghost.message
-    assert slow.warning and "takes no instruct, so these are not applied: pace: slow" in slow.message
+    # A pace is applied to a cloned voice by stretching its audio; another directive is not applied at all.
+    assert not slow.warning
+    assert warm.warning
+    assert "takes no instruct, so these are not applied: tone: warm" in warm.message
 
 
 def test_line_separators_give_the_editor_and_the_timeline_the_same_lines(make_window, tmp_path):

@@ -59,6 +59,22 @@ def test_a_three_voice_cast_renders_from_the_window_each_voice_on_its_model(qtbo
     np.testing.assert_array_equal(cast_window.waveform.audio.view(), mix)
 
 
+def test_a_paced_cloned_line_is_stretched_in_the_mix_the_window_shows(qtbot, cast_window):
+    """The Base model takes no instruct, so the Guest's [pace: slow] is a time stretch: the waveform and the
+    export hold the stretched audio, never the model's unstretched chunks."""
+    cast_window.editor.setPlainText(SCRIPT.replace("[voice: Guest]", "[voice: Guest][pace: slow]"))
+    outcome = render_and_wait(qtbot, cast_window)
+    assert outcome.error is None and [r.state for r in outcome.results] == [DONE] * 4
+    guest = outcome.results[1]
+    assert guest.pace == "time-stretch" and "not applied" not in (guest.warning or "")
+    np.testing.assert_array_equal(cast_window.waveform.audio.view(),
+                                  np.concatenate([r.samples for r in outcome.results]))
+    manifest = json.loads(cast_window.last_export.manifest.read_text())
+    assert manifest["segments"][1]["pace"] == {"value": "slow", "rate": 0.85, "method": "time-stretch"}
+    assert manifest["segments"][1]["end"] - manifest["segments"][1]["start"] == pytest.approx(
+        len(guest.samples) / 24000, abs=1e-3)
+
+
 def test_reopening_a_rendered_project_shows_its_audio_without_rendering(qtbot, cast_window, make_window, tmp_path):
     outcome = render_and_wait(qtbot, cast_window)
     path = tmp_path / "show.qtts"
