@@ -14,6 +14,9 @@ build (and what the packaging test runs on the frozen bundle and on the installe
   a missing system library such as libxcb-cursor0), and the self-test must still print its report;
   the child's own message is what ends up in the report. The child gets temporary settings and data
   folders, so the self-test never touches the user's recent files, layout or autosave.
+- ``audiobook``: the rendered line, stretched to a slower pace (librosa's phase vocoder, as for a cloned
+  voice's `[pace: slow]`) and written as an M4B and an MP3 with two chapter marks, read back from the
+  files: the bundled FFmpeg (PyAV), its AAC and LAME encoders and mutagen are there and work;
 - ``audio``: PortAudio loads and lists devices. No output device is reported, not failed: rendering
   and export work without one, and a build machine or a server has none.
 
@@ -382,6 +385,35 @@ def _stdout_to_stderr() -> Iterator[Any]:
         real.close()
 
 
+def _check_audiobook(entry: dict[str, Any], workdir: Path, wav: Path | None) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    from studio.audio.audiobook import BookTags, ChapterMark, read_chapters, write_m4b, write_mp3
+    from studio.engine.time_stretch import stretch_speech
+
+    if wav is None:
+        entry["error"] = "no audio to export: the engine check failed"
+        return
+    samples, rate = sf.read(str(wav), dtype="float32")
+    slow = stretch_speech(samples, 0.85)
+    entry["stretched_s"] = round(len(slow) / rate, 3)
+    if len(slow) != round(len(samples) / 0.85):
+        entry["error"] = f"the time stretch gave {len(slow)} samples for {len(samples)} at 0.85x"
+        return
+    program = np.concatenate([samples, slow])
+    marks = [ChapterMark("One", 0), ChapterMark("Two", len(samples))]
+    expected = [("One", 0.0), ("Two", len(samples) / rate)]
+    for suffix, write in ((".m4b", write_m4b), (".mp3", write_mp3)):
+        path = workdir / f"self-test{suffix}"
+        write(path, program, rate, marks, BookTags(title="Self-test", author="Qwen3-TTS Studio"))
+        found = read_chapters(path)
+        entry[suffix[1:]] = {"bytes": path.stat().st_size, "chapters": found}
+        if [title for title, _ in found] != ["One", "Two"] or abs(found[1][1] - expected[1][1]) > 0.05:
+            entry["error"] = f"{path.name} lists the chapters {found}, expected {expected}"
+            return
+
+
 def run_self_test() -> int:
     report: dict[str, Any] = {"studio": __version__, "ok": False, "checks": {}}
     started = time.perf_counter()
@@ -392,6 +424,7 @@ def run_self_test() -> int:
             _check("torch", report, _check_torch)
             wav = _check("engine", report, lambda entry: _check_engine(entry, workdir))
             _check("qt", report, lambda entry: _check_qt(entry, workdir, wav))
+            _check("audiobook", report, lambda entry: _check_audiobook(entry, workdir, wav))
             _check("audio", report, _check_audio)
         report["ok"] = all(check["ok"] for check in report["checks"].values())
         report["failed"] = [name for name, check in report["checks"].items() if not check["ok"]]

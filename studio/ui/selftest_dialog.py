@@ -31,6 +31,7 @@ CHECK_TITLES = {
     "torch": "PyTorch",
     "engine": "Rendering (tiny model)",
     "qt": "Window and waveform",
+    "audiobook": "Audiobook export",
     "audio": "Sound devices",
 }
 
@@ -53,6 +54,9 @@ def summarise_check(name: str, check: dict[str, Any]) -> str:
         )
     if name == "qt":
         return f"{check.get('qt')}, platform {check.get('platform')}"
+    if name == "audiobook":
+        return (f"stretched to a slower pace ({check.get('stretched_s')} s), written as M4B and MP3 with "
+                f"{len((check.get('m4b') or {}).get('chapters', []))} chapter marks")
     if name == "audio":
         outputs = check.get("output_devices") or []
         devices = f"{len(outputs)} output device(s)" if outputs else check.get("note", "no output device")

@@ -44,7 +44,7 @@ def test_self_test_passes_headless_and_reports_every_check(tmp_path):
     assert code == 0, (report, stderr[-2000:])
     assert report["ok"] is True and report["failed"] == []
     checks = report["checks"]
-    assert set(checks) == {"python", "torch", "engine", "qt", "audio"}
+    assert set(checks) == {"python", "torch", "engine", "qt", "audiobook", "audio"}
     assert checks["engine"]["emotion"] == "Whispering"
     assert "Whispering" in checks["engine"]["instruct"]
     assert checks["engine"]["chunks"] >= 2  # streamed, not one-shot
@@ -52,6 +52,11 @@ def test_self_test_passes_headless_and_reports_every_check(tmp_path):
     assert checks["qt"]["platform"] == "offscreen" and checks["qt"]["note"].startswith("no display")
     assert checks["qt"]["waveform_changed_px"] >= 200
     assert "PortAudio" in checks["audio"]["portaudio"]
+    audio_s = checks["engine"]["audio_s"]
+    assert checks["audiobook"]["stretched_s"] == pytest.approx(audio_s / 0.85, abs=0.01)
+    for kind in ("m4b", "mp3"):
+        (first, _), (second, start) = checks["audiobook"][kind]["chapters"]
+        assert (first, second) == ("One", "Two") and start == pytest.approx(audio_s, abs=0.05)
     home = tmp_path / "home"
     assert not home.exists() or not any(p.is_file() for p in home.rglob("*"))
 

@@ -122,6 +122,8 @@ def test_frozen_self_test_offscreen(build, tmp_path):
     assert checks["torch"]["cuda_build"] is None
     assert checks["qt"]["platform"] == "offscreen"
     assert checks["engine"]["emotion"] == "Whispering" and checks["engine"]["chunks"] >= 2
+    # The bundle carries the audiobook exports' FFmpeg (PyAV) and mutagen, and the pace stretch (librosa).
+    assert checks["audiobook"]["ok"] and [t for t, _ in checks["audiobook"]["m4b"]["chapters"]] == ["One", "Two"]
     # PortAudio came from the bundle, ALSA from the system.
     assert checks["audio"]["library"].startswith(str(BUNDLE))
     assert "libasound" not in checks["audio"] or not checks["audio"]["libasound"].startswith(str(BUNDLE))

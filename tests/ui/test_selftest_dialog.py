@@ -31,10 +31,12 @@ def test_dialog_runs_the_self_test_and_lists_every_check(qtbot, scratch_home):
         "✔ PyTorch",
         "✔ Rendering (tiny model)",
         "✔ Window and waveform",
+        "✔ Audiobook export",
         "✔ Sound devices",
     }
     assert "[Whispering] line rendered" in rows["✔ Rendering (tiny model)"]
-    assert "All 5 checks passed" in dialog.status.text()
+    assert "written as M4B and MP3 with 2 chapter marks" in rows["✔ Audiobook export"]
+    assert "All 6 checks passed" in dialog.status.text()
     dialog.copy_report()
     assert json.loads(QApplication.clipboard().text())["checks"].keys() == dialog.report["checks"].keys()
 
