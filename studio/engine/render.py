@@ -81,6 +81,8 @@ class RenderOptions:
     generation: GenerationParams = field(default_factory=GenerationParams)
     use_cache: bool = True
     decoder: DecoderOptions = field(default_factory=DecoderOptions)
+    # Segments decoded together (studio.engine.batch_decode); 1 renders one at a time, streaming each.
+    batch: int = 1
 
 
 def segment_key(segment: PlannedSegment, voice: VoiceSpec, info: ModelInfo, generation: GenerationParams,
@@ -183,6 +185,8 @@ def render_segments(
     options = options or RenderOptions()
     callbacks = callbacks or RenderCallbacks()
     rate = synth.sample_rate
+    if options.batch > 1 and options.decoder.fast and not options.decoder.int8:
+        return _render_batched(segments, synth, voices, cache, options, cancel, callbacks, rate)
     results: list[SegmentResult] = []
     for segment in segments:
         if cancel is not None and cancel.is_set():
@@ -253,7 +257,28 @@ def cached_result(segment: PlannedSegment, hit: CachedAudio, key: str, model: st
     )
 
 
-def _render_one(segment, synth, voices, cache, options, cancel, callbacks, rate) -> SegmentResult:
+@dataclass
+class _Work:
+    """A segment the cache did not have: what to ask the model, and what its result needs afterwards."""
+
+    segment: PlannedSegment
+    request: SynthRequest
+    key: str
+    clip_warnings: list[str]
+    pace: str
+    started: float
+
+
+def _failure(segment: PlannedSegment, exc: Exception) -> SegmentResult:
+    if isinstance(exc, (EngineError, VoiceError)):
+        return SegmentResult(segment, FAILED, error=str(exc))
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return SegmentResult(segment, FAILED, error=f"{type(exc).__name__}: {message}"[:300])
+
+
+def _look_up(segment, synth, voices, cache, options, callbacks, rate) -> SegmentResult | _Work:
+    """A pause, a failure before any generation, or a cache hit as a result (its audio handed to
+    `chunk_ready`); otherwise the work of generating the segment."""
     if segment.kind == "pause":
         samples = pause_samples(segment.seconds, rate)
         if callbacks.chunk_ready:
@@ -269,55 +294,123 @@ def _render_one(segment, synth, voices, cache, options, cancel, callbacks, rate)
         # (silent, very long) go with every segment they voice, cached or not.
         clip_warnings = check_voice_clips(voice, segment.emotion)
         key = segment_key(segment, voice, synth.loaded.info, options.generation, options.decoder)
-        hit = cache.get(key) if (cache is not None and options.use_cache) else None
-        if hit is not None and hit.sample_rate == rate:
-            if callbacks.chunk_ready:
-                callbacks.chunk_ready(segment.index, AudioChunk(hit.samples, rate, 0, True))
-            return cached_result(segment, hit, key, synth.loaded.info.source, clip_warnings)
-        request = SynthRequest(
-            text=segment.model_text,
-            voice=voice,
-            language=segment.language,
-            emotion=segment.emotion,
-            directives=segment.directives,
-            seed=segment.seed,
-            generation=options.generation,
-        )
-        pace = pace_method(segment, voice, synth.loaded.info.instruct_honoured)
-        # Stretched audio differs from what the model streams, so a listener gets the segment whole once
-        # it is stretched rather than chunks that the final audio would then contradict.
-        generating = dataclasses.replace(callbacks, chunk_ready=None) if pace == PACE_BY_STRETCH else callbacks
-        samples, report = _generate(synth, request, segment.index, cancel, generating, options.decoder)
-        spoken_seconds = len(samples) / rate
-        if pace == PACE_BY_STRETCH:
-            samples = stretch_speech(samples, segment_pace(segment.directives))
-            if callbacks.chunk_ready:
-                callbacks.chunk_ready(segment.index, AudioChunk(samples, rate, 0, True))
-    except Cancelled:
-        raise
-    except (EngineError, VoiceError) as exc:
-        return SegmentResult(segment, FAILED, error=str(exc))
     except Exception as exc:  # noqa: BLE001 - one segment's failure must not end the render
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        return SegmentResult(segment, FAILED, error=f"{type(exc).__name__}: {message}"[:300])
+        return _failure(segment, exc)
+    hit = cache.get(key) if (cache is not None and options.use_cache) else None
+    if hit is not None and hit.sample_rate == rate:
+        if callbacks.chunk_ready:
+            callbacks.chunk_ready(segment.index, AudioChunk(hit.samples, rate, 0, True))
+        return cached_result(segment, hit, key, synth.loaded.info.source, clip_warnings)
+    request = SynthRequest(text=segment.model_text, voice=voice, language=segment.language, emotion=segment.emotion,
+                           directives=segment.directives, seed=segment.seed, generation=options.generation)
+    pace = pace_method(segment, voice, synth.loaded.info.instruct_honoured)
+    return _Work(segment, request, key, list(clip_warnings), pace, started)
+
+
+def _finish(work: _Work, samples: np.ndarray, report: SynthReport, *, synth, cache, callbacks, rate,
+            streamed: bool) -> SegmentResult:
+    """The result of generated audio: stretched to its pace when the model could not read it, handed whole
+    to `chunk_ready` unless its chunks were `streamed` as they were, cached, with its warnings."""
+    segment, pace = work.segment, work.pace
+    spoken_seconds = len(samples) / rate
+    if pace == PACE_BY_STRETCH:
+        samples = stretch_speech(samples, segment_pace(segment.directives))
+    if callbacks.chunk_ready and (pace == PACE_BY_STRETCH or not streamed):
+        callbacks.chunk_ready(segment.index, AudioChunk(samples, rate, 0, True))
     # Judged on the model's own timing: a stretch is asked for, a runaway generation is not.
     warning = length_warning(segment.model_text, spoken_seconds, hit_token_cap=report.hit_token_cap)
     meta = {"warning": warning, "emotion_applied": report.emotion_applied,
             "directives_applied": report.directives_applied, "instruct": report.instruct, "seed": segment.seed,
             "pace": pace}
     if cache is not None:
-        cache.put(key, samples, rate, meta)
+        cache.put(work.key, samples, rate, meta)
     unapplied = _unapplied_directives(segment, report.directives_applied, pace)
     return SegmentResult(
         segment,
         DONE,
         samples=samples,
-        warning=_join_warnings(*clip_warnings, warning, _directives_warning(unapplied)),
+        warning=_join_warnings(*work.clip_warnings, warning, _directives_warning(unapplied)),
         emotion_applied=report.emotion_applied,
         directives_applied=not unapplied,
         instruct=report.instruct,
-        key=key,
-        seconds_to_render=time.perf_counter() - started,
+        key=work.key,
+        seconds_to_render=time.perf_counter() - work.started,
         model=synth.loaded.info.source,
         pace=pace,
     )
+
+
+def _render_one(segment, synth, voices, cache, options, cancel, callbacks, rate) -> SegmentResult:
+    work = _look_up(segment, synth, voices, cache, options, callbacks, rate)
+    if isinstance(work, SegmentResult):
+        return work
+    # Stretched audio differs from what the model streams, so a listener gets the segment whole once it is
+    # stretched rather than chunks that the final audio would then contradict.
+    generating = dataclasses.replace(callbacks, chunk_ready=None) if work.pace == PACE_BY_STRETCH else callbacks
+    try:
+        samples, report = _generate(synth, work.request, segment.index, cancel, generating, options.decoder)
+        return _finish(work, samples, report, synth=synth, cache=cache, callbacks=callbacks, rate=rate,
+                       streamed=True)
+    except Cancelled:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one segment's failure must not end the render
+        return _failure(segment, exc)
+
+
+def _render_batched(segments, synth, voices, cache, options, cancel, callbacks, rate) -> list[SegmentResult]:
+    """render_segments with the segments the cache lacks decoded `options.batch` at a time: the same
+    results and callbacks, but segments finish (and are reported) in the order they end, and each one's
+    audio reaches `chunk_ready` whole. Out of memory, the batch is halved and the unfinished retried."""
+    results: dict[int, SegmentResult] = {}
+    waiting: dict[int, tuple[_Work, SynthReport]] = {}
+    jobs = []
+
+    def done(result: SegmentResult) -> None:
+        results[result.segment.index] = result
+        if callbacks.segment_finished:
+            callbacks.segment_finished(result)
+
+    for segment in segments:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+        work = _look_up(segment, synth, voices, cache, options, callbacks, rate)
+        if isinstance(work, SegmentResult):
+            if callbacks.segment_started:
+                callbacks.segment_started(segment.index)
+            done(work)
+            continue
+        report = SynthReport()
+        try:
+            jobs.append(synth.batch_job(work.request, segment.index, report))
+        except Exception as exc:  # noqa: BLE001 - one segment's failure must not end the render
+            done(_failure(segment, exc))
+            continue
+        waiting[segment.index] = (work, report)
+    for index in waiting:
+        if callbacks.segment_started:
+            callbacks.segment_started(index)
+    batch = options.batch
+    while jobs:
+        try:
+            for index, samples, frames in synth.run_batch(jobs, batch=batch, cancel=cancel):
+                work, report = waiting[index]
+                report.frames = frames
+                try:
+                    result = _finish(work, samples, report, synth=synth, cache=cache, callbacks=callbacks,
+                                     rate=rate, streamed=False)
+                except Exception as exc:  # noqa: BLE001 - as above
+                    result = _failure(work.segment, exc)
+                done(result)
+            jobs = []
+        except Cancelled:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the unfinished segments fail, the finished ones stay
+            jobs = [job for job in jobs if job.key not in results]
+            if _is_out_of_memory(exc) and batch > 1:
+                _empty_device_cache()
+                batch //= 2
+                continue
+            for job in jobs:
+                done(_failure(waiting[job.key][0].segment, exc))
+            jobs = []
+    return [results[segment.index] for segment in segments]

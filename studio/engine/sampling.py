@@ -61,10 +61,12 @@ def warp(scores: torch.Tensor, settings: SamplerSettings) -> torch.Tensor:
     return scores
 
 
-def choose(scores: torch.Tensor, settings: SamplerSettings) -> torch.Tensor:
-    """One token per row of processed `scores` (B, V) -> (B,) int64, drawn from the global torch RNG."""
+def choose(scores: torch.Tensor, settings: SamplerSettings, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One token per row of processed `scores` (B, V) -> (B,) int64, drawn from `generator` (a segment's own
+    stream, in batched decoding) or else the global torch RNG."""
     if not settings.do_sample:
         return torch.argmax(scores, dim=-1)
     probs = torch.softmax(scores, dim=-1)
-    race = torch.empty_like(probs).exponential_(1)
+    race = torch.empty_like(probs).exponential_(1, generator=generator)
     return torch.argmax(probs / race, dim=-1)
+

@@ -10,7 +10,7 @@ Nothing here knows about threads: cancellation is a `threading.Event` checked be
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,6 +93,7 @@ class Synthesizer:
         self.streaming = streaming or StreamingSettings()
         self.prompts = ClonePromptCache(loaded, prompt_cache_dir)
         self._fast = None  # the FastDecoder, built on first use with the options it was built for
+        self._batch = None  # the BatchDecoder, built on first batched render
 
     @property
     def sample_rate(self) -> int:
@@ -310,6 +311,38 @@ class Synthesizer:
                 emit(frame)
 
         return threaded_frames(produce, eos=call.eos_token_id, cancel=cancel, start=fast.run_on_decoder_thread)
+
+    def batch_job(self, request: SynthRequest, key: object, report: SynthReport):
+        """`request` made ready for batched decoding (`run_batch`) under `key`: checked, its instruct and
+        honesty flags in `report`, its prompt built by qwen-tts. Raises as `stream` would for a bad request."""
+        from studio.engine.batch_decode import BatchJob
+        from studio.engine.fast_decode import capture_talker_call
+
+        prompt, language, kwargs = self._prepare(request, report, None)
+        generate_kwargs, context = self.model_generate_kwargs(request, prompt, language, kwargs, report)
+        return BatchJob(key, capture_talker_call(self.loaded.tts.model, generate_kwargs), request.seed,
+                        context=context)
+
+    def run_batch(self, jobs: Sequence, *, batch: int,
+                  cancel: threading.Event | None = None) -> Iterator[tuple[object, np.ndarray, int]]:
+        """Decode `jobs` (from `batch_job`) `batch` at a time (studio.engine.batch_decode) and yield (key,
+        samples, frames) as each segment ends, so not in order. A segment's audio is what it gets in a batch
+        of one. Raises Cancelled when `cancel` is set (checked between steps)."""
+        from studio.engine.batch_decode import BatchDecoder
+
+        model = self.loaded.tts.model
+        if self._batch is None:
+            self._batch = BatchDecoder(model)
+        whole = StreamingSettings(first_chunk_frames=1 << 30, chunk_frames=1 << 30)
+        contexts = {job.key: job.context for job in jobs}
+        halted = (lambda: cancel.is_set()) if cancel is not None else None
+        for key, frames in self._batch.run(jobs, batch=batch, halted=halted):
+            chunks = ChunkDecoder(model.speech_tokenizer, whole, context=contexts[key])
+            for frame in frames:
+                chunks.add(frame)
+            yield key, chunks.decode(), len(frames)
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
 
     def _stream_chunks(self, request, prompt, language, kwargs, report, cancel, decoder) -> Iterator[AudioChunk]:
         tts = self.loaded.tts

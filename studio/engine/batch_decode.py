@@ -1,0 +1,269 @@
+"""Batched decoding: several segments' codec frames generated together, each exactly as it would be alone.
+
+A batch shares the weight reads of every projection and MLP (the cost of a decode step on a CPU or a GPU
+is mostly reading the weights), so N segments decode in much less than N times the time of one. What a
+batch must not do is make a segment's audio depend on its neighbours: the render cache, resuming a
+render and sharding it over workers all rely on a segment (its seed) giving the same audio whatever was
+rendered beside it. Three things would break that, and each is avoided here:
+
+- Random numbers: every segment draws from its own generator, seeded with its seed, in the order its
+  own frames need them (a shared generator would hand each row numbers that depend on the other rows).
+- Matrix products: a CPU BLAS computes a row of `x @ W.T` differently depending on how many rows the
+  call has (MKL handles rows in blocks of four, and a remainder of 1-3 rows, or a single row, takes other
+  kernels). Every step therefore runs with the rows padded with zeros to a multiple of ROW_BLOCK, the
+  same for a batch of one, so a row always goes through the same kernel.
+- Attention: each row attends over its own cache, of its own length, in a call of its own, as it would
+  alone (batched scaled_dot_product_attention does not give each row the bits a single-row call gives).
+  The prompt of each segment is run on its own too, with the shapes it has alone.
+
+Token choice per row follows `sampling` (transformers' semantics) on that row's logits alone. Rows join
+as others finish (a finished segment's slot takes the next one), so the batch stays full until the work
+runs out. tests/engine/test_batch_decode.py checks the identity on tiny checkpoints; bench/batch.py
+measures the gain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F  # noqa: N812 - the usual name
+
+from studio.engine.fast_decode import TalkerCall, _rotate_half
+from studio.engine.sampling import SamplerSettings, choose, penalise_repeats, warp
+
+# Rows per block of the CPU BLAS's small-matrix kernels (see the module docstring): every step runs a
+# multiple of this many rows.
+ROW_BLOCK = 4
+
+
+@dataclass
+class BatchJob:
+    """One segment for the batch: the caller's key, the captured talker call, and its seed."""
+
+    key: object
+    call: TalkerCall
+    seed: int
+    context: object = None  # reference codes before the first frame (ICL cloning), for the audio decoder
+
+
+class _Stack:
+    """A decoder stack (talker or code predictor) with one key/value cache per batch slot."""
+
+    def __init__(self, layers, norm, rotary, *, multimodal: bool, slots: int, capacity: int, dtype, device):
+        self.layers = list(layers)
+        self.norm = norm
+        attn = self.layers[0].self_attn
+        self.head_dim, self.scaling = attn.head_dim, attn.scaling
+        self.kv_heads = attn.k_proj.out_features // self.head_dim
+        shape = (len(self.layers), slots, self.kv_heads, capacity, self.head_dim)
+        self.keys = torch.zeros(shape, dtype=dtype, device=device)
+        self.values = torch.zeros(shape, dtype=dtype, device=device)
+        positions = torch.arange(capacity, device=device)[None]
+        probe = torch.zeros(1, dtype=dtype, device=device)
+        if multimodal:  # all three sections share the angle for speech: one plain table
+            cos, sin = rotary(probe, positions[None].expand(3, 1, -1))
+            self.cos, self.sin = cos[0, 0], sin[0, 0]
+        else:
+            cos, sin = rotary(probe, positions)
+            self.cos, self.sin = cos[0], sin[0]
+
+    def _qkv(self, layer, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
+        attn = layer.self_attn
+        h = layer.input_layernorm(x)
+        shape = (x.shape[0], x.shape[1], -1, self.head_dim)
+        q = attn.q_norm(attn.q_proj(h).view(shape)).transpose(1, 2)
+        k = attn.k_norm(attn.k_proj(h).view(shape)).transpose(1, 2)
+        v = attn.v_proj(h).view(shape).transpose(1, 2)
+        return q * cos + _rotate_half(q) * sin, k * cos + _rotate_half(k) * sin, v
+
+    def _finish_layer(self, layer, x: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
+        x = x + layer.self_attn.o_proj(attended.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1))
+        return x + layer.mlp(layer.post_attention_layernorm(x))
+
+    def run(self, x: torch.Tensor, slots: list[int | None], starts: list[int]) -> torch.Tensor:
+        """Rows x (R, T, H): row i is slot slots[i] (None: padding) at positions
+        starts[i]..starts[i]+T-1. Caches the rows' keys and returns the normed outputs (R, T, H)."""
+        rows, length = x.shape[0], x.shape[1]
+        live = [i for i, slot in enumerate(slots) if slot is not None]
+        index = torch.tensor([starts[i] if slots[i] is not None else 0 for i in range(rows)], device=x.device)
+        where = index[:, None] + torch.arange(length, device=x.device)[None]  # (R, T)
+        cos, sin = self.cos[where][:, None], self.sin[where][:, None]  # (R, 1, T, D)
+        for n, layer in enumerate(self.layers):
+            q, k, v = self._qkv(layer, x, cos, sin)
+            attended = torch.zeros_like(q)
+            for i in live:
+                slot, start = slots[i], starts[i]
+                end = start + length
+                self.keys[n, slot, :, start:end] = k[i]
+                self.values[n, slot, :, start:end] = v[i]
+                attended[i : i + 1] = F.scaled_dot_product_attention(
+                    q[i : i + 1], self.keys[n, slot : slot + 1, :, :end], self.values[n, slot : slot + 1, :, :end],
+                    is_causal=length > 1 and start == 0, scale=self.scaling, enable_gqa=True,
+                )
+            x = self._finish_layer(layer, x, attended)
+        return self.norm(x)
+
+
+def _padded(rows: list[torch.Tensor], like: torch.Tensor) -> torch.Tensor:
+    """`rows` (each (1, T, H)) stacked and padded with zero rows to a multiple of ROW_BLOCK."""
+    count = -(-len(rows) // ROW_BLOCK) * ROW_BLOCK
+    pad = [torch.zeros_like(like)] * (count - len(rows))
+    return torch.cat([*rows, *pad], dim=0)
+
+
+@dataclass
+class _Row:
+    job: BatchJob
+    slot: int
+    generator: torch.Generator
+    seen: torch.Tensor  # (1, V) bool: first-codebook tokens generated so far
+    length: int  # prompt positions
+    generated: int = 0
+    token: torch.Tensor | None = None  # (1,) the talker's latest token
+    hidden: torch.Tensor | None = None  # (1, 1, H) the talker's latest hidden state
+    frames: list = field(default_factory=list)
+
+
+class BatchDecoder:
+    """Decodes BatchJobs `batch` at a time with one loaded qwen-tts model (see the module docstring)."""
+
+    def __init__(self, model) -> None:
+        talker = model.talker
+        predictor = talker.code_predictor
+        self.model = model
+        param = next(talker.parameters())
+        self.device, self.dtype = param.device, param.dtype
+        self.codec_embedding = talker.get_input_embeddings()
+        self.predictor_embeddings = predictor.get_input_embeddings()
+        self.projection = predictor.small_to_mtp_projection
+        self.groups = talker.config.num_code_groups
+        self.vocab = talker.config.vocab_size
+        self.codec_head, self.predictor_heads = talker.codec_head, predictor.lm_head
+        self._talker_parts = (talker.model.layers, talker.model.norm, talker.model.rotary_emb)
+        self._predictor_parts = (predictor.model.layers, predictor.model.norm, predictor.model.rotary_emb)
+        # For tests: when a dict, receives per job key the talker's output for each of its steps, the bits a
+        # token is chosen from (equal tokens can hide different logits; equal bits cannot).
+        self.trace: dict | None = None
+
+    def run(self, jobs: Iterable[BatchJob], *, batch: int,
+            halted: Callable[[], bool] | None = None) -> Iterator[tuple[object, list[torch.Tensor]]]:
+        """Decode every job, `batch` at a time, and yield (key, frames) as each segment ends (end of
+        speech or its frame cap): frames are (16,) int64 CPU tensors, as the fast decoder gives them.
+        Stops early, yielding nothing more, when `halted()` is true."""
+        with torch.inference_mode():
+            yield from self._run(list(jobs), max(1, int(batch)), halted)
+
+    def _run(self, jobs: list[BatchJob], batch: int, halted) -> Iterator[tuple[object, list[torch.Tensor]]]:
+        if not jobs:
+            return
+        slots = min(batch, len(jobs))
+        capacity = max(job.call.inputs_embeds.shape[1] + job.call.max_new_tokens for job in jobs)
+        talker = _Stack(*self._talker_parts, multimodal=True, slots=slots, capacity=capacity,
+                        dtype=self.dtype, device=self.device)
+        predictor = _Stack(*self._predictor_parts, multimodal=False, slots=slots, capacity=self.groups,
+                           dtype=self.dtype, device=self.device)
+        pending = list(reversed(jobs))  # popped from the end: plan order
+        free = list(range(slots))
+        active: list[_Row] = []
+        while pending or active:
+            while pending and free:
+                row = self._admit(pending.pop(), free.pop(0), talker)
+                if self._finished(row):
+                    free.append(row.slot)
+                    yield row.job.key, row.frames
+                else:
+                    active.append(row)
+            if halted is not None and halted():
+                return
+            self._frame_step(active, predictor)
+            self._talker_step(active, talker)
+            for row in [r for r in active if self._finished(r)]:
+                active.remove(row)
+                free.append(row.slot)
+                free.sort()
+                yield row.job.key, row.frames
+
+    def _admit(self, job: BatchJob, slot: int, talker: _Stack) -> _Row:
+        """Start a job in `slot`: its prompt, run alone, and its first token."""
+        call = job.call
+        generator = torch.Generator(device=self.device)
+        generator.manual_seed(job.seed)
+        row = _Row(job, slot, generator, torch.zeros(1, self.vocab, dtype=torch.bool, device=self.device),
+                   length=call.inputs_embeds.shape[1])
+        # The prompt runs alone, unpadded: it has these shapes whatever else is in the batch.
+        hidden = talker.run(call.inputs_embeds.to(self.device, self.dtype), [slot], [0])
+        row.hidden = hidden[:, -1:]
+        row.token = self._next_token(row, row.hidden)
+        return row
+
+    def _finished(self, row: _Row) -> bool:
+        call = row.job.call
+        return int(row.token) == call.eos_token_id or row.generated + 1 >= call.max_new_tokens
+
+    def _next_token(self, row: _Row, hidden: torch.Tensor) -> torch.Tensor:
+        call = row.job.call
+        if self.trace is not None:
+            self.trace.setdefault(row.job.key, []).append(hidden.detach().clone())
+        logits = penalise_repeats(self.codec_head(hidden[:, -1]).float(), row.seen, call.talker.repetition_penalty)
+        forbidden = list(call.suppress_tokens) + ([call.eos_token_id] if row.generated < call.min_new_tokens else [])
+        mask = torch.zeros(1, self.vocab, dtype=torch.bool, device=self.device)
+        mask[0, forbidden] = True
+        token = choose(warp(logits.masked_fill(mask, float("-inf")), call.talker), call.talker, row.generator)
+        row.seen.scatter_(1, token[:, None], True)
+        return token
+
+    def _codes(self, rows: list[_Row], hidden: torch.Tensor, settings: list[SamplerSettings], step: int):
+        """Each live row's token of code group `step` + 1 from the predictor's output (R, T, H)."""
+        scores = self.predictor_heads[step](hidden[:, -1]).float()
+        return torch.cat([choose(warp(scores[i : i + 1], settings[i]), settings[i], row.generator)
+                          for i, row in enumerate(rows)])
+
+    def _frame_step(self, rows: list[_Row], predictor: _Stack) -> None:
+        """Complete each row's current frame: the code predictor's 15 codes after the talker's token."""
+        if not rows:
+            return
+        slots = [r.slot for r in rows]
+        slots += [None] * (-len(rows) % ROW_BLOCK)
+        firsts = torch.cat([r.token for r in rows])
+        x = torch.cat((torch.cat([r.hidden for r in rows]), self.codec_embedding(firsts)[:, None]), dim=1)
+        hidden = predictor.run(self.projection(_padded(list(x.split(1)), x[:1])), slots, [0] * len(slots))
+        settings = [r.job.call.predictor for r in rows]
+        codes = []
+        for step in range(self.groups - 1):
+            token = self._codes(rows, hidden, settings, step)
+            codes.append(token)
+            if step + 1 < self.groups - 1:
+                embedded = self.predictor_embeddings[step](token)[:, None]
+                hidden = predictor.run(self.projection(_padded(list(embedded.split(1)), embedded[:1])), slots,
+                                       [step + 2] * len(slots))
+        frames = torch.cat((firsts[:, None], torch.stack(codes, dim=1)), dim=1)  # (rows, 16)
+        for row, frame in zip(rows, frames, strict=True):
+            row.frames.append(frame.cpu())
+
+    def _talker_step(self, rows: list[_Row], talker: _Stack) -> None:
+        """Feed each row's finished frame (and its next text position) to the talker; choose its next token."""
+        if not rows:
+            return
+        inputs = []
+        for row in rows:
+            call = row.job.call
+            frame = row.frames[-1].to(self.device)[None]
+            embedding = self._frame_embedding(frame)
+            used = row.generated
+            text = (call.trailing_text_hidden[:, used : used + 1] if used < call.trailing_text_hidden.shape[1]
+                    else call.tts_pad_embed).to(self.device, self.dtype)
+            inputs.append(embedding + text)
+        slots = [r.slot for r in rows] + [None] * (-len(rows) % ROW_BLOCK)
+        starts = [r.length + r.generated for r in rows] + [0] * (-len(rows) % ROW_BLOCK)
+        hidden = talker.run(_padded(inputs, inputs[0]), slots, starts)
+        for i, row in enumerate(rows):
+            row.generated += 1
+            row.hidden = hidden[i : i + 1]
+            row.token = self._next_token(row, row.hidden)
+
+    def _frame_embedding(self, frame: torch.Tensor) -> torch.Tensor:
+        parts = [self.codec_embedding(frame[:, :1])]
+        parts += [self.predictor_embeddings[i](frame[:, i + 1 : i + 2]) for i in range(self.groups - 1)]
+        return torch.cat(parts, dim=1).sum(1, keepdim=True)
