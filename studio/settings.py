@@ -50,6 +50,7 @@ class Settings:
     decoder: str = "fast"  # how codec frames are generated: one of DECODERS (see studio.engine.decoder_options)
     compile_decoder: bool = False  # fast decoder only: torch.compile it (slower first start, faster frames)
     int8_decoder: bool = False  # fast decoder only, CPU only, experimental: int8 weights
+    batch: int = 1  # lines decoded together in the window (engine.render.RenderOptions.batch; 0: automatic)
     # Not stored: what reading the file found wrong, and whether the file may be written over.
     load_warnings: tuple[str, ...] = field(default=(), compare=False, repr=False)
     read_only: bool = field(default=False, compare=False, repr=False)
@@ -69,7 +70,7 @@ class Settings:
 
 
 _STORED = ("device", "cpu_threads", "model_memory_budget_gb", "recent_files", "last_folder", "last_project", "theme",
-           "decoder", "compile_decoder", "int8_decoder")
+           "decoder", "compile_decoder", "int8_decoder", "batch")
 THEMES = ("system", "light", "dark")
 
 
@@ -83,6 +84,15 @@ def _check_cpu_threads(value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_CPU_THREADS:
         return value
     raise ValueError(f"expected a whole number from 0 (all cores) to {_MAX_CPU_THREADS}, not {value!r}")
+
+
+MAX_BATCH = 64
+
+
+def _check_batch(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_BATCH:
+        return value
+    raise ValueError(f"expected a whole number from 0 (automatic) to {MAX_BATCH}, not {value!r}")
 
 
 def _check_budget(value: Any) -> float | None:
@@ -134,6 +144,7 @@ _CHECKS = {
     "decoder": _check_decoder,
     "compile_decoder": _check_flag,
     "int8_decoder": _check_flag,
+    "batch": _check_batch,
 }
 
 

@@ -62,6 +62,10 @@ def add_render_parser(commands) -> argparse.ArgumentParser:
     render.add_argument("--int8", action=argparse.BooleanOptionalAction, default=None,
                         help="experimental, CPU only: int8 weights in the fast decoder (default: the studio's "
                              "setting, or off)")
+    render.add_argument("--batch", type=_batch_size, default=0, metavar="N|auto",
+                        help="segments decoded together by the fast decoder, each as it would be alone "
+                             "(default: auto, from the work and the free memory; 1: one at a time; compiling "
+                             "and int8 render one at a time)")
     render.add_argument("--greedy", action="store_true",
                         help="no sampling anywhere (temperature 0) for this run; the project is not changed")
     render.add_argument("--format", choices=EXPORT_FORMATS,
@@ -157,6 +161,19 @@ def _machine_settings():
     from studio.settings import load_settings
 
     return load_settings()
+
+
+def _batch_size(text: str) -> int:
+    """--batch: "auto" (0) or a whole number from 1."""
+    if text.strip().lower() == "auto":
+        return 0
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected auto or a whole number from 1, not {text!r}")
+    return value
 
 
 def _decoder_options(args: argparse.Namespace, settings) -> DecoderOptions:
@@ -305,14 +322,16 @@ def _cmd_render(args: argparse.Namespace) -> int:
     job = RenderJob(
         job_id=1, segments=segments, voices=plan.cast.voices, models=plan.cast.models,
         cache_dir=Path(args.cache) if args.cache else paths.render_cache_dir(), generation=generation,
-        decoder=decoder,
+        decoder=decoder, batch=args.batch,
     )
     total = len(segments)
-    position = {s.index: n for n, s in enumerate(segments, start=1)}
+    finished_count = [0]
 
     def on_finished(result) -> None:
+        # Counted as they finish: a batched render finishes segments out of script order.
         seg = result.segment
-        n = position[seg.index]
+        finished_count[0] += 1
+        n = finished_count[0]
         seconds = result.n_samples / outcome_rate
         if seg.kind == "pause":
             print(f"[{n}/{total}] line {seg.line}: pause {seg.seconds:g} s", flush=True)
@@ -329,7 +348,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     from studio.session.pipeline import SAMPLE_RATE
 
     outcome_rate = SAMPLE_RATE
-    decoder_line = decoder.describe() + (", greedy (no sampling)" if generation.temperature == 0 else "")
+    decoder_line = decoder.describe(args.batch) + (", greedy (no sampling)" if generation.temperature == 0 else "")
     events = JobEvents(
         model_loading=lambda message: print(message, file=sys.stderr, flush=True),
         model_loaded=lambda info: print(f"model: {info.summary()}\ndecoder: {decoder_line}", file=sys.stderr,

@@ -36,6 +36,22 @@ from studio.engine.sampling import SamplerSettings, choose, penalise_repeats, wa
 # Rows per block of the CPU BLAS's small-matrix kernels (see the module docstring): every step runs a
 # multiple of this many rows.
 ROW_BLOCK = 4
+# The most segments an automatic batch holds. On a CPU the gain flattens once a step's arithmetic, not its
+# weight reads, is the cost (bench/batch.py); a GPU has arithmetic to spare.
+AUTO_LIMIT = {"cpu": 8, "cuda": 16}
+
+
+def automatic_batch(stack_bytes_per_position: int, positions: int, jobs: int, device: torch.device) -> int:
+    """How many segments to decode together: as many as the work has, up to AUTO_LIMIT, while their caches
+    (`stack_bytes_per_position` x `positions` each) fit in half the device's free memory."""
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+    else:
+        import os
+
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    fits = max(1, (free // 2) // max(1, stack_bytes_per_position * positions))
+    return int(max(1, min(jobs, fits, AUTO_LIMIT.get(device.type, 8))))
 
 
 @dataclass
@@ -146,19 +162,31 @@ class BatchDecoder:
         # For tests: when a dict, receives per job key the talker's output for each of its steps, the bits a
         # token is chosen from (equal tokens can hide different logits; equal bits cannot).
         self.trace: dict | None = None
+        self.last_batch = 0  # the batch size of the latest run (automatic or asked for)
 
-    def run(self, jobs: Iterable[BatchJob], *, batch: int,
+    def run(self, jobs: Iterable[BatchJob], *, batch: int | None,
             halted: Callable[[], bool] | None = None) -> Iterator[tuple[object, list[torch.Tensor]]]:
-        """Decode every job, `batch` at a time, and yield (key, frames) as each segment ends (end of
-        speech or its frame cap): frames are (16,) int64 CPU tensors, as the fast decoder gives them.
-        Stops early, yielding nothing more, when `halted()` is true."""
+        """Decode every job, `batch` at a time (None: `automatic_batch`), and yield (key, frames) as each
+        segment ends (end of speech or its frame cap): frames are (16,) int64 CPU tensors, as the fast
+        decoder gives them. Stops early, yielding nothing more, when `halted()` is true."""
         with torch.inference_mode():
-            yield from self._run(list(jobs), max(1, int(batch)), halted)
+            yield from self._run(list(jobs), batch, halted)
 
-    def _run(self, jobs: list[BatchJob], batch: int, halted) -> Iterator[tuple[object, list[torch.Tensor]]]:
+    def slots_for(self, jobs: list[BatchJob], batch: int | None) -> int:
+        """The batch `run` uses for `jobs`: `batch`, or the automatic one, never more than there are jobs."""
+        if batch is None:
+            capacity = max(job.call.inputs_embeds.shape[1] + job.call.max_new_tokens for job in jobs)
+            talker = self._talker_parts[0]
+            attn = talker[0].self_attn
+            per_position = 2 * len(talker) * attn.k_proj.out_features * self.dtype.itemsize
+            batch = automatic_batch(per_position, capacity, len(jobs), self.device)
+        return max(1, min(int(batch), len(jobs)))
+
+    def _run(self, jobs: list[BatchJob], batch: int | None, halted) -> Iterator[tuple[object, list[torch.Tensor]]]:
         if not jobs:
             return
-        slots = min(batch, len(jobs))
+        slots = self.slots_for(jobs, batch)
+        self.last_batch = slots
         capacity = max(job.call.inputs_embeds.shape[1] + job.call.max_new_tokens for job in jobs)
         talker = _Stack(*self._talker_parts, multimodal=True, slots=slots, capacity=capacity,
                         dtype=self.dtype, device=self.device)

@@ -37,8 +37,16 @@ class DecoderOptions:
         are checked against eager at their first frame and agree to float rounding."""
         return "int8" if self.fast and self.int8 else None
 
-    def describe(self) -> str:
+    def batched(self, batch: int) -> bool:
+        """Whether a render asking for `batch` segments at a time (0: automatic) uses the batched decoder
+        (studio.engine.batch_decode): the fast loop in the model's precision, uncompiled; compiled steps and
+        int8 weights belong to the one-segment loop, which such a render uses instead."""
+        return batch != 1 and self.fast and not self.compile and not self.int8
+
+    def describe(self, batch: int = 1) -> str:
         if not self.fast:
             return "reference (qwen-tts generate)"
+        if self.batched(batch):
+            return "fast, batched (" + ("automatic size" if batch == 0 else f"{batch} segments at a time") + ")"
         extras = [name for name, on in (("compiled", self.compile), ("int8", self.int8)) if on]
         return "fast" + (f" ({', '.join(extras)})" if extras else "")

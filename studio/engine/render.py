@@ -81,7 +81,8 @@ class RenderOptions:
     generation: GenerationParams = field(default_factory=GenerationParams)
     use_cache: bool = True
     decoder: DecoderOptions = field(default_factory=DecoderOptions)
-    # Segments decoded together (studio.engine.batch_decode); 1 renders one at a time, streaming each.
+    # Segments decoded together (studio.engine.batch_decode): 1 renders one at a time, streaming each;
+    # 0 sizes the batch automatically from the work and the free memory.
     batch: int = 1
 
 
@@ -185,7 +186,7 @@ def render_segments(
     options = options or RenderOptions()
     callbacks = callbacks or RenderCallbacks()
     rate = synth.sample_rate
-    if options.batch > 1 and options.decoder.fast and not options.decoder.int8:
+    if options.decoder.batched(options.batch):
         return _render_batched(segments, synth, voices, cache, options, cancel, callbacks, rate)
     results: list[SegmentResult] = []
     for segment in segments:
@@ -389,7 +390,7 @@ def _render_batched(segments, synth, voices, cache, options, cancel, callbacks, 
     for index in waiting:
         if callbacks.segment_started:
             callbacks.segment_started(index)
-    batch = options.batch
+    batch = options.batch or None  # None: automatic
     while jobs:
         try:
             for index, samples, frames in synth.run_batch(jobs, batch=batch, cancel=cancel):
@@ -406,9 +407,10 @@ def _render_batched(segments, synth, voices, cache, options, cancel, callbacks, 
             raise
         except Exception as exc:  # noqa: BLE001 - the unfinished segments fail, the finished ones stay
             jobs = [job for job in jobs if job.key not in results]
-            if _is_out_of_memory(exc) and batch > 1:
+            tried = batch or synth.last_batch
+            if _is_out_of_memory(exc) and tried > 1:
                 _empty_device_cache()
-                batch //= 2
+                batch = tried // 2
                 continue
             for job in jobs:
                 done(_failure(waiting[job.key][0].segment, exc))

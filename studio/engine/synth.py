@@ -323,34 +323,47 @@ class Synthesizer:
         return BatchJob(key, capture_talker_call(self.loaded.tts.model, generate_kwargs), request.seed,
                         context=context)
 
-    def run_batch(self, jobs: Sequence, *, batch: int,
+    @property
+    def last_batch(self) -> int:
+        """The batch size of the latest `run_batch` (0 before any)."""
+        return self._batch.last_batch if self._batch is not None else 0
+
+    def run_batch(self, jobs: Sequence, *, batch: int | None,
                   cancel: threading.Event | None = None) -> Iterator[tuple[object, np.ndarray, int]]:
-        """Decode `jobs` (from `batch_job`) `batch` at a time (studio.engine.batch_decode) and yield (key,
-        samples, frames) as each segment ends, so not in order. A segment's audio is what it gets in a batch
-        of one. Raises Cancelled when `cancel` is set (checked between steps)."""
+        """Decode `jobs` (from `batch_job`) `batch` at a time (None: automatic; studio.engine.batch_decode)
+        and yield (key, samples, frames) as each segment ends, so not in order. A segment's audio is what it
+        gets in a batch of one. Raises Cancelled when `cancel` is set (checked between steps)."""
         from studio.engine.batch_decode import BatchDecoder
 
         model = self.loaded.tts.model
         if self._batch is None:
             self._batch = BatchDecoder(model)
-        whole = StreamingSettings(first_chunk_frames=1 << 30, chunk_frames=1 << 30)
         contexts = {job.key: job.context for job in jobs}
         halted = (lambda: cancel.is_set()) if cancel is not None else None
         for key, frames in self._batch.run(jobs, batch=batch, halted=halted):
-            chunks = ChunkDecoder(model.speech_tokenizer, whole, context=contexts[key])
+            # Decoded in the chunks a streamed render decodes (each with its left context), so equal codes
+            # give the streamed render's samples exactly.
+            chunks = ChunkDecoder(model.speech_tokenizer, self._chunking(), context=contexts[key])
+            pieces = []
             for frame in frames:
                 chunks.add(frame)
-            yield key, chunks.decode(), len(frames)
+                if chunks.ready():
+                    pieces.append(chunks.decode())
+            pieces.append(chunks.decode())
+            yield key, np.concatenate(pieces), len(frames)
         if cancel is not None and cancel.is_set():
             raise Cancelled()
+
+    def _chunking(self) -> StreamingSettings:
+        # Without streaming (a setting for slow decoders), the fast loop's frames are decoded once at the end.
+        if self.streaming.enabled:
+            return self.streaming
+        return StreamingSettings(first_chunk_frames=1 << 30, chunk_frames=1 << 30)
 
     def _stream_chunks(self, request, prompt, language, kwargs, report, cancel, decoder) -> Iterator[AudioChunk]:
         tts = self.loaded.tts
         generate_kwargs, context = self.model_generate_kwargs(request, prompt, language, kwargs, report)
-        # Without streaming (a setting for slow decoders), the fast loop's frames are decoded once at the end.
-        settings = self.streaming if self.streaming.enabled else StreamingSettings(
-            first_chunk_frames=1 << 30, chunk_frames=1 << 30)
-        chunks = ChunkDecoder(tts.model.speech_tokenizer, settings, context=context)
+        chunks = ChunkDecoder(tts.model.speech_tokenizer, self._chunking(), context=context)
         rate = self.sample_rate
         index = 0
         for frame in self._frames(generate_kwargs, cancel, decoder):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
 from pathlib import Path
 
 from studio.core.cache import RenderCache
@@ -31,7 +32,7 @@ from studio.engine.render import (
     SegmentResult,
     cached_result,
     pause_samples,
-    render_segment,
+    render_segments,
     segment_key,
 )
 from studio.engine.synth import AudioChunk, Cancelled
@@ -51,6 +52,7 @@ class RenderJob:
     generation: GenerationParams = field(default_factory=GenerationParams)
     use_cache: bool = True
     decoder: DecoderOptions = field(default_factory=DecoderOptions)
+    batch: int = 1  # segments decoded together (engine.render.RenderOptions.batch; 0: automatic)
     cancel: threading.Event = field(default_factory=threading.Event)
 
     def model_for(self, segment: PlannedSegment) -> str | None:
@@ -117,7 +119,7 @@ def run_job(job: RenderJob, residency: ModelResidency, events: JobEvents | None 
     grouped = len(distinct) > 1 and not residency.fits_together(distinct)
     outcome = JobOutcome(job.job_id, results, SAMPLE_RATE)
     cache = RenderCache(job.cache_dir) if job.cache_dir else None
-    options = RenderOptions(generation=job.generation, use_cache=job.use_cache, decoder=job.decoder)
+    options = RenderOptions(generation=job.generation, use_cache=job.use_cache, decoder=job.decoder, batch=job.batch)
 
     def finished(result: SegmentResult) -> None:
         results.append(result)
@@ -127,34 +129,40 @@ def run_job(job: RenderJob, residency: ModelResidency, events: JobEvents | None 
     callbacks = RenderCallbacks(segment_started=events.segment_started, chunk_ready=events.chunk_ready,
                                 segment_finished=finished)
     try:
-        for segment in render_order(job.segments, models, grouped=grouped):
+        # Runs of segments on one model go to the engine together, so a batch can span them.
+        for source, run in groupby(render_order(job.segments, models, grouped=grouped), lambda s: models[s.index]):
             if job.cancel.is_set():
                 raise Cancelled()
-            source = models[segment.index]
             if source is None:
-                if events.segment_started:
-                    events.segment_started(segment.index)
-                if segment.kind == "pause":
-                    samples = pause_samples(segment.seconds, SAMPLE_RATE)
-                    if events.chunk_ready:
-                        events.chunk_ready(segment.index, AudioChunk(samples, SAMPLE_RATE, 0, True))
-                    finished(SegmentResult(segment, DONE, samples=samples))
-                else:
-                    finished(SegmentResult(segment, FAILED, error=f"line {segment.line}: no model is set for "
-                                                                   f"voice {segment.voice!r}"))
+                for segment in run:
+                    _without_model(segment, events, finished)
                 continue
             synth = _acquire(residency, source, distinct, events, outcome)
-            if job.decoder.fast:
+            if job.decoder.fast and not job.decoder.batched(job.batch):
                 # Building the fast decoder may compile it (a minute or more, once per model): said, not silent.
                 synth.fast_decoder(job.decoder, progress=events.model_loading)
-            render_segment(segment, synth=synth, voices=job.voices, cache=cache, options=options,
-                           cancel=job.cancel, callbacks=callbacks)
+            render_segments(list(run), synth=synth, voices=job.voices, cache=cache, options=options,
+                            cancel=job.cancel, callbacks=callbacks)
     except Cancelled:
         outcome.cancelled = True
     except EngineError as exc:
         outcome.error = str(exc)
     results.sort(key=lambda r: r.segment.index)
     return outcome
+
+
+def _without_model(segment: PlannedSegment, events: JobEvents, finished) -> None:
+    """A segment whose voice has no model: a pause still gets its silence, speech fails and says why."""
+    if events.segment_started:
+        events.segment_started(segment.index)
+    if segment.kind == "pause":
+        samples = pause_samples(segment.seconds, SAMPLE_RATE)
+        if events.chunk_ready:
+            events.chunk_ready(segment.index, AudioChunk(samples, SAMPLE_RATE, 0, True))
+        finished(SegmentResult(segment, DONE, samples=samples))
+    else:
+        finished(SegmentResult(segment, FAILED, error=f"line {segment.line}: no model is set for voice "
+                                                       f"{segment.voice!r}"))
 
 
 def _acquire(residency: ModelResidency, source: str, distinct: list[str], events: JobEvents, outcome: JobOutcome):

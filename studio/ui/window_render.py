@@ -124,7 +124,8 @@ class RenderActions:
     def _start_job(self, plan: RenderPlan, segments: list[PlannedSegment], *, full: bool) -> None:
         job = RenderJob(job_id=self.session.next_job_id(), segments=[], voices=plan.cast.voices,
                         models=plan.cast.models, cache_dir=render_cache_dir(),
-                        generation=self.project.render.generation, decoder=self.machine.decoder_options())
+                        generation=self.project.render.generation, decoder=self.machine.decoder_options(),
+                        batch=self.machine.batch)
         to_render = self.session.start(job, segments, self.model.lines(), full=full)
         if full:
             # A full render streams into a fresh mix, line after line in script order, and plays it
@@ -250,7 +251,8 @@ class RenderActions:
             return  # nothing to find (a new project): the render thread is not started for it
         job = RenderJob(job_id=self.session.next_job_id(), segments=plan.segments, voices=plan.cast.voices,
                         models=plan.cast.models, cache_dir=render_cache_dir(),
-                        generation=self.project.render.generation, decoder=self.machine.decoder_options())
+                        generation=self.project.render.generation, decoder=self.machine.decoder_options(),
+                        batch=self.machine.batch)
         self.session.begin_probe(job, self.model.lines())
         self.renderer.probe(job, self._render_machine())
 

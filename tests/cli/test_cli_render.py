@@ -48,7 +48,9 @@ def test_render_each_model_type(tiny_checkpoints, tmp_path, clip, kind):
                     "--cache", str(tmp_path / "cache"), *voice)
     assert result.returncode == 0, result.stderr
     progress = [line for line in result.stdout.splitlines() if line.startswith("[")]
-    assert len(progress) == 4 and progress[1] == "[2/4] line 1: pause 0.5 s"
+    # Counted as segments finish; the pause (no generation) finishes first in a batched render.
+    assert [line.split("]")[0] for line in progress] == ["[1/4", "[2/4", "[3/4", "[4/4"]
+    assert "[1/4] line 1: pause 0.5 s" in progress
     manifest_path = next(out.glob("scene_*.json"))
     manifest = json.loads(manifest_path.read_text())
     audio, rate = soundfile.read(manifest["wav"], dtype="float32")
@@ -152,6 +154,7 @@ def test_a_render_with_a_failed_segment_exits_1_exports_nothing_and_retries_only
 
     real_stream = Synthesizer.stream
     failing = {"Boom."}
+    # One segment at a time (--batch 1), so the failure is injected into the streaming path.
 
     def stream_failing(self, request, **kwargs):
         # Failure injection around the real engine: the line "Boom." dies after its first chunk.
@@ -165,7 +168,7 @@ def test_a_render_with_a_failed_segment_exits_1_exports_nothing_and_retries_only
     script.write_text("One.\nBoom.\nThree.\n")
     args = ["render", str(script), "--model", str(tiny_checkpoints["voice_design"]), "--voice-design", "x",
             "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"), "--threads", "2",
-            "--max-new-tokens", "12"]
+            "--max-new-tokens", "12", "--batch", "1"]
     assert cli.main(args) == 1
     out, err = capsys.readouterr()
     assert "line 2: FAILED: RuntimeError: the device went away" in out

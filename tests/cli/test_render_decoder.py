@@ -38,12 +38,17 @@ def _decoder_lines(err: str) -> list[str]:
 def test_greedy_fast_and_reference_render_the_same_samples(tiny_checkpoints, tmp_path, capsys, fast_loop_runs):
     reference, err_reference = _render(capsys, tiny_checkpoints, tmp_path, "ref", "--greedy", "--decoder", "reference")
     assert fast_loop_runs == []  # qwen-tts's generate made these frames
-    fast, err_fast = _render(capsys, tiny_checkpoints, tmp_path, "fast", "--greedy", "--decoder", "fast")
+    fast, err_fast = _render(capsys, tiny_checkpoints, tmp_path, "fast", "--greedy", "--decoder", "fast",
+                             "--batch", "1")
     assert fast_loop_runs == [DecoderOptions("fast")]
+    batched, err_batched = _render(capsys, tiny_checkpoints, tmp_path, "batched", "--greedy")  # --batch auto
+    assert fast_loop_runs == [DecoderOptions("fast")]  # the batched decoder made these
     assert _decoder_lines(err_reference) == ["decoder: reference (qwen-tts generate), greedy (no sampling)"]
     assert _decoder_lines(err_fast) == ["decoder: fast, greedy (no sampling)"]
-    # The studio's loop reproduces qwen-tts's codes when nothing is sampled: the same audio, sample for sample.
+    assert _decoder_lines(err_batched) == ["decoder: fast, batched (automatic size), greedy (no sampling)"]
+    # The studio's loops reproduce qwen-tts's codes when nothing is sampled: the same audio, sample for sample.
     np.testing.assert_array_equal(fast, reference)
+    np.testing.assert_array_equal(batched, reference)
 
 
 def test_the_machine_setting_is_the_default_and_greedy_changes_only_that_run(tiny_checkpoints, tmp_path, capsys,

@@ -51,3 +51,21 @@ def test_update_refuses_an_unknown_decoder_from_code(tmp_path):
     with pytest.raises(ValueError, match="int8_decoder"):
         update_settings(path, int8_decoder="on")
     assert not path.exists()
+
+
+@pytest.mark.parametrize("bad", [-1, 65, 2.5, True, "4"])
+def test_a_bad_batch_size_falls_back_to_one_line_at_a_time(tmp_path, bad):
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"schema_version": 1, "batch": bad}))
+    settings = load_settings(path)
+    assert settings.batch == 1
+    [warning] = settings.load_warnings
+    assert "batch:" in warning and "0 (automatic) to 64" in warning
+
+
+def test_a_batch_size_is_kept(tmp_path):
+    path = tmp_path / "settings.json"
+    update_settings(path, batch=0)
+    assert load_settings(path).batch == 0
+    update_settings(path, batch=8)
+    assert load_settings(path).batch == 8

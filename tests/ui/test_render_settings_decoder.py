@@ -117,3 +117,36 @@ def test_the_choices_are_saved_and_the_next_render_job_decodes_with_them(qtbot, 
 
     # The next start reads them back.
     assert make_window().machine.decoder_options() == DecoderOptions("reference")
+
+
+def test_lines_decoded_together_are_saved_and_the_window_renders_them_batched(qtbot, tiny_window, monkeypatch,
+                                                                               fast_loop_runs):
+    import numpy as np
+
+    from studio.engine import batch_decode
+
+    window = tiny_window("One.\nTwo is a longer line.\n[pause 0.2s]\nThree.\n")
+
+    class Answered(RenderSettingsDialog):
+        def exec(self):
+            assert self.batch_spin.value() == 1 and self.batch_spin.isEnabled()
+            self.advanced_button.click()
+            self.batch_spin.setValue(3)
+            self.accept()
+            return self.result()
+
+    monkeypatch.setattr(window_dialogs, "RenderSettingsDialog", Answered)
+    assert window.edit_render_settings()
+    assert load_settings().batch == 3 and window.machine.batch == 3
+    batches = []
+    real_run = batch_decode.BatchDecoder.run
+
+    def run(self, jobs, *, batch, halted=None):
+        batches.append((batch, len(jobs)))
+        return real_run(self, jobs, batch=batch, halted=halted)
+
+    monkeypatch.setattr(batch_decode.BatchDecoder, "run", run)
+    outcome = render_and_wait(qtbot, window)
+    assert outcome.error is None and [r.state for r in outcome.results] == [DONE] * 4
+    assert batches == [(3, 3)] and fast_loop_runs == []  # the three lines went to the batched decoder together
+    np.testing.assert_array_equal(window.waveform.audio.view(), np.concatenate([r.samples for r in outcome.results]))
