@@ -47,6 +47,12 @@ STATE_COLOURS = {
 PLAYHEAD_COLOUR = "#d62728"
 
 
+
+def clip_emotion(clip: ClipInfo) -> str | None:
+    """The emotion a clip is coloured by: its first emotion chip. A directive's or a voice's chip ("pace: slow",
+    "voice: Fox") is a "key: value" and colours nothing (an emotion never holds ':', which would make it one)."""
+    return next((chip.label for chip in clip.chips if ":" not in chip.label), None)
+
 class TimelineView(QWidget):
     """Sizes itself to its lanes; its width is the time axis's view (plus the gutter)."""
 
@@ -345,7 +351,7 @@ class TimelineView(QWidget):
         palette = self.palette()
         if clip.state == "empty":
             return
-        emotion = next((chip.label for chip in clip.chips), None)
+        emotion = clip_emotion(clip)
         fill = emotion_colour(emotion) if emotion else palette.color(QPalette.ColorRole.Highlight)
         body = QColor(fill)
         body.setAlpha(70 if clip.estimated else 140)

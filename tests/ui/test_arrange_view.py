@@ -319,3 +319,19 @@ def test_the_lanes_give_way_in_a_small_window_instead_of_overlapping_the_wavefor
     assert len(window.timeline.lanes) == 3
     assert arrange.lanes.minimumHeight() <= window.timeline.height_for_lanes(1) + 2 * arrange.lanes.frameWidth()
     assert arrange.minimumSizeHint().height() < window.timeline.height_for_lanes(3) + window.waveform.minimumHeight()
+
+
+def test_a_clip_is_coloured_by_its_emotion_never_by_a_directive(make_window):
+    window = make_window()
+    window.editor.setPlainText("Plain.\n[pace: normal]Normal pace.\n[pace: fast][Angry]Fast and angry.\n[Angry]Angry.")
+    window.refresh_views()
+    window.timeline.selected = -1  # no selection border in the way
+    image = window.timeline.grab().toImage()
+
+    def body(index: int):
+        rect = window.timeline.clip_rect(index)
+        return image.pixelColor(rect.left() + 4, rect.bottom() - 4)
+
+    plain, normal, fast_angry, angry = (body(i) for i in range(4))
+    assert normal == plain  # "[pace: normal]" is no emotion: the clip keeps the plain colour
+    assert fast_angry == angry != plain
