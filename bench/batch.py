@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     def run(batch: int, indices) -> tuple[float, dict]:
         jobs = [BatchJob(n, calls[n], seeds[n]) for n in indices]
         started = time.perf_counter()
-        out = dict(batched.run(jobs, batch=batch))
+        out = {job.key: frames for job, frames in batched.run(jobs, batch=batch)}
         return time.perf_counter() - started, out
 
     alone_seconds, alone = 0.0, {}

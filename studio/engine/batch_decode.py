@@ -73,17 +73,33 @@ class _Stack:
         attn = self.layers[0].self_attn
         self.head_dim, self.scaling = attn.head_dim, attn.scaling
         self.kv_heads = attn.k_proj.out_features // self.head_dim
-        shape = (len(self.layers), slots, self.kv_heads, capacity, self.head_dim)
-        self.keys = torch.zeros(shape, dtype=dtype, device=device)
-        self.values = torch.zeros(shape, dtype=dtype, device=device)
-        positions = torch.arange(capacity, device=device)[None]
-        probe = torch.zeros(1, dtype=dtype, device=device)
-        if multimodal:  # all three sections share the angle for speech: one plain table
-            cos, sin = rotary(probe, positions[None].expand(3, 1, -1))
+        self._rotary, self._multimodal = rotary, multimodal
+        self.slots, self.dtype, self.device = slots, dtype, device
+        self.capacity = 0
+        self.keys = self.values = self.cos = self.sin = None
+        self.reserve(capacity)
+
+    def reserve(self, capacity: int) -> None:
+        """Room for `capacity` positions per slot: the caches grow (what they hold is kept), never shrink.
+        A position's rotary angle does not depend on the table's length, so growing changes no result."""
+        if capacity <= self.capacity:
+            return
+        shape = (len(self.layers), self.slots, self.kv_heads, capacity, self.head_dim)
+        keys = torch.zeros(shape, dtype=self.dtype, device=self.device)
+        values = torch.zeros(shape, dtype=self.dtype, device=self.device)
+        if self.keys is not None:
+            keys[..., : self.capacity, :] = self.keys
+            values[..., : self.capacity, :] = self.values
+        self.keys, self.values = keys, values
+        positions = torch.arange(capacity, device=self.device)[None]
+        probe = torch.zeros(1, dtype=self.dtype, device=self.device)
+        if self._multimodal:  # all three sections share the angle for speech: one plain table
+            cos, sin = self._rotary(probe, positions[None].expand(3, 1, -1))
             self.cos, self.sin = cos[0, 0], sin[0, 0]
         else:
-            cos, sin = rotary(probe, positions)
+            cos, sin = self._rotary(probe, positions)
             self.cos, self.sin = cos[0], sin[0]
+        self.capacity = capacity
 
     def _qkv(self, layer, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
         attn = layer.self_attn
@@ -120,6 +136,11 @@ class _Stack:
                 )
             x = self._finish_layer(layer, x, attended)
         return self.norm(x)
+
+
+def _positions(job: BatchJob) -> int:
+    """Cache positions a job can fill: its prompt and its frame cap."""
+    return job.call.inputs_embeds.shape[1] + job.call.max_new_tokens
 
 
 def _padded(rows: list[torch.Tensor], like: torch.Tensor) -> torch.Tensor:
@@ -164,43 +185,47 @@ class BatchDecoder:
         self.trace: dict | None = None
         self.last_batch = 0  # the batch size of the latest run (automatic or asked for)
 
-    def run(self, jobs: Iterable[BatchJob], *, batch: int | None,
-            halted: Callable[[], bool] | None = None) -> Iterator[tuple[object, list[torch.Tensor]]]:
-        """Decode every job, `batch` at a time (None: `automatic_batch`), and yield (key, frames) as each
-        segment ends (end of speech or its frame cap): frames are (16,) int64 CPU tensors, as the fast
-        decoder gives them. Stops early, yielding nothing more, when `halted()` is true."""
+    def run(self, jobs: Iterable[BatchJob], *, batch: int | None, count: int | None = None,
+            halted: Callable[[], bool] | None = None) -> Iterator[tuple[BatchJob, list[torch.Tensor]]]:
+        """Decode every job, `batch` at a time (None: `automatic_batch` for `count` jobs), and yield (job,
+        frames) as each segment ends (end of speech or its frame cap): frames are (16,) int64 CPU tensors,
+        as the fast decoder gives them. `jobs` is read as rows free up, so it may prepare each job only
+        then (a book's prompts are not all held at once). Stops, yielding nothing more, when `halted()`."""
         with torch.inference_mode():
-            yield from self._run(list(jobs), batch, halted)
+            yield from self._run(iter(jobs), batch, count, halted)
 
-    def slots_for(self, jobs: list[BatchJob], batch: int | None) -> int:
-        """The batch `run` uses for `jobs`: `batch`, or the automatic one, never more than there are jobs."""
+    def slots_for(self, first: BatchJob, batch: int | None, count: int | None) -> int:
+        """The batch `run` uses: `batch`, or the automatic one for `count` jobs like `first`, never more
+        than `count`."""
+        count = count if count is not None else 1 << 30
         if batch is None:
-            capacity = max(job.call.inputs_embeds.shape[1] + job.call.max_new_tokens for job in jobs)
             talker = self._talker_parts[0]
-            attn = talker[0].self_attn
-            per_position = 2 * len(talker) * attn.k_proj.out_features * self.dtype.itemsize
-            batch = automatic_batch(per_position, capacity, len(jobs), self.device)
-        return max(1, min(int(batch), len(jobs)))
+            per_position = 2 * len(talker) * talker[0].self_attn.k_proj.out_features * self.dtype.itemsize
+            batch = automatic_batch(per_position, _positions(first), count, self.device)
+        return max(1, min(int(batch), count))
 
-    def _run(self, jobs: list[BatchJob], batch: int | None, halted) -> Iterator[tuple[object, list[torch.Tensor]]]:
-        if not jobs:
+    def _run(self, jobs: Iterator[BatchJob], batch: int | None, count: int | None,
+             halted) -> Iterator[tuple[BatchJob, list[torch.Tensor]]]:
+        first = next(jobs, None)
+        if first is None:
             return
-        slots = self.slots_for(jobs, batch)
+        slots = self.slots_for(first, batch, count)
         self.last_batch = slots
-        capacity = max(job.call.inputs_embeds.shape[1] + job.call.max_new_tokens for job in jobs)
-        talker = _Stack(*self._talker_parts, multimodal=True, slots=slots, capacity=capacity,
+        talker = _Stack(*self._talker_parts, multimodal=True, slots=slots, capacity=_positions(first),
                         dtype=self.dtype, device=self.device)
         predictor = _Stack(*self._predictor_parts, multimodal=False, slots=slots, capacity=self.groups,
                            dtype=self.dtype, device=self.device)
-        pending = list(reversed(jobs))  # popped from the end: plan order
+        waiting: BatchJob | None = first
         free = list(range(slots))
         active: list[_Row] = []
-        while pending or active:
-            while pending and free:
-                row = self._admit(pending.pop(), free.pop(0), talker)
+        while waiting is not None or active:
+            while waiting is not None and free:
+                talker.reserve(_positions(waiting))
+                row = self._admit(waiting, free.pop(0), talker)
+                waiting = next(jobs, None)
                 if self._finished(row):
-                    free.append(row.slot)
-                    yield row.job.key, row.frames
+                    free.insert(0, row.slot)
+                    yield row.job, row.frames
                 else:
                     active.append(row)
             if halted is not None and halted():
@@ -211,7 +236,7 @@ class BatchDecoder:
                 active.remove(row)
                 free.append(row.slot)
                 free.sort()
-                yield row.job.key, row.frames
+                yield row.job, row.frames
 
     def _admit(self, job: BatchJob, slot: int, talker: _Stack) -> _Row:
         """Start a job in `slot`: its prompt, run alone, and its first token."""

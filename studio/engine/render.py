@@ -363,8 +363,7 @@ def _render_batched(segments, synth, voices, cache, options, cancel, callbacks, 
     results and callbacks, but segments finish (and are reported) in the order they end, and each one's
     audio reaches `chunk_ready` whole. Out of memory, the batch is halved and the unfinished retried."""
     results: dict[int, SegmentResult] = {}
-    waiting: dict[int, tuple[_Work, SynthReport]] = {}
-    jobs = []
+    waiting: dict[int, tuple[_Work, SynthReport]] = {}  # script order
 
     def done(result: SegmentResult) -> None:
         results[result.segment.index] = result
@@ -379,21 +378,27 @@ def _render_batched(segments, synth, voices, cache, options, cancel, callbacks, 
             if callbacks.segment_started:
                 callbacks.segment_started(segment.index)
             done(work)
-            continue
-        report = SynthReport()
-        try:
-            jobs.append(synth.batch_job(work.request, segment.index, report))
-        except Exception as exc:  # noqa: BLE001 - one segment's failure must not end the render
-            done(_failure(segment, exc))
-            continue
-        waiting[segment.index] = (work, report)
+        else:
+            waiting[segment.index] = (work, SynthReport())
     for index in waiting:
         if callbacks.segment_started:
             callbacks.segment_started(index)
+
+    def prepared():
+        # Made as the batch has room, so a long book's prompts are never all held at once.
+        for index, (work, report) in waiting.items():
+            if index in results:
+                continue
+            try:
+                yield synth.batch_job(work.request, index, report)
+            except Exception as exc:  # noqa: BLE001 - one segment's failure must not end the render
+                done(_failure(work.segment, exc))
+
     batch = options.batch or None  # None: automatic
-    while jobs:
+    while True:
         try:
-            for index, samples, frames in synth.run_batch(jobs, batch=batch, cancel=cancel):
+            left = sum(1 for index in waiting if index not in results)
+            for index, samples, frames in synth.run_batch(prepared(), batch=batch, count=left, cancel=cancel):
                 work, report = waiting[index]
                 report.frames = frames
                 try:
@@ -402,17 +407,17 @@ def _render_batched(segments, synth, voices, cache, options, cancel, callbacks, 
                 except Exception as exc:  # noqa: BLE001 - as above
                     result = _failure(work.segment, exc)
                 done(result)
-            jobs = []
+            break
         except Cancelled:
             raise
         except Exception as exc:  # noqa: BLE001 - the unfinished segments fail, the finished ones stay
-            jobs = [job for job in jobs if job.key not in results]
             tried = batch or synth.last_batch
             if _is_out_of_memory(exc) and tried > 1:
                 _empty_device_cache()
                 batch = tried // 2
                 continue
-            for job in jobs:
-                done(_failure(waiting[job.key][0].segment, exc))
-            jobs = []
+            for index, (work, _report) in waiting.items():
+                if index not in results:
+                    done(_failure(work.segment, exc))
+            break
     return [results[segment.index] for segment in segments]

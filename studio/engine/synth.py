@@ -10,7 +10,7 @@ Nothing here knows about threads: cancellation is a `threading.Event` checked be
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -328,29 +328,29 @@ class Synthesizer:
         """The batch size of the latest `run_batch` (0 before any)."""
         return self._batch.last_batch if self._batch is not None else 0
 
-    def run_batch(self, jobs: Sequence, *, batch: int | None,
+    def run_batch(self, jobs: Iterable, *, batch: int | None, count: int | None = None,
                   cancel: threading.Event | None = None) -> Iterator[tuple[object, np.ndarray, int]]:
-        """Decode `jobs` (from `batch_job`) `batch` at a time (None: automatic; studio.engine.batch_decode)
-        and yield (key, samples, frames) as each segment ends, so not in order. A segment's audio is what it
-        gets in a batch of one. Raises Cancelled when `cancel` is set (checked between steps)."""
+        """Decode `jobs` (from `batch_job`; read as the batch has room, so they may be made then) `batch` at
+        a time (None: automatic for `count` jobs; studio.engine.batch_decode) and yield (key, samples,
+        frames) as each segment ends, so not in order. A segment's audio is what it gets in a batch of one.
+        Raises Cancelled when `cancel` is set (checked between steps)."""
         from studio.engine.batch_decode import BatchDecoder
 
         model = self.loaded.tts.model
         if self._batch is None:
             self._batch = BatchDecoder(model)
-        contexts = {job.key: job.context for job in jobs}
         halted = (lambda: cancel.is_set()) if cancel is not None else None
-        for key, frames in self._batch.run(jobs, batch=batch, halted=halted):
+        for job, frames in self._batch.run(jobs, batch=batch, count=count, halted=halted):
             # Decoded in the chunks a streamed render decodes (each with its left context), so equal codes
             # give the streamed render's samples exactly.
-            chunks = ChunkDecoder(model.speech_tokenizer, self._chunking(), context=contexts[key])
+            chunks = ChunkDecoder(model.speech_tokenizer, self._chunking(), context=job.context)
             pieces = []
             for frame in frames:
                 chunks.add(frame)
                 if chunks.ready():
                     pieces.append(chunks.decode())
             pieces.append(chunks.decode())
-            yield key, np.concatenate(pieces), len(frames)
+            yield job.key, np.concatenate(pieces), len(frames)
         if cancel is not None and cancel.is_set():
             raise Cancelled()
 

@@ -138,9 +138,9 @@ def test_out_of_memory_halves_the_batch_and_keeps_what_finished(loaded_models, m
     batches = []
     real = batch_decode.BatchDecoder.run
 
-    def run(self, jobs, *, batch, halted=None):
+    def run(self, jobs, *, batch, count=None, halted=None):
         batches.append(batch)
-        for n, item in enumerate(real(self, jobs, batch=batch, halted=halted)):
+        for n, item in enumerate(real(self, jobs, batch=batch, count=count, halted=halted)):
             if batch == 4 and n == 1:
                 raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
             yield item
@@ -171,3 +171,29 @@ def test_cancelling_stops_the_batch(loaded_models, tmp_path):
     speech = [r for r in finished if r.segment.kind == "speech"]
     assert [r.segment.line for r in speech] == [1, 2]
     assert all(cache.get(r.key) is not None for r in speech)
+
+
+def test_prompts_are_made_as_the_batch_has_room(loaded_models, monkeypatch):
+    """A book's thousands of prompts are not all held at once: a job is prepared when a row can take it
+    (one ahead), so when the first segments finish, the last ones are not prepared yet."""
+    loaded = loaded_models("voice_design")
+    prepared, seen_at_first_finish = [], []
+    real = Synthesizer.batch_job
+
+    def batch_job(self, request, key, report):
+        prepared.append(key)
+        return real(self, request, key, report)
+
+    monkeypatch.setattr(Synthesizer, "batch_job", batch_job)
+
+    def finished(result):
+        if result.segment.kind == "speech" and not seen_at_first_finish:
+            seen_at_first_finish.append(len(prepared))
+
+    segments = _segments()
+    results = _render(loaded, VoiceSpec.design("A calm voice"), segments, batch=2,
+                      callbacks=RenderCallbacks(segment_finished=finished))
+    assert all(r.state == DONE for r in results)
+    speech = [s.index for s in segments if s.kind == "speech"]
+    assert sorted(prepared) == speech
+    assert seen_at_first_finish == [3]  # two rows and the next in line, of five

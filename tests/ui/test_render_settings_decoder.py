@@ -141,9 +141,9 @@ def test_lines_decoded_together_are_saved_and_the_window_renders_them_batched(qt
     batches = []
     real_run = batch_decode.BatchDecoder.run
 
-    def run(self, jobs, *, batch, halted=None):
-        batches.append((batch, len(jobs)))
-        return real_run(self, jobs, batch=batch, halted=halted)
+    def run(self, jobs, *, batch, count=None, halted=None):
+        batches.append((batch, count))
+        return real_run(self, jobs, batch=batch, count=count, halted=halted)
 
     monkeypatch.setattr(batch_decode.BatchDecoder, "run", run)
     outcome = render_and_wait(qtbot, window)
