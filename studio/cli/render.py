@@ -66,6 +66,9 @@ def add_render_parser(commands) -> argparse.ArgumentParser:
                         help="segments decoded together by the fast decoder, each as it would be alone "
                              "(default: auto, from the work and the free memory; 1: one at a time; compiling "
                              "and int8 render one at a time)")
+    render.add_argument("--ray", metavar="auto|ADDRESS",
+                        help="render on Ray workers: auto starts Ray on this computer (a worker per GPU, or per "
+                             "--threads cores), ADDRESS joins a running cluster (needs the [cluster] extra)")
     render.add_argument("--greedy", action="store_true",
                         help="no sampling anywhere (temperature 0) for this run; the project is not changed")
     render.add_argument("--format", choices=EXPORT_FORMATS,
@@ -297,6 +300,14 @@ def _cmd_render(args: argparse.Namespace) -> int:
         print(f"rendering the {len(segments)} segments the problems above do not concern", file=sys.stderr)
 
     settings = _machine_settings()
+    if args.ray:
+        from studio.engine.errors import EngineError
+        from studio.session.cluster import import_ray
+
+        try:
+            import_ray()
+        except EngineError as exc:
+            raise CliError(f"qwen-tts-studio render: --ray: {exc}") from None
     decoder = _decoder_options(args, settings)
     budget_gb = args.memory_budget if args.memory_budget is not None else settings.model_memory_budget_gb
     if budget_gb is not None and budget_gb <= 0:
@@ -355,7 +366,14 @@ def _cmd_render(args: argparse.Namespace) -> int:
                                         flush=True),
         segment_finished=on_finished,
     )
-    outcome = run_job(job, residency, events)
+    if args.ray:
+        from studio.session.cluster import ClusterOptions, run_job_on_cluster
+
+        cluster = ClusterOptions(address=args.ray, cpu_threads=args.threads or settings.cpu_threads or 2,
+                                 device=args.device or settings.device)
+        outcome = run_job_on_cluster(job, cluster, events)
+    else:
+        outcome = run_job(job, residency, events)
     if outcome.error:
         raise CliError(outcome.error)
     failed = [r for r in outcome.results if r.state == FAILED]

@@ -201,3 +201,17 @@ def test_a_paced_cloned_voice_is_stretched_and_says_so(tiny_checkpoints, tmp_pat
     assert first["pace"] == {"value": "0.8x", "rate": 0.8, "method": "time-stretch"} and "pace" not in second
     # Both lines run into the same frame cap, so the stretched one lasts 1 / 0.8 as long.
     assert (first["end"] - first["start"]) == pytest.approx((second["end"] - second["start"]) / 0.8, abs=1e-3)
+
+
+def test_ray_without_ray_installed_is_one_line_naming_the_extra(tiny_checkpoints, tmp_path, monkeypatch, capsys):
+    from studio import cli
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # what an install without the [cluster] extra has
+    script = tmp_path / "s.txt"
+    script.write_text("Hello.\n")
+    code = cli.main(["render", str(script), "--model", str(tiny_checkpoints["voice_design"]), "--voice-design", "x",
+                     "--out", str(tmp_path / "out"), "--ray", "auto"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "--ray: Ray is not installed: pip install 'qwen-tts-studio[cluster]'" in err
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,287 @@
+"""Rendering on a Ray cluster when one machine is not enough (issue #21). Optional: `pip install
+qwen-tts-studio[cluster]` on this computer and on every node.
+
+The driver (this process) owns everything a user keeps: the render cache, the results, the progress and
+the exports. Workers are Ray actors, one per GPU (or per `cpu_threads` cores); each loads the model once
+and renders the segments it is handed with the batched decoder (studio.engine.batch_decode), which makes a
+segment's audio independent of what it is rendered beside, so the cluster's audio is the local render's,
+byte for byte, on machines of one kind (the same CPU or GPU model, the same thread count per worker;
+floating-point rounding differs between kinds). Segments go out largest first, a few per task. A worker
+that dies (killed, out of memory, its node gone) loses nothing: its unfinished segments go to another
+worker, up to MAX_ATTEMPTS tries each, then are reported failed with the reason; finished ones are already
+in the cache, so a rerun resumes. Cancelling kills the workers at once.
+
+Every node needs the same studio version and the model at the same path (or a hub id it can download),
+and a cloned voice's clips at the same paths.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from studio.core.cache import RenderCache
+from studio.core.plan import SAMPLE_RATE, PlannedSegment
+from studio.engine.errors import EngineError
+from studio.engine.render import (
+    DONE,
+    FAILED,
+    RenderOptions,
+    SegmentResult,
+    cached_result,
+    pause_samples,
+    segment_key,
+)
+from studio.engine.synth import AudioChunk
+from studio.session.pipeline import JobEvents, JobOutcome, RenderJob
+
+RAY_MISSING = ("Ray is not installed: pip install 'qwen-tts-studio[cluster]' (on this computer and on every "
+               "node of the cluster)")
+MAX_ATTEMPTS = 3  # tries per segment before it is reported failed
+SEGMENTS_PER_TASK = 4  # what a worker decodes together per task (one row block of the batched decoder)
+
+
+def import_ray():
+    """The ray module, or EngineError saying how to get it."""
+    try:
+        import ray
+    except ImportError:
+        raise EngineError(RAY_MISSING) from None
+    return ray
+
+
+@dataclass
+class ClusterOptions:
+    address: str | None = None  # None or "auto": a Ray started on this computer; else a cluster's address
+    workers: int | None = None  # None: one per GPU, else one per `cpu_threads` cores of the cluster
+    cpu_threads: int = 2  # torch threads per CPU worker (and CPUs Ray reserves for it)
+    device: str = "auto"  # what each worker loads its model on
+
+
+class _CapturingCache:
+    """A worker's stand-in for the render cache: nothing is found, and what would be stored is kept, so the
+    driver stores exactly what a local render would have (samples and metadata) in the real cache."""
+
+    def __init__(self) -> None:
+        self.stored: dict[str, tuple] = {}
+
+    def get(self, key):  # noqa: ARG002 - the interface of RenderCache.get
+        return None
+
+    def put(self, key, samples, rate, meta) -> None:
+        self.stored[key] = (rate, meta)
+
+
+class RenderWorker:
+    """A cluster worker (made a Ray actor by `_actor_class`): one loaded model, segments in, results out."""
+
+    def __init__(self, source: str, device: str, cpu_threads: int) -> None:
+        from studio.engine.loader import load_model
+        from studio.engine.synth import Synthesizer
+
+        self.synth = Synthesizer(load_model(source, device=device, cpu_threads=cpu_threads))
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def model_info(self):
+        return self.synth.loaded.info
+
+    def render(self, segments, voices, generation, decoder) -> list[tuple[SegmentResult, tuple | None]]:
+        from studio.engine.render import render_segments
+
+        capture = _CapturingCache()
+        # batch 0: the batched decoder whatever the count, so the audio is what any grouping gives.
+        options = RenderOptions(generation=generation, use_cache=False, decoder=decoder, batch=0)
+        results = render_segments(segments, synth=self.synth, voices=voices, cache=capture, options=options)
+        return [(r, capture.stored.get(r.key)) for r in results]
+
+
+def _actor_class(ray, options: ClusterOptions, gpus: int):
+    resources = {"num_gpus": 1} if gpus else {"num_cpus": options.cpu_threads}
+    # A killed worker comes back (its model loaded again) for the segments still to do.
+    return ray.remote(max_restarts=MAX_ATTEMPTS, max_task_retries=0, **resources)(RenderWorker)
+
+
+def _worker_count(ray, options: ClusterOptions) -> tuple[int, int]:
+    """(workers, GPUs per worker) for the cluster's resources."""
+    resources = ray.cluster_resources()
+    gpus = int(resources.get("GPU", 0)) if options.device in ("auto", "cuda") else 0
+    if options.workers:
+        return options.workers, 1 if gpus else 0
+    if gpus:
+        return gpus, 1
+    return max(1, int(resources.get("CPU", 1)) // max(1, options.cpu_threads)), 0
+
+
+@dataclass
+class _Task:
+    worker: object
+    segments: list[PlannedSegment]
+
+
+def run_job_on_cluster(job: RenderJob, options: ClusterOptions, events: JobEvents | None = None,
+                       on_workers: Callable[[list], None] | None = None) -> JobOutcome:
+    """Render `job` on a Ray cluster; the same outcome as pipeline.run_job. `on_workers` receives the worker
+    handles once they are up (tests use it to kill one)."""
+    ray = import_ray()
+    events = events or JobEvents()
+    outcome = JobOutcome(job.job_id, [], SAMPLE_RATE)
+    if not ray.is_initialized():
+        address = None if options.address in (None, "", "auto") else options.address
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    cache = RenderCache(job.cache_dir) if job.cache_dir else None
+    results: dict[int, SegmentResult] = {}
+
+    def finished(result: SegmentResult) -> None:
+        results[result.segment.index] = result
+        if events.chunk_ready and result.samples is not None:
+            events.chunk_ready(result.segment.index, AudioChunk(result.samples, SAMPLE_RATE, 0, True))
+        if events.segment_finished:
+            events.segment_finished(result)
+
+    workers: list = []
+    try:
+        for source in dict.fromkeys(s for s in (job.model_for(seg) for seg in job.segments) if s is not None):
+            segments = [s for s in job.segments if job.model_for(s) == source and s.kind == "speech"]
+            workers = _start_workers(ray, options, source, events, outcome)
+            if on_workers:
+                on_workers(workers)
+            info = ray.get(workers[0].model_info.remote())
+            outcome.models[source] = info
+            todo = _look_up(segments, job, info, cache, finished)
+            _distribute(ray, todo, workers, job, cache, finished, events.model_loading)
+            for worker in workers:
+                ray.kill(worker, no_restart=True)
+            workers = []
+        for segment in job.segments:
+            if segment.index in results:
+                continue
+            if segment.kind == "pause":
+                finished(SegmentResult(segment, DONE, samples=pause_samples(segment.seconds, SAMPLE_RATE)))
+            else:
+                finished(SegmentResult(segment, FAILED, error=f"line {segment.line}: no model is set for voice "
+                                                               f"{segment.voice!r}"))
+    except _CancelledOnCluster:
+        outcome.cancelled = True
+    except EngineError as exc:
+        outcome.error = str(exc)
+    finally:
+        for worker in workers:
+            ray.kill(worker, no_restart=True)
+    outcome.results.extend(sorted(results.values(), key=lambda r: r.segment.index))
+    return outcome
+
+
+class _CancelledOnCluster(Exception):
+    pass
+
+
+def _start_workers(ray, options: ClusterOptions, source: str, events: JobEvents, outcome: JobOutcome) -> list:
+    count, gpus = _worker_count(ray, options)
+    if events.model_loading:
+        events.model_loading(f"starting {count} cluster worker(s) for {source}")
+    actor = _actor_class(ray, options, gpus)
+    device = "cuda" if gpus else ("cpu" if options.device == "auto" else options.device)
+    workers = [actor.remote(source, device, options.cpu_threads) for _ in range(count)]
+    try:
+        ray.get([w.pid.remote() for w in workers])  # loaded (or failed) before any segment goes out
+    except ray.exceptions.RayError as exc:
+        raise EngineError(f"{source}: a cluster worker could not load it: {_reason(exc)}") from None
+    outcome.loads.append(source)
+    return workers
+
+
+def _look_up(segments, job: RenderJob, info, cache, finished) -> list[PlannedSegment]:
+    """The segments the cache lacks (keys made with the workers' model, device and precision)."""
+    todo = []
+    for segment in segments:
+        voice = job.voices.get(segment.voice)
+        if voice is None:
+            name = "the default voice" if segment.voice is None else f"voice {segment.voice!r}"
+            finished(SegmentResult(segment, FAILED, error=f"line {segment.line}: {name} is not set up in the cast"))
+            continue
+        key = segment_key(segment, voice, info, job.generation, job.decoder)
+        hit = cache.get(key) if (cache is not None and job.use_cache) else None
+        if hit is not None and hit.sample_rate == SAMPLE_RATE:
+            finished(cached_result(segment, hit, key, info.source))
+        else:
+            todo.append(segment)
+    return todo
+
+
+def _distribute(ray, todo, workers, job: RenderJob, cache, finished, progress) -> None:
+    """Hand `todo` out to `workers`, largest first, retrying what a dead worker had (said through `progress`).
+    A worker that failed gets work again only once it answers (Ray restarts it, model and all); until then
+    its segments go to the others."""
+    queue = deque(sorted(todo, key=lambda s: len(s.model_text), reverse=True))
+    attempts = {s.index: 0 for s in todo}
+    idle = deque(workers)
+    running: dict = {}  # task ref -> _Task
+    recovering: dict = {}  # probe ref -> worker
+
+    def hand_out() -> None:
+        while idle and queue:
+            worker = idle.popleft()
+            batch = [queue.popleft() for _ in range(min(SEGMENTS_PER_TASK, len(queue)))]
+            for segment in batch:
+                attempts[segment.index] += 1
+            ref = worker.render.remote(batch, job.voices, job.generation, job.decoder)
+            running[ref] = _Task(worker, batch)
+
+    def lost(task: _Task, exc: Exception) -> None:
+        reason = _reason(exc)
+        again = 0
+        for segment in reversed(task.segments):
+            if attempts[segment.index] >= MAX_ATTEMPTS:
+                finished(SegmentResult(segment, FAILED, error=f"failed on the cluster {MAX_ATTEMPTS} times; "
+                                                               f"last: {reason}"))
+            else:
+                queue.appendleft(segment)
+                again += 1
+        if progress:
+            progress(f"a cluster worker stopped ({reason}); {again} segment(s) go to another worker")
+        recovering[task.worker.pid.remote()] = task.worker
+
+    hand_out()
+    while running or (queue and recovering):
+        if job.cancel.is_set():
+            raise _CancelledOnCluster()
+        ready, _ = ray.wait([*running, *recovering], num_returns=1, timeout=0.2)
+        if not ready:
+            continue
+        ref = ready[0]
+        if ref in recovering:
+            worker = recovering.pop(ref)
+            try:
+                ray.get(ref)
+            except ray.exceptions.ActorDiedError:
+                pass  # gone for good (its restarts used up, or its node left): the others carry on
+            except ray.exceptions.RayError:
+                recovering[worker.pid.remote()] = worker  # still coming back
+            else:
+                idle.append(worker)
+        else:
+            task = running.pop(ref)
+            try:
+                answers = ray.get(ref)
+            except ray.exceptions.RayError as exc:
+                lost(task, exc)
+            else:
+                for result, stored in answers:
+                    if cache is not None and stored is not None and result.state == DONE:
+                        rate, meta = stored
+                        cache.put(result.key, result.samples, rate, meta)
+                    finished(result)
+                idle.append(task.worker)
+        hand_out()
+    for segment in queue:  # every worker is gone for good
+        finished(SegmentResult(segment, FAILED, error="no cluster worker is left to render it (each one died "
+                                                      f"{MAX_ATTEMPTS + 1} times)"))
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
