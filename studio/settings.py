@@ -51,6 +51,7 @@ class Settings:
     compile_decoder: bool = False  # fast decoder only: torch.compile it (slower first start, faster frames)
     int8_decoder: bool = False  # fast decoder only, CPU only, experimental: int8 weights
     batch: int = 1  # lines decoded together in the window (engine.render.RenderOptions.batch; 0: automatic)
+    cluster: str = ""  # where the window renders: "" this computer, "auto" a Ray on it, else a Ray cluster address
     # Not stored: what reading the file found wrong, and whether the file may be written over.
     load_warnings: tuple[str, ...] = field(default=(), compare=False, repr=False)
     read_only: bool = field(default=False, compare=False, repr=False)
@@ -70,7 +71,7 @@ class Settings:
 
 
 _STORED = ("device", "cpu_threads", "model_memory_budget_gb", "recent_files", "last_folder", "last_project", "theme",
-           "decoder", "compile_decoder", "int8_decoder", "batch")
+           "decoder", "compile_decoder", "int8_decoder", "batch", "cluster")
 THEMES = ("system", "light", "dark")
 
 
@@ -93,6 +94,12 @@ def _check_batch(value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_BATCH:
         return value
     raise ValueError(f"expected a whole number from 0 (automatic) to {MAX_BATCH}, not {value!r}")
+
+
+def _check_cluster(value: Any) -> str:
+    if isinstance(value, str) and len(value) <= 300 and not any(c.isspace() for c in value):
+        return value
+    raise ValueError(f"expected \"\" (this computer), \"auto\" or a Ray cluster address, not {value!r}")
 
 
 def _check_budget(value: Any) -> float | None:
@@ -145,6 +152,7 @@ _CHECKS = {
     "compile_decoder": _check_flag,
     "int8_decoder": _check_flag,
     "batch": _check_batch,
+    "cluster": _check_cluster,
 }
 
 

@@ -126,12 +126,20 @@ def run_job_on_cluster(job: RenderJob, options: ClusterOptions, events: JobEvent
                        on_workers: Callable[[list], None] | None = None) -> JobOutcome:
     """Render `job` on a Ray cluster; the same outcome as pipeline.run_job. `on_workers` receives the worker
     handles once they are up (tests use it to kill one)."""
-    ray = import_ray()
     events = events or JobEvents()
     outcome = JobOutcome(job.job_id, [], SAMPLE_RATE)
+    try:
+        ray = import_ray()
+    except EngineError as exc:
+        outcome.error = str(exc)
+        return outcome
     if not ray.is_initialized():
         address = None if options.address in (None, "", "auto") else options.address
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        except Exception as exc:  # noqa: BLE001 - Ray raises many kinds for an unreachable cluster
+            outcome.error = f"Ray cluster at {address or 'this computer'}: {_reason(exc)}"
+            return outcome
     cache = RenderCache(job.cache_dir) if job.cache_dir else None
     results: dict[int, SegmentResult] = {}
 

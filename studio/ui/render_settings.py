@@ -5,6 +5,7 @@ The default voice is shown here but chosen in the Voices dialog (the one place f
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, replace
 
 from PySide6.QtCore import Qt, Signal
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from studio.core.project import GenerationParams, Project
 from studio.engine.decoder_options import DecoderOptions
+from studio.session.cluster import RAY_MISSING
 from studio.settings import MAX_BATCH
 
 DEFAULT_CAST_NAME = "Narrator"
@@ -50,19 +52,21 @@ class MachineSettings:
     compile_decoder: bool = False
     int8_decoder: bool = False  # CPU only, experimental
     batch: int = 1  # lines decoded together (0: automatic); 1 streams each line as it renders
+    cluster: str = ""  # "": this computer; "auto": Ray over this computer's GPUs; else a Ray cluster address
 
     @classmethod
     def from_settings(cls, settings) -> MachineSettings:
         return cls(device=settings.device, cpu_threads=settings.cpu_threads,
                    memory_budget_gb=settings.model_memory_budget_gb, decoder=settings.decoder,
                    compile_decoder=settings.compile_decoder, int8_decoder=settings.int8_decoder,
-                   batch=settings.batch)
+                   batch=settings.batch, cluster=settings.cluster)
 
     def changes(self) -> dict:
         """The fields of studio.settings.Settings these choices are kept in."""
         return {"device": self.device, "cpu_threads": self.cpu_threads,
                 "model_memory_budget_gb": self.memory_budget_gb, "decoder": self.decoder,
-                "compile_decoder": self.compile_decoder, "int8_decoder": self.int8_decoder, "batch": self.batch}
+                "compile_decoder": self.compile_decoder, "int8_decoder": self.int8_decoder, "batch": self.batch,
+                "cluster": self.cluster}
 
     def decoder_options(self) -> DecoderOptions:
         """What every render job started from the window decodes with (as studio.settings.Settings does)."""
@@ -169,6 +173,7 @@ class RenderSettingsDialog(QDialog):
                                     "many of its models loaded as fit, and renders grouped by model when they "
                                     "do not all fit")
         form.addRow("Model &memory:", self.budget_spin)
+        self._add_cluster_row(form, machine)
 
         temperature = project.render.generation.temperature
         self.sampling_temperature = temperature if temperature > 0 else (sampling_temperature or DEFAULT_TEMPERATURE)
@@ -181,6 +186,43 @@ class RenderSettingsDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(buttons)
         self.resize(640, 0)
+
+    def _add_cluster_row(self, form: QFormLayout, machine: MachineSettings) -> None:
+        # Ray is an optional extra: without it the Ray choices stay visible, disabled, saying how to get it.
+        ray_installed = importlib.util.find_spec("ray") is not None
+        self.cluster_combo = QComboBox()
+        self.cluster_combo.addItem("This computer", "")
+        self.cluster_combo.addItem("All local GPUs (Ray)", "auto")
+        self.cluster_combo.addItem("Ray cluster at…", "address")
+        self.cluster_edit = QLineEdit(machine.cluster if machine.cluster not in ("", "auto") else "")
+        self.cluster_edit.setPlaceholderText("head node address, e.g. 192.168.1.20:6379")
+        self.cluster_hint = QLabel("" if ray_installed else RAY_MISSING)
+        self.cluster_hint.setWordWrap(True)
+        self.cluster_hint.setVisible(not ray_installed)
+        if not ray_installed:
+            for row in (1, 2):
+                self.cluster_combo.model().item(row).setEnabled(False)
+        chosen = {"": 0, "auto": 1}.get(machine.cluster, 2)
+        self.cluster_combo.setCurrentIndex(chosen if ray_installed or chosen == 0 else 0)
+        self.cluster_combo.setToolTip("Where Render All runs: here, or on Ray workers (one per GPU) that each load "
+                                      "the model once; this computer keeps the cache, the progress and the exports")
+        self.cluster_combo.currentIndexChanged.connect(self._on_cluster_combo_changed)
+        row = QWidget()
+        layout = QVBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.cluster_combo)
+        layout.addWidget(self.cluster_edit)
+        layout.addWidget(self.cluster_hint)
+        form.addRow("Render &on:", row)
+        self._on_cluster_combo_changed()
+
+    def _on_cluster_combo_changed(self, _index: int = 0) -> None:
+        self.cluster_edit.setVisible(self.cluster_combo.currentData() == "address")
+
+    def chosen_cluster(self) -> str:
+        """What the Render on row says: "" (this computer), "auto", or the address typed."""
+        choice = self.cluster_combo.currentData()
+        return self.cluster_edit.text().strip() if choice == "address" else choice
 
     def _add_advanced_rows(self, form: QFormLayout, machine: MachineSettings, *, greedy: bool) -> None:
         # Rarely changed, folded away (as in the fine-tune wizard), in the same form so the columns line up;
@@ -287,6 +329,7 @@ class RenderSettingsDialog(QDialog):
         self.machine.compile_decoder = self.compile_check.isChecked()
         self.machine.int8_decoder = self.int8_check.isChecked()
         self.machine.batch = self.batch_spin.value()
+        self.machine.cluster = self.chosen_cluster()
         generation = render.generation
         temperature = 0.0 if self.greedy_check.isChecked() else (generation.temperature or self.sampling_temperature)
         if temperature != generation.temperature:

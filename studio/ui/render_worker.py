@@ -44,6 +44,7 @@ class RenderMachine:
     budget_bytes: int | None = None  # None: automatic (a share of the free memory)
     prompt_cache_dir: Path | None = None
     fingerprint_memo: Path | None = None
+    cluster: str = ""  # "": render here; "auto" or a Ray address: on Ray workers (studio.session.cluster)
 
 
 class RenderWorker(QObject):
@@ -100,7 +101,14 @@ class RenderWorker(QObject):
             segment_finished=lambda result: self.segment_finished.emit(job_id, result.segment.index, result),
         )
         try:
-            outcome = run_job(job, self._residency_for(machine), events)
+            if machine.cluster:
+                from studio.session.cluster import ClusterOptions, run_job_on_cluster
+
+                options = ClusterOptions(address=machine.cluster, cpu_threads=machine.cpu_threads or 2,
+                                         device=machine.device)
+                outcome = run_job_on_cluster(job, options, events)
+            else:
+                outcome = run_job(job, self._residency_for(machine), events)
         except Exception as exc:  # noqa: BLE001 - the thread must survive to serve the next job
             traceback.print_exc()
             message = f"{type(exc).__name__}: {exc}".splitlines()[0]

@@ -42,6 +42,7 @@ class RenderActions:
             budget_bytes=None if not budget else int(budget * 1024**3),
             prompt_cache_dir=self.library.prompt_cache,
             fingerprint_memo=fingerprint_memo_file(),
+            cluster=self.machine.cluster,
         )
 
     def _voices(self, *, report: bool = True) -> dict:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from studio.core.project import GenerationParams, Project
 from studio.engine.decoder_options import DecoderOptions
 from studio.engine.render import DONE
@@ -150,3 +152,54 @@ def test_lines_decoded_together_are_saved_and_the_window_renders_them_batched(qt
     assert outcome.error is None and [r.state for r in outcome.results] == [DONE] * 4
     assert batches == [(3, 3)] and fast_loop_runs == []  # the three lines went to the batched decoder together
     np.testing.assert_array_equal(window.waveform.audio.view(), np.concatenate([r.samples for r in outcome.results]))
+
+
+def test_render_on_is_saved_and_explains_ray_when_it_is_missing(qtbot, monkeypatch):
+    import importlib.util
+
+    machine = MachineSettings()
+    dialog = RenderSettingsDialog(Project(), machine)
+    qtbot.addWidget(dialog)
+    assert dialog.cluster_combo.currentText() == "This computer" and not dialog.cluster_edit.isVisibleTo(dialog)
+    dialog.cluster_combo.setCurrentIndex(2)
+    assert dialog.cluster_edit.isVisibleTo(dialog)
+    dialog.cluster_edit.setText(" 10.0.0.5:6379 ")
+    dialog.accept()
+    assert machine.cluster == "10.0.0.5:6379" and machine.changes()["cluster"] == "10.0.0.5:6379"
+    again = RenderSettingsDialog(Project(), machine)
+    qtbot.addWidget(again)
+    assert again.cluster_combo.currentIndex() == 2 and again.cluster_edit.text() == "10.0.0.5:6379"
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "ray" else real_find_spec(name, *a))
+    without = RenderSettingsDialog(Project(), MachineSettings(cluster="auto"))
+    qtbot.addWidget(without)
+    assert without.cluster_combo.currentIndex() == 0  # nothing to render with: back to this computer
+    items = without.cluster_combo.model()
+    assert not items.item(1).isEnabled() and not items.item(2).isEnabled()
+    assert without.cluster_hint.isVisibleTo(without)
+    assert "pip install 'qwen-tts-studio[cluster]'" in without.cluster_hint.text()
+
+
+@pytest.mark.slow
+def test_render_all_on_a_ray_started_here_plays_like_a_local_render(qtbot, tiny_window, monkeypatch):
+    import numpy as np
+    import ray
+
+    from studio.session import cluster
+
+    window = tiny_window("One.\nTwo is a longer line.\n[pause 0.2s]\nThree.\n")
+    calls = []
+    real = cluster.run_job_on_cluster
+    monkeypatch.setattr(cluster, "run_job_on_cluster", lambda job, options, events=None, **kw: calls.append(options)
+                        or real(job, options, events, **kw))
+    window.machine.cluster = "auto"
+    try:
+        outcome = render_and_wait(qtbot, window)
+    finally:
+        ray.shutdown()
+    assert [o.address for o in calls] == ["auto"]
+    assert outcome.error is None and [r.state for r in outcome.results] == [DONE] * 4
+    np.testing.assert_array_equal(window.waveform.audio.view(), np.concatenate([r.samples for r in outcome.results]))
+    assert window.last_export is not None and window.last_export.audio.is_file()
