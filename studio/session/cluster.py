@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from studio.core.cache import RenderCache
 from studio.core.plan import SAMPLE_RATE, PlannedSegment
+from studio.core.voice import VoiceError
 from studio.engine.errors import EngineError
 from studio.engine.render import (
     DONE,
@@ -157,10 +158,13 @@ def run_job_on_cluster(job: RenderJob, options: ClusterOptions, events: JobEvent
             workers = _start_workers(ray, options, source, events, outcome)
             if on_workers:
                 on_workers(workers)
-            info = ray.get(workers[0].model_info.remote())
+            try:
+                info = ray.get(workers[0].model_info.remote())
+            except ray.exceptions.RayError as exc:
+                raise EngineError(f"{source}: the cluster worker stopped before rendering: {_reason(exc)}") from None
             outcome.models[source] = info
             todo = _look_up(segments, job, info, cache, finished)
-            _distribute(ray, todo, workers, job, cache, finished, events.model_loading)
+            _distribute(ray, todo, workers, job, cache, finished, events)
             for worker in workers:
                 ray.kill(worker, no_restart=True)
             workers = []
@@ -211,7 +215,11 @@ def _look_up(segments, job: RenderJob, info, cache, finished) -> list[PlannedSeg
             name = "the default voice" if segment.voice is None else f"voice {segment.voice!r}"
             finished(SegmentResult(segment, FAILED, error=f"line {segment.line}: {name} is not set up in the cast"))
             continue
-        key = segment_key(segment, voice, info, job.generation, job.decoder)
+        try:
+            key = segment_key(segment, voice, info, job.generation, job.decoder)
+        except VoiceError as exc:  # a clip that is gone
+            finished(SegmentResult(segment, FAILED, error=str(exc)))
+            continue
         hit = cache.get(key) if (cache is not None and job.use_cache) else None
         if hit is not None and hit.sample_rate == SAMPLE_RATE:
             finished(cached_result(segment, hit, key, info.source))
@@ -220,8 +228,8 @@ def _look_up(segments, job: RenderJob, info, cache, finished) -> list[PlannedSeg
     return todo
 
 
-def _distribute(ray, todo, workers, job: RenderJob, cache, finished, progress) -> None:
-    """Hand `todo` out to `workers`, largest first, retrying what a dead worker had (said through `progress`).
+def _distribute(ray, todo, workers, job: RenderJob, cache, finished, events: JobEvents) -> None:
+    """Hand `todo` out to `workers`, largest first, retrying what a dead worker had (said as progress).
     A worker that failed gets work again only once it answers (Ray restarts it, model and all); until then
     its segments go to the others."""
     queue = deque(sorted(todo, key=lambda s: len(s.model_text), reverse=True))
@@ -236,6 +244,8 @@ def _distribute(ray, todo, workers, job: RenderJob, cache, finished, progress) -
             batch = [queue.popleft() for _ in range(min(SEGMENTS_PER_TASK, len(queue)))]
             for segment in batch:
                 attempts[segment.index] += 1
+                if events.segment_started:
+                    events.segment_started(segment.index)
             ref = worker.render.remote(batch, job.voices, job.generation, job.decoder)
             running[ref] = _Task(worker, batch)
 
@@ -249,8 +259,8 @@ def _distribute(ray, todo, workers, job: RenderJob, cache, finished, progress) -
             else:
                 queue.appendleft(segment)
                 again += 1
-        if progress:
-            progress(f"a cluster worker stopped ({reason}); {again} segment(s) go to another worker")
+        if events.model_loading:
+            events.model_loading(f"a cluster worker stopped ({reason}); {again} segment(s) go to another worker")
         recovering[task.worker.pid.remote()] = task.worker
 
     hand_out()
