@@ -18,6 +18,7 @@ and a cloned voice's clips at the same paths.
 from __future__ import annotations
 
 import os
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from studio.session.pipeline import JobEvents, JobOutcome, RenderJob
 RAY_MISSING = ("Ray is not installed: pip install 'qwen-tts-studio[cluster]' (on this computer and on every "
                "node of the cluster)")
 MAX_ATTEMPTS = 3  # tries per segment before it is reported failed
+START_TIMEOUT_S = 600  # a worker loading (or downloading) a model; after that with no worker answering, give up
 SEGMENTS_PER_TASK = 4  # what a worker decodes together per task (one row block of the batched decoder)
 
 
@@ -108,7 +110,9 @@ def _actor_class(ray, options: ClusterOptions, gpus: int):
 
 def _worker_count(ray, options: ClusterOptions) -> tuple[int, int]:
     """(workers, GPUs per worker) for the cluster's resources."""
-    resources = ray.cluster_resources()
+    # The nodes alive now (the cluster's totals lag behind a node that left).
+    alive = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+    resources = {"CPU": sum(r.get("CPU", 0) for r in alive), "GPU": sum(r.get("GPU", 0) for r in alive)}
     gpus = int(resources.get("GPU", 0)) if options.device in ("auto", "cuda") else 0
     if options.workers:
         return options.workers, 1 if gpus else 0
@@ -125,8 +129,8 @@ class _Task:
 
 def run_job_on_cluster(job: RenderJob, options: ClusterOptions, events: JobEvents | None = None,
                        on_workers: Callable[[list], None] | None = None) -> JobOutcome:
-    """Render `job` on a Ray cluster; the same outcome as pipeline.run_job. `on_workers` receives the worker
-    handles once they are up (tests use it to kill one)."""
+    """Render `job` on a Ray cluster; the same outcome as pipeline.run_job. `on_workers` receives each model's
+    worker handles as they are asked to start."""
     events = events or JobEvents()
     outcome = JobOutcome(job.job_id, [], SAMPLE_RATE)
     try:
@@ -155,16 +159,15 @@ def run_job_on_cluster(job: RenderJob, options: ClusterOptions, events: JobEvent
     try:
         for source in dict.fromkeys(s for s in (job.model_for(seg) for seg in job.segments) if s is not None):
             segments = [s for s in job.segments if job.model_for(s) == source and s.kind == "speech"]
-            workers = _start_workers(ray, options, source, events, outcome)
+            workers = _start_workers(ray, options, source, events)
             if on_workers:
                 on_workers(workers)
-            try:
-                info = ray.get(workers[0].model_info.remote())
-            except ray.exceptions.RayError as exc:
-                raise EngineError(f"{source}: the cluster worker stopped before rendering: {_reason(exc)}") from None
+            pool = _Pool(ray, workers, job)
+            info = pool.first_model_info(source)
             outcome.models[source] = info
+            outcome.loads.append(source)
             todo = _look_up(segments, job, info, cache, finished)
-            _distribute(ray, todo, workers, job, cache, finished, events)
+            _distribute(pool, todo, job, cache, finished, events)
             for worker in workers:
                 ray.kill(worker, no_restart=True)
             workers = []
@@ -191,19 +194,63 @@ class _CancelledOnCluster(Exception):
     pass
 
 
-def _start_workers(ray, options: ClusterOptions, source: str, events: JobEvents, outcome: JobOutcome) -> list:
+def _start_workers(ray, options: ClusterOptions, source: str, events: JobEvents) -> list:
+    """The workers for `source`, asked to start (each loads the model; none is waited for here)."""
     count, gpus = _worker_count(ray, options)
     if events.model_loading:
         events.model_loading(f"starting {count} cluster worker(s) for {source}")
     actor = _actor_class(ray, options, gpus)
     device = "cuda" if gpus else ("cpu" if options.device == "auto" else options.device)
-    workers = [actor.remote(source, device, options.cpu_threads) for _ in range(count)]
-    try:
-        ray.get([w.pid.remote() for w in workers])  # loaded (or failed) before any segment goes out
-    except ray.exceptions.RayError as exc:
-        raise EngineError(f"{source}: a cluster worker could not load it: {_reason(exc)}") from None
-    outcome.loads.append(source)
-    return workers
+    return [actor.remote(source, device, options.cpu_threads) for _ in range(count)]
+
+
+class _Pool:
+    """The workers of one model: idle ones, busy ones, and ones not answering yet (starting, or restarting
+    after a crash). A worker gets work once it answers; one that is gone for good is dropped; one that
+    cannot be placed (its node left, no room) simply never answers and never holds anything up."""
+
+    def __init__(self, ray, workers: list, job: RenderJob) -> None:
+        self.ray, self.job = ray, job
+        self.idle: deque = deque()
+        self.waiting = {worker.pid.remote(): worker for worker in workers}  # probe ref -> worker
+        self.last_answer = time.monotonic()
+
+    def probe(self, worker) -> None:
+        self.waiting[worker.pid.remote()] = worker
+
+    def answered(self, ref) -> None:
+        """A probe came back: the worker is idle, starting again, or gone."""
+        worker = self.waiting.pop(ref)
+        try:
+            self.ray.get(ref)
+        except self.ray.exceptions.ActorDiedError:
+            return  # gone for good (its restarts used up, or its model would not load): the others carry on
+        except self.ray.exceptions.RayError:
+            self.probe(worker)  # still coming back
+            return
+        self.idle.append(worker)
+        self.last_answer = time.monotonic()
+
+    def stalled(self) -> bool:
+        """No worker can take work: none answers (for START_TIMEOUT_S), or none is left."""
+        if self.idle:
+            return False
+        return not self.waiting or time.monotonic() - self.last_answer > START_TIMEOUT_S
+
+    def first_model_info(self, source: str):
+        """The model as the first worker to answer loaded it (its device and precision make the cache keys)."""
+        while not self.idle:
+            if self.job.cancel.is_set():
+                raise _CancelledOnCluster()
+            if self.stalled():
+                raise EngineError(f"{source}: no cluster worker could load it (in {START_TIMEOUT_S} s)")
+            ready, _ = self.ray.wait(list(self.waiting), num_returns=1, timeout=0.2)
+            if ready:
+                self.answered(ready[0])
+        try:
+            return self.ray.get(self.idle[0].model_info.remote())
+        except self.ray.exceptions.RayError as exc:
+            raise EngineError(f"{source}: the cluster worker stopped before rendering: {_reason(exc)}") from None
 
 
 def _look_up(segments, job: RenderJob, info, cache, finished) -> list[PlannedSegment]:
@@ -228,19 +275,18 @@ def _look_up(segments, job: RenderJob, info, cache, finished) -> list[PlannedSeg
     return todo
 
 
-def _distribute(ray, todo, workers, job: RenderJob, cache, finished, events: JobEvents) -> None:
-    """Hand `todo` out to `workers`, largest first, retrying what a dead worker had (said as progress).
-    A worker that failed gets work again only once it answers (Ray restarts it, model and all); until then
-    its segments go to the others."""
+def _distribute(pool: _Pool, todo, job: RenderJob, cache, finished, events: JobEvents) -> None:
+    """Hand `todo` out to the pool's workers, largest first, retrying what a dead worker had (said as
+    progress). A worker that failed gets work again only once it answers (Ray restarts it, model and all);
+    until then its segments go to the others."""
+    ray = pool.ray
     queue = deque(sorted(todo, key=lambda s: len(s.model_text), reverse=True))
     attempts = {s.index: 0 for s in todo}
-    idle = deque(workers)
     running: dict = {}  # task ref -> _Task
-    recovering: dict = {}  # probe ref -> worker
 
     def hand_out() -> None:
-        while idle and queue:
-            worker = idle.popleft()
+        while pool.idle and queue:
+            worker = pool.idle.popleft()
             batch = [queue.popleft() for _ in range(min(SEGMENTS_PER_TASK, len(queue)))]
             for segment in batch:
                 attempts[segment.index] += 1
@@ -261,26 +307,18 @@ def _distribute(ray, todo, workers, job: RenderJob, cache, finished, events: Job
                 again += 1
         if events.model_loading:
             events.model_loading(f"a cluster worker stopped ({reason}); {again} segment(s) go to another worker")
-        recovering[task.worker.pid.remote()] = task.worker
+        pool.probe(task.worker)
 
     hand_out()
-    while running or (queue and recovering):
+    while running or (queue and not pool.stalled()):
         if job.cancel.is_set():
             raise _CancelledOnCluster()
-        ready, _ = ray.wait([*running, *recovering], num_returns=1, timeout=0.2)
+        ready, _ = ray.wait([*running, *pool.waiting], num_returns=1, timeout=0.2)
         if not ready:
             continue
         ref = ready[0]
-        if ref in recovering:
-            worker = recovering.pop(ref)
-            try:
-                ray.get(ref)
-            except ray.exceptions.ActorDiedError:
-                pass  # gone for good (its restarts used up, or its node left): the others carry on
-            except ray.exceptions.RayError:
-                recovering[worker.pid.remote()] = worker  # still coming back
-            else:
-                idle.append(worker)
+        if ref in pool.waiting:
+            pool.answered(ref)
         else:
             task = running.pop(ref)
             try:
@@ -293,11 +331,12 @@ def _distribute(ray, todo, workers, job: RenderJob, cache, finished, events: Job
                         rate, meta = stored
                         cache.put(result.key, result.samples, rate, meta)
                     finished(result)
-                idle.append(task.worker)
+                pool.idle.append(task.worker)
+                pool.last_answer = time.monotonic()
         hand_out()
-    for segment in queue:  # every worker is gone for good
-        finished(SegmentResult(segment, FAILED, error="no cluster worker is left to render it (each one died "
-                                                      f"{MAX_ATTEMPTS + 1} times)"))
+    for segment in queue:  # no worker can take them
+        finished(SegmentResult(segment, FAILED, error="no cluster worker is left to render it (each one died or "
+                                                      f"did not answer for {START_TIMEOUT_S} s)"))
 
 
 def _reason(exc: Exception) -> str:

@@ -162,3 +162,34 @@ def test_segments_whose_workers_keep_dying_are_reported_failed_with_the_reason(c
         if result.segment.kind == "speech":
             assert ("failed on the cluster 3 times" in result.error
                     or "no cluster worker is left to render it" in result.error), result.error
+
+
+def test_a_node_that_leaves_mid_render_loses_nothing(tiny_checkpoints, tmp_path):
+    """A cluster of its own (the node is gone afterwards): the second node is removed while its worker holds
+    segments; they are rendered by the worker left, and the audio is still the local render's."""
+    from ray.cluster_utils import Cluster
+
+    local = run_job(_job(tiny_checkpoints, None), ModelResidency(device="cpu", cpu_threads=2))
+    ray.shutdown()  # the module's cluster, if a test before this one started it
+    made = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
+    leaving = made.add_node(num_cpus=2)
+    ray.init(address=made.address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    said: list[str] = []
+    removed: list[bool] = []
+
+    def on_finished(result) -> None:
+        if result.segment.kind == "speech" and not removed:
+            made.remove_node(leaving, allow_graceful=False)
+            removed.append(True)
+
+    try:
+        outcome = run_job_on_cluster(_job(tiny_checkpoints, tmp_path / "cache"), ClusterOptions(cpu_threads=2,
+                                     device="cpu"), JobEvents(segment_finished=on_finished, model_loading=said.append))
+    finally:
+        ray.shutdown()
+        made.shutdown()
+    assert removed
+    assert outcome.error is None and [r.state for r in outcome.results] == [DONE] * len(local.results)
+    for mine, theirs in zip(outcome.results, local.results, strict=True):
+        np.testing.assert_array_equal(mine.samples, theirs.samples)
+    assert any(line.startswith("a cluster worker stopped") for line in said)
