@@ -215,3 +215,20 @@ def test_ray_without_ray_installed_is_one_line_naming_the_extra(tiny_checkpoints
     assert code == 2 and err.count("\n") == 1
     assert "--ray: Ray is not installed: pip install 'qwen-tts-studio[cluster]'" in err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_render_on_a_ray_started_here_writes_the_same_audio_as_a_local_batched_render(tiny_checkpoints, tmp_path):
+    script = tmp_path / "s.txt"
+    script.write_text("One.\nTwo is longer.\n[pause 0.2s]\nThree.\n")
+    common = ["--model", str(tiny_checkpoints["voice_design"]), "--voice-design", "A calm voice", "--seed", "5"]
+    local = render(str(script), *common, "--out", str(tmp_path / "local"), "--cache", str(tmp_path / "c1"))
+    assert local.returncode == 0, local.stderr
+    # render() passes --threads 2: two-thread workers, as the local render ran.
+    on_ray = render(str(script), *common, "--out", str(tmp_path / "ray"), "--cache", str(tmp_path / "c2"),
+                    "--ray", "auto")
+    assert on_ray.returncode == 0, on_ray.stderr
+    assert "starting 1 cluster worker(s)" in on_ray.stderr
+    here, _ = soundfile.read(next((tmp_path / "local").glob("s_*.wav")), dtype="int16")
+    there, _ = soundfile.read(next((tmp_path / "ray").glob("s_*.wav")), dtype="int16")
+    np.testing.assert_array_equal(there, here)
