@@ -166,6 +166,8 @@ def run_job_on_cluster(job: RenderJob, options: ClusterOptions, events: JobEvent
             info = pool.first_model_info(source)
             outcome.models[source] = info
             outcome.loads.append(source)
+            if events.model_loaded:
+                events.model_loaded(info)
             todo = _look_up(segments, job, info, cache, finished)
             _distribute(pool, todo, job, cache, finished, events)
             for worker in workers:

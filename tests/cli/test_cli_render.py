@@ -229,6 +229,7 @@ def test_render_on_a_ray_started_here_writes_the_same_audio_as_a_local_batched_r
                     "--ray", "auto")
     assert on_ray.returncode == 0, on_ray.stderr
     assert "starting 1 cluster worker(s)" in on_ray.stderr
+    assert "model: voice_design" in on_ray.stderr and "decoder: fast" in on_ray.stderr  # as the workers loaded it
     here, _ = soundfile.read(next((tmp_path / "local").glob("s_*.wav")), dtype="int16")
     there, _ = soundfile.read(next((tmp_path / "ray").glob("s_*.wav")), dtype="int16")
     np.testing.assert_array_equal(there, here)
