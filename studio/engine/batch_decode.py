@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F  # noqa: N812 - the usual name
 
-from studio.engine.fast_decode import TalkerCall, _rotate_half
+from studio.engine.fast_decode import TalkerCall, finish_layer, frame_embedding, layer_qkv, rotary_tables
 from studio.engine.sampling import SamplerSettings, choose, penalise_repeats, warp
 
 # Rows per block of the CPU BLAS's small-matrix kernels (see the module docstring): every step runs a
@@ -91,28 +91,9 @@ class _Stack:
             keys[..., : self.capacity, :] = self.keys
             values[..., : self.capacity, :] = self.values
         self.keys, self.values = keys, values
-        positions = torch.arange(capacity, device=self.device)[None]
-        probe = torch.zeros(1, dtype=self.dtype, device=self.device)
-        if self._multimodal:  # all three sections share the angle for speech: one plain table
-            cos, sin = self._rotary(probe, positions[None].expand(3, 1, -1))
-            self.cos, self.sin = cos[0, 0], sin[0, 0]
-        else:
-            cos, sin = self._rotary(probe, positions)
-            self.cos, self.sin = cos[0], sin[0]
+        self.cos, self.sin = rotary_tables(self._rotary, capacity, multimodal=self._multimodal, dtype=self.dtype,
+                                           device=self.device)
         self.capacity = capacity
-
-    def _qkv(self, layer, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
-        attn = layer.self_attn
-        h = layer.input_layernorm(x)
-        shape = (x.shape[0], x.shape[1], -1, self.head_dim)
-        q = attn.q_norm(attn.q_proj(h).view(shape)).transpose(1, 2)
-        k = attn.k_norm(attn.k_proj(h).view(shape)).transpose(1, 2)
-        v = attn.v_proj(h).view(shape).transpose(1, 2)
-        return q * cos + _rotate_half(q) * sin, k * cos + _rotate_half(k) * sin, v
-
-    def _finish_layer(self, layer, x: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
-        x = x + layer.self_attn.o_proj(attended.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1))
-        return x + layer.mlp(layer.post_attention_layernorm(x))
 
     def run(self, x: torch.Tensor, slots: list[int | None], starts: list[int]) -> torch.Tensor:
         """Rows x (R, T, H): row i is slot slots[i] (None: padding) at positions
@@ -123,7 +104,7 @@ class _Stack:
         where = index[:, None] + torch.arange(length, device=x.device)[None]  # (R, T)
         cos, sin = self.cos[where][:, None], self.sin[where][:, None]  # (R, 1, T, D)
         for n, layer in enumerate(self.layers):
-            q, k, v = self._qkv(layer, x, cos, sin)
+            q, k, v = layer_qkv(layer, x, cos, sin, self.head_dim)
             attended = torch.zeros_like(q)
             for i in live:
                 slot, start = slots[i], starts[i]
@@ -134,7 +115,7 @@ class _Stack:
                     q[i : i + 1], self.keys[n, slot : slot + 1, :, :end], self.values[n, slot : slot + 1, :, :end],
                     is_causal=length > 1 and start == 0, scale=self.scaling, enable_gqa=True,
                 )
-            x = self._finish_layer(layer, x, attended)
+            x = finish_layer(layer, x, attended)
         return self.norm(x)
 
 
@@ -303,7 +284,7 @@ class BatchDecoder:
         for row in rows:
             call = row.job.call
             frame = row.frames[-1].to(self.device)[None]
-            embedding = self._frame_embedding(frame)
+            embedding = frame_embedding(self.codec_embedding, self.predictor_embeddings, frame)
             used = row.generated
             text = (call.trailing_text_hidden[:, used : used + 1] if used < call.trailing_text_hidden.shape[1]
                     else call.tts_pad_embed).to(self.device, self.dtype)
@@ -316,7 +297,3 @@ class BatchDecoder:
             row.hidden = hidden[i : i + 1]
             row.token = self._next_token(row, row.hidden)
 
-    def _frame_embedding(self, frame: torch.Tensor) -> torch.Tensor:
-        parts = [self.codec_embedding(frame[:, :1])]
-        parts += [self.predictor_embeddings[i](frame[:, i + 1 : i + 2]) for i in range(self.groups - 1)]
-        return torch.cat(parts, dim=1).sum(1, keepdim=True)

@@ -112,6 +112,43 @@ def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
+def rotary_tables(rotary, capacity: int, *, multimodal: bool, dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin (capacity, head_dim) for positions 0..capacity-1. The talker's multimodal rotary embedding
+    gives the same angle in all three sections for speech (all three position ids are equal), so a plain
+    table reproduces it."""
+    positions = torch.arange(capacity, device=device)[None]
+    probe = torch.zeros(1, dtype=dtype, device=device)
+    if multimodal:
+        cos, sin = rotary(probe, positions[None].expand(3, 1, -1))
+        return cos[0, 0], sin[0, 0]
+    cos, sin = rotary(probe, positions)
+    return cos[0], sin[0]
+
+
+def layer_qkv(layer, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, head_dim: int):
+    """A layer's normed, rotated queries and keys and its values for `x` (B, T, H), heads first."""
+    attn = layer.self_attn
+    h = layer.input_layernorm(x)
+    shape = (x.shape[0], x.shape[1], -1, head_dim)
+    q = attn.q_norm(attn.q_proj(h).view(shape)).transpose(1, 2)
+    k = attn.k_norm(attn.k_proj(h).view(shape)).transpose(1, 2)
+    v = attn.v_proj(h).view(shape).transpose(1, 2)
+    return q * cos + _rotate_half(q) * sin, k * cos + _rotate_half(k) * sin, v
+
+
+def finish_layer(layer, x: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
+    """The residual after attention (B, heads, T, D), then the MLP block."""
+    x = x + layer.self_attn.o_proj(attended.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1))
+    return x + layer.mlp(layer.post_attention_layernorm(x))
+
+
+def frame_embedding(codec_embedding, predictor_embeddings, frame: torch.Tensor) -> torch.Tensor:
+    """The talker's input for a frame's 16 codes (1, 16) -> (1, 1, H): the sum of their embeddings."""
+    parts = [codec_embedding(frame[:, :1])]
+    parts += [embed(frame[:, i + 1 : i + 2]) for i, embed in enumerate(predictor_embeddings)]
+    return torch.cat(parts, dim=1).sum(1, keepdim=True)
+
+
 class DecoderStack:
     """A stack of qwen-tts decoder layers run over a preallocated key/value cache.
 
@@ -146,17 +183,10 @@ class DecoderStack:
         shape = (len(self.layers), 1, self.kv_heads, capacity, self.head_dim)
         self.keys = torch.zeros(shape, dtype=self.dtype, device=self.device)
         self.values = torch.zeros(shape, dtype=self.dtype, device=self.device)
-        positions = torch.arange(capacity, device=self.device)[None]
-        probe = torch.zeros(1, dtype=self.dtype, device=self.device)
-        if self._multimodal:
-            cos, sin = self._rotary(probe, positions[None].expand(3, 1, -1))
-            cos, sin = cos[0, 0], sin[0, 0]
-        else:
-            cos, sin = self._rotary(probe, positions)
-            cos, sin = cos[0], sin[0]
-        self.cos, self.sin = cos, sin
+        self.cos, self.sin = rotary_tables(self._rotary, capacity, multimodal=self._multimodal, dtype=self.dtype,
+                                           device=self.device)
         self.capacity = capacity
-        self.positions = positions[0]
+        self.positions = torch.arange(capacity, device=self.device)
         if self.device.type == "cuda":
             from torch import _dynamo
 
@@ -166,20 +196,9 @@ class DecoderStack:
                 _dynamo.mark_static_address(tensor)
 
     def _projections(self, layer, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
-        """A layer's normed, rotated queries and keys and its values for `x` (1, T, H), heads first."""
-        attn = layer.self_attn
-        h = layer.input_layernorm(x)
-        shape = (1, x.shape[1], -1, self.head_dim)
-        q = attn.q_norm(attn.q_proj(h).view(shape)).transpose(1, 2)
-        k = attn.k_norm(attn.k_proj(h).view(shape)).transpose(1, 2)
-        v = attn.v_proj(h).view(shape).transpose(1, 2)
-        return q * cos + _rotate_half(q) * sin, k * cos + _rotate_half(k) * sin, v
+        return layer_qkv(layer, x, cos, sin, self.head_dim)
 
-    @staticmethod
-    def _rest_of_layer(layer, x: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
-        """The residual after attention, then the MLP block."""
-        x = x + layer.self_attn.o_proj(attended.transpose(1, 2).reshape(1, x.shape[1], -1))
-        return x + layer.mlp(layer.post_attention_layernorm(x))
+    _rest_of_layer = staticmethod(finish_layer)
 
     def step(self, x: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
         """One position (1, 1, H) at `position` (a (1,) tensor) -> normed output (1, 1, H).
@@ -307,10 +326,7 @@ class FastDecoder:
             self.margins.append(float(best[0] - best[1]))
 
     def frame_embedding(self, frame: torch.Tensor) -> torch.Tensor:
-        """The talker's input for a frame's 16 codes (1, 16) -> (1, 1, H): the sum of their embeddings."""
-        parts = [self.codec_embedding(frame[:, :1])]
-        parts += [self.predictor_embeddings[i](frame[:, i + 1 : i + 2]) for i in range(self.groups - 1)]
-        return torch.cat(parts, dim=1).sum(1, keepdim=True)
+        return frame_embedding(self.codec_embedding, self.predictor_embeddings, frame)
 
     def talker_input(self, frame: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         return self.frame_embedding(frame) + text
