@@ -31,7 +31,14 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F  # noqa: N812 - the usual name
 
-from studio.engine.fast_decode import TalkerCall, finish_layer, frame_embedding, layer_qkv, rotary_tables
+from studio.engine.fast_decode import (
+    TalkerCall,
+    finish_layer,
+    frame_embedding,
+    layer_qkv,
+    rotary_tables,
+    take_model_parts,
+)
 from studio.engine.sampling import SamplerSettings, choose, penalise_repeats, warp
 
 # Rows per block of the CPU BLAS's small-matrix kernels (see the module docstring): every step runs a
@@ -139,27 +146,25 @@ class _Row:
     generator: torch.Generator
     seen: torch.Tensor  # (1, V) bool: first-codebook tokens generated so far
     length: int  # prompt positions
+    # Made once per segment, on the device, as the one-segment loop makes them: what the talker may not
+    # choose (before and after min_new_tokens), and the text fed one position per frame.
+    forbidden: torch.Tensor
+    eos_forbidden: torch.Tensor
+    trailing: torch.Tensor  # (1, S, H)
+    pad: torch.Tensor  # (1, 1, H)
     generated: int = 0
     token: torch.Tensor | None = None  # (1,) the talker's latest token
     hidden: torch.Tensor | None = None  # (1, 1, H) the talker's latest hidden state
-    frames: list = field(default_factory=list)
+    frames: list = field(default_factory=list)  # CPU copies, for the caller
+    frame: torch.Tensor | None = None  # (1, 16) the latest frame, on the device
 
 
 class BatchDecoder:
     """Decodes BatchJobs `batch` at a time with one loaded qwen-tts model (see the module docstring)."""
 
     def __init__(self, model) -> None:
-        talker = model.talker
-        predictor = talker.code_predictor
-        self.model = model
-        param = next(talker.parameters())
-        self.device, self.dtype = param.device, param.dtype
-        self.codec_embedding = talker.get_input_embeddings()
-        self.predictor_embeddings = predictor.get_input_embeddings()
-        self.projection = predictor.small_to_mtp_projection
-        self.groups = talker.config.num_code_groups
-        self.vocab = talker.config.vocab_size
-        self.codec_head, self.predictor_heads = talker.codec_head, predictor.lm_head
+        take_model_parts(self, model)
+        talker, predictor = model.talker, model.talker.code_predictor
         self._talker_parts = (talker.model.layers, talker.model.norm, talker.model.rotary_emb)
         self._predictor_parts = (predictor.model.layers, predictor.model.norm, predictor.model.rotary_emb)
         # For tests: when a dict, receives per job key the talker's output for each of its steps, the bits a
@@ -225,8 +230,14 @@ class BatchDecoder:
         call = job.call
         generator = torch.Generator(device=self.device)
         generator.manual_seed(job.seed)
+        forbidden = torch.zeros(1, self.vocab, dtype=torch.bool, device=self.device)
+        forbidden[0, list(call.suppress_tokens)] = True
+        eos_forbidden = forbidden.clone()
+        eos_forbidden[0, call.eos_token_id] = True
         row = _Row(job, slot, generator, torch.zeros(1, self.vocab, dtype=torch.bool, device=self.device),
-                   length=call.inputs_embeds.shape[1])
+                   length=call.inputs_embeds.shape[1], forbidden=forbidden, eos_forbidden=eos_forbidden,
+                   trailing=call.trailing_text_hidden.to(self.device, self.dtype),
+                   pad=call.tts_pad_embed.to(self.device, self.dtype))
         # The prompt runs alone, unpadded: it has these shapes whatever else is in the batch.
         hidden = talker.run(call.inputs_embeds.to(self.device, self.dtype), [slot], [0])
         row.hidden = hidden[:, -1:]
@@ -242,9 +253,7 @@ class BatchDecoder:
         if self.trace is not None:
             self.trace.setdefault(row.job.key, []).append(hidden.detach().clone())
         logits = penalise_repeats(self.codec_head(hidden[:, -1]).float(), row.seen, call.talker.repetition_penalty)
-        forbidden = list(call.suppress_tokens) + ([call.eos_token_id] if row.generated < call.min_new_tokens else [])
-        mask = torch.zeros(1, self.vocab, dtype=torch.bool, device=self.device)
-        mask[0, forbidden] = True
+        mask = row.eos_forbidden if row.generated < call.min_new_tokens else row.forbidden
         token = choose(warp(logits.masked_fill(mask, float("-inf")), call.talker), call.talker, row.generator)
         row.seen.scatter_(1, token[:, None], True)
         return token
@@ -275,6 +284,7 @@ class BatchDecoder:
                                        [step + 2] * len(slots))
         frames = torch.cat((firsts[:, None], torch.stack(codes, dim=1)), dim=1)  # (rows, 16)
         for row, frame in zip(rows, frames, strict=True):
+            row.frame = frame[None]
             row.frames.append(frame.cpu())
 
     def _talker_step(self, rows: list[_Row], talker: _Stack) -> None:
@@ -283,12 +293,9 @@ class BatchDecoder:
             return
         inputs = []
         for row in rows:
-            call = row.job.call
-            frame = row.frames[-1].to(self.device)[None]
-            embedding = frame_embedding(self.codec_embedding, self.predictor_embeddings, frame)
+            embedding = frame_embedding(self.codec_embedding, self.predictor_embeddings, row.frame)
             used = row.generated
-            text = (call.trailing_text_hidden[:, used : used + 1] if used < call.trailing_text_hidden.shape[1]
-                    else call.tts_pad_embed).to(self.device, self.dtype)
+            text = row.trailing[:, used : used + 1] if used < row.trailing.shape[1] else row.pad
             inputs.append(embedding + text)
         slots = [r.slot for r in rows] + [None] * (-len(rows) % ROW_BLOCK)
         starts = [r.length + r.generated for r in rows] + [0] * (-len(rows) % ROW_BLOCK)

@@ -233,6 +233,23 @@ class DecoderStack:
         return self.norm(x)
 
 
+def take_model_parts(decoder, model) -> None:
+    """What a decode loop runs of a qwen-tts model, as attributes of `decoder`: the device and precision,
+    the codec and code-predictor embeddings and heads, the projection between them, the group count and
+    the vocabulary size."""
+    talker = model.talker
+    predictor = talker.code_predictor
+    decoder.model = model
+    param = next(talker.parameters())
+    decoder.device, decoder.dtype = param.device, param.dtype
+    decoder.codec_embedding = talker.get_input_embeddings()
+    decoder.predictor_embeddings = predictor.get_input_embeddings()
+    decoder.projection = predictor.small_to_mtp_projection
+    decoder.groups = talker.config.num_code_groups
+    decoder.vocab = talker.config.vocab_size
+    decoder.codec_head, decoder.predictor_heads = talker.codec_head, predictor.lm_head
+
+
 class FastDecoder:
     """Generates codec frames for one loaded qwen-tts model with the studio's own loop.
 
@@ -245,18 +262,9 @@ class FastDecoder:
 
     def __init__(self, model, options: DecoderOptions | None = None, *, progress=None) -> None:
         self.options = options or DecoderOptions()
-        talker = model.talker
-        predictor = talker.code_predictor
-        self.model = model
-        param = next(talker.parameters())
-        self.device, self.dtype = param.device, param.dtype
-        self.codec_embedding = talker.get_input_embeddings()
-        self.predictor_embeddings = predictor.get_input_embeddings()
-        self.projection = predictor.small_to_mtp_projection
-        self.groups = talker.config.num_code_groups
-        self.vocab = talker.config.vocab_size
+        take_model_parts(self, model)
+        talker, predictor = model.talker, model.talker.code_predictor
         talker_layers, predictor_layers = talker.model.layers, predictor.model.layers
-        self.codec_head, self.predictor_heads = talker.codec_head, predictor.lm_head
         if self.options.int8:
             if self.device.type != "cpu":
                 raise ValueError("int8 weights are for the CPU; on a GPU the model runs in bfloat16")
