@@ -11,7 +11,6 @@ import threading
 
 import numpy as np
 import pytest
-import soundfile
 import torch
 
 from studio.core.cache import RenderCache
@@ -34,14 +33,6 @@ def _options(batch: int, tokens: int = 14) -> RenderOptions:
 def _render(loaded, voice, segments, batch, **kwargs):
     return render_segments(segments, synth=Synthesizer(loaded), voices={None: voice}, cache=kwargs.pop("cache", None),
                            options=kwargs.pop("options", _options(batch)), **kwargs)
-
-
-@pytest.fixture
-def clone_voice(tmp_path):
-    t = np.arange(36000) / 24000
-    path = tmp_path / "ref.wav"
-    soundfile.write(path, (0.2 * np.sin(2 * np.pi * 150 * t)).astype(np.float32), 24000)
-    return VoiceSpec.clone(path, "This is me speaking.")
 
 
 def _segments():

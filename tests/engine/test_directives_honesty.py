@@ -11,10 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 
-import numpy as np
-import pytest
-import soundfile
-
 from studio.core.cache import RenderCache
 from studio.core.plan import plan_segments
 from studio.core.project import GenerationParams
@@ -28,14 +24,6 @@ from studio.session.exporting import export_results
 OPTIONS = RenderOptions(generation=GenerationParams(max_new_tokens=6))
 
 
-@pytest.fixture
-def clip(tmp_path):
-    t = np.arange(36000) / 24000
-    path = tmp_path / "ref.wav"
-    soundfile.write(path, (0.2 * np.sin(2 * np.pi * 150 * t)).astype(np.float32), 24000)
-    return path
-
-
 def _render(loaded, voice, script, cache=None):
     results = render_segments(plan_segments(parse_script(script)), synth=Synthesizer(loaded), voices={None: voice},
                               cache=cache, options=OPTIONS)
@@ -43,9 +31,9 @@ def _render(loaded, voice, script, cache=None):
     return results
 
 
-def test_a_cloned_voice_reports_its_directives_as_not_applied(loaded_models, clip, tmp_path):
+def test_a_cloned_voice_reports_its_directives_as_not_applied(loaded_models, reference_clip, tmp_path):
     loaded = loaded_models("base")
-    voice = VoiceSpec.clone(clip, "This is me speaking.")
+    voice = VoiceSpec.clone(reference_clip, "This is me speaking.")
     cache = RenderCache(tmp_path / "cache")
     for attempt in ("rendered", "cached"):
         [slow, plain] = _render(loaded, voice, "[tone: warm][language: English]Hello there.\n[neutral]Fine.", cache)
@@ -68,8 +56,8 @@ def test_an_instruct_model_applies_directives(loaded_models):
     assert result.directives_applied and "not applied" not in (result.warning or "")
 
 
-def test_a_language_tag_alone_is_not_a_delivery_directive(loaded_models, clip):
-    [result] = _render(loaded_models("base"), VoiceSpec.clone(clip, "This is me speaking."),
+def test_a_language_tag_alone_is_not_a_delivery_directive(loaded_models, reference_clip):
+    [result] = _render(loaded_models("base"), VoiceSpec.clone(reference_clip, "This is me speaking."),
                        "[language: English]Hello.")
     assert result.directives_applied and "not applied" not in (result.warning or "")
 

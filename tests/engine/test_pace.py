@@ -36,14 +36,6 @@ from studio.session.exporting import export_results
 OPTIONS = RenderOptions(generation=GenerationParams(max_new_tokens=14))
 
 
-@pytest.fixture
-def clone_voice(tmp_path):
-    t = np.arange(36000) / 24000
-    path = tmp_path / "ref.wav"
-    soundfile.write(path, (0.2 * np.sin(2 * np.pi * 150 * t)).astype(np.float32), 24000)
-    return VoiceSpec.clone(path, "This is me speaking.")
-
-
 def _segments(script: str):
     return plan_segments(parse_script(script))
 
