@@ -196,9 +196,10 @@ class RenderSettingsDialog(QDialog):
         self.cluster_combo.addItem("Ray cluster at…", "address")
         self.cluster_edit = QLineEdit(machine.cluster if machine.cluster not in ("", "auto") else "")
         self.cluster_edit.setPlaceholderText("head node address, e.g. 192.168.1.20:6379")
-        self.cluster_hint = QLabel("" if ray_installed else RAY_MISSING)
-        self.cluster_hint.setWordWrap(True)
-        self.cluster_hint.setVisible(not ray_installed)
+        # One short line (a wrapped label in a form row is given too little height and overlaps); the whole
+        # message is its tooltip.
+        self.cluster_hint = QLabel("Needs Ray: pip install 'qwen-tts-studio[cluster]'")
+        self.cluster_hint.setToolTip(RAY_MISSING)
         if not ray_installed:
             for row in (1, 2):
                 self.cluster_combo.model().item(row).setEnabled(False)
@@ -207,17 +208,15 @@ class RenderSettingsDialog(QDialog):
         self.cluster_combo.setToolTip("Where Render All runs: here, or on Ray workers (one per GPU) that each load "
                                       "the model once; this computer keeps the cache, the progress and the exports")
         self.cluster_combo.currentIndexChanged.connect(self._on_cluster_combo_changed)
-        row = QWidget()
-        layout = QVBoxLayout(row)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.cluster_combo)
-        layout.addWidget(self.cluster_edit)
-        layout.addWidget(self.cluster_hint)
-        form.addRow("Render &on:", row)
+        form.addRow("Render &on:", self.cluster_combo)
+        form.addRow("", self.cluster_edit)
+        form.addRow("", self.cluster_hint)
+        form.setRowVisible(self.cluster_hint, not ray_installed)
+        self._cluster_form = form
         self._on_cluster_combo_changed()
 
     def _on_cluster_combo_changed(self, _index: int = 0) -> None:
-        self.cluster_edit.setVisible(self.cluster_combo.currentData() == "address")
+        self._cluster_form.setRowVisible(self.cluster_edit, self.cluster_combo.currentData() == "address")
 
     def chosen_cluster(self) -> str:
         """What the Render on row says: "" (this computer), "auto", or the address typed."""

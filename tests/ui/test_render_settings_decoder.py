@@ -161,6 +161,7 @@ def test_render_on_is_saved_and_explains_ray_when_it_is_missing(qtbot, monkeypat
     dialog = RenderSettingsDialog(Project(), machine)
     qtbot.addWidget(dialog)
     assert dialog.cluster_combo.currentText() == "This computer" and not dialog.cluster_edit.isVisibleTo(dialog)
+    assert not dialog.cluster_hint.isVisibleTo(dialog)  # Ray is installed here: nothing to explain
     dialog.cluster_combo.setCurrentIndex(2)
     assert dialog.cluster_edit.isVisibleTo(dialog)
     dialog.cluster_edit.setText(" 10.0.0.5:6379 ")
@@ -180,6 +181,13 @@ def test_render_on_is_saved_and_explains_ray_when_it_is_missing(qtbot, monkeypat
     assert not items.item(1).isEnabled() and not items.item(2).isEnabled()
     assert without.cluster_hint.isVisibleTo(without)
     assert "pip install 'qwen-tts-studio[cluster]'" in without.cluster_hint.text()
+    # Laid out where a user sees it, the hint has its own line: it overlaps neither the choice nor the rows below.
+    without.show()
+    qtbot.waitExposed(without)
+    hint = without.cluster_hint.geometry()
+    assert hint.height() >= without.cluster_hint.sizeHint().height()
+    assert not hint.intersects(without.cluster_combo.geometry())
+    assert not hint.intersects(without.advanced_button.geometry())
 
 
 @pytest.mark.slow
