@@ -55,6 +55,10 @@ def import_ray():
     return ray
 
 
+# The address this process's Ray was started with by run_job_on_cluster (absent: not started by it).
+_connected: dict[str, str | None] = {}
+
+
 @dataclass
 class ClusterOptions:
     address: str | None = None  # None or "auto": a Ray started on this computer; else a cluster's address
@@ -138,13 +142,17 @@ def run_job_on_cluster(job: RenderJob, options: ClusterOptions, events: JobEvent
     except EngineError as exc:
         outcome.error = str(exc)
         return outcome
+    address = None if options.address in (None, "", "auto") else options.address
+    if ray.is_initialized() and _connected.get("address", address) != address:
+        ray.shutdown()  # another cluster was chosen since the last render: leave the old one
     if not ray.is_initialized():
-        address = None if options.address in (None, "", "auto") else options.address
         try:
             ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
         except Exception as exc:  # noqa: BLE001 - Ray raises many kinds for an unreachable cluster
+            _connected.clear()
             outcome.error = f"Ray cluster at {address or 'this computer'}: {_reason(exc)}"
             return outcome
+        _connected["address"] = address
     cache = RenderCache(job.cache_dir) if job.cache_dir else None
     results: dict[int, SegmentResult] = {}
 

@@ -193,3 +193,34 @@ def test_a_node_that_leaves_mid_render_loses_nothing(tiny_checkpoints, tmp_path)
     for mine, theirs in zip(outcome.results, local.results, strict=True):
         np.testing.assert_array_equal(mine.samples, theirs.samples)
     assert any(line.startswith("a cluster worker stopped") for line in said)
+
+
+def test_choosing_another_cluster_leaves_the_one_in_use(tiny_checkpoints, tmp_path, monkeypatch):
+    """The window keeps one process for many renders: a new address in Render Settings must reach Ray, not
+    be ignored because Ray is already connected. Ray's own init and shutdown run and are watched; only the
+    connection to the unreachable address fails at once instead of after Ray's minutes of retrying."""
+    calls = []
+    real_init, real_shutdown = ray.init, ray.shutdown
+
+    def init(**kwargs):
+        calls.append(("init", kwargs.get("address")))
+        if kwargs.get("address") == "127.0.0.1:1":
+            raise ConnectionError("could not reach the GCS at 127.0.0.1:1")
+        return real_init(**kwargs)
+
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr(ray, "shutdown", lambda: calls.append(("shutdown",)) or real_shutdown())
+    real_shutdown()
+    job = _job(tiny_checkpoints, None)
+    job.segments = job.segments[:1]
+    try:
+        first = run_job_on_cluster(job, ClusterOptions(address="auto", cpu_threads=2, device="cpu"))
+        assert first.error is None and [r.state for r in first.results] == [DONE]
+        again = run_job_on_cluster(job, ClusterOptions(address="auto", cpu_threads=2, device="cpu"))
+        assert again.error is None
+        assert calls == [("init", None)]  # the same choice: connected once
+        elsewhere = run_job_on_cluster(job, ClusterOptions(address="127.0.0.1:1", cpu_threads=2, device="cpu"))
+    finally:
+        real_shutdown()
+    assert calls[1:] == [("shutdown",), ("init", "127.0.0.1:1")]
+    assert elsewhere.error == "Ray cluster at 127.0.0.1:1: ConnectionError: could not reach the GCS at 127.0.0.1:1"
